@@ -1,0 +1,2 @@
+# bsdnet: a 4.4BSD-shaped IPv4 stack for MicroPython on SPI Ethernet chips.
+# Keep this file light: importing the package must not pull the whole stack in.

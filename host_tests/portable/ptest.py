@@ -1,0 +1,56 @@
+# Test helpers shared by pytest (CPython) and the MicroPython VM harness.
+import sys
+
+MICROPYTHON = sys.implementation.name == "micropython"
+
+
+class Skip(Exception):
+    pass
+
+
+def skip(reason):
+    if MICROPYTHON:
+        raise Skip(reason)
+    import pytest
+
+    pytest.skip(reason)
+
+
+def raises(exc, fn, *args):
+    """Call fn(*args) and return the exception of type exc it raised; fail if none."""
+    try:
+        fn(*args)
+    except exc as e:
+        return e
+    raise AssertionError("%s not raised" % exc.__name__)
+
+
+def heap_per_call(fn, n=50):
+    """Heap bytes allocated per call of fn, measured with gc.mem_alloc() on MicroPython.
+    None on CPython, which has no such figure. fn is called once first to warm caches."""
+    if not MICROPYTHON:
+        return None
+    import gc
+
+    fn()
+    gc.collect()
+    gc.disable()
+    try:
+        a = gc.mem_alloc()
+        for _ in range(n):
+            fn()
+        b = gc.mem_alloc()
+    finally:
+        gc.enable()
+    return (b - a + n - 1) // n  # rounded up: any allocation at all shows
+
+
+def report_alloc(what, fn, n=50, limit=0):
+    """Print and assert the per-call heap figure on MicroPython; print a note elsewhere."""
+    per = heap_per_call(fn, n)
+    if per is None:
+        print("alloc %s: n/a on CPython" % what)
+        return None
+    print("alloc %s: %d bytes per call" % (what, per))
+    assert per <= limit, "%s allocates %d bytes per call (limit %d)" % (what, per, limit)
+    return per

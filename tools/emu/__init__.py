@@ -1,0 +1,1 @@
+# Chip emulators at the SPI-transaction level (portable Python: CPython and the MicroPython VM).

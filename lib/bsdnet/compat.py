@@ -75,3 +75,52 @@ def seed(n):
         random.seed(n)
     except ImportError:
         pass
+
+
+# asyncio: MicroPython has asyncio.sleep_ms and ThreadSafeFlag (set from an IRQ handler);
+# CPython and the webassembly VM do not. netif uses these two names only.
+try:
+    import asyncio
+except ImportError:  # pragma: no cover - every supported runtime has asyncio
+    asyncio = None
+
+if asyncio is not None and hasattr(asyncio, "sleep_ms"):
+    aio_sleep_ms = asyncio.sleep_ms
+elif asyncio is not None:
+
+    async def aio_sleep_ms(ms):
+        await asyncio.sleep(ms / 1000)
+
+
+if asyncio is not None and hasattr(asyncio, "ThreadSafeFlag"):
+    Flag = asyncio.ThreadSafeFlag
+elif asyncio is not None:
+
+    class Flag:
+        """ThreadSafeFlag look-alike over asyncio.Event (no IRQ context on these runtimes)."""
+
+        def __init__(self):
+            self._e = asyncio.Event()
+
+        def set(self):
+            self._e.set()
+
+        def clear(self):
+            self._e.clear()
+
+        async def wait(self):
+            await self._e.wait()
+            self._e.clear()
+
+
+async def wait_flag_ms(flag, ms):
+    """Wait until flag is set or ms pass, whichever is first. True if the flag was set."""
+    if ms <= 0:
+        return False
+    try:
+        await asyncio.wait_for_ms(flag.wait(), ms) if hasattr(asyncio, "wait_for_ms") else await asyncio.wait_for(
+            flag.wait(), ms / 1000
+        )
+        return True
+    except asyncio.TimeoutError:
+        return False

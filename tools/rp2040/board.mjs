@@ -1,0 +1,621 @@
+// An emulated Raspberry Pi Pico running stock MicroPython (rp2040js), with a chip model on SPI0.
+//
+//   node tools/rp2040/board.mjs [--uf2 FILE] [--bootrom FILE] [--fs IMAGE] [--chip NAME]
+//        [--pins sck,mosi,miso,cs,rst,int] [--pace] [--exec CODE] [--stdio] [--verbose]
+//
+// --chip: none (MISO floats high), loopback (JS model: MISO = the byte on MOSI), pyloop (the same
+//   loopback written in Python and run in the MicroPython VM: measures the bridge), w5500 / enc28j60
+//   (tools/emu/w5500.py W5500Chip / tools/emu/enc28j60.py ENC28J60Chip hosted in the MicroPython VM
+//   inside this node process; SPI0 bytes are bridged to spi_select/spi_byte/spi_deselect).
+// --exec CODE: boot, run CODE through the raw REPL, print its stdout to stdout and its traceback to
+//   stderr, exit 0 (1 if a traceback came back).
+// --stdio: serve the host protocol below on stdin/stdout until told to quit (tools/rp2040/run.py).
+// --pace: emulated time may not run ahead of wall time (use it when a real peer is on the wire).
+//
+// Host protocol on stdin/stdout (--stdio). Every message, both directions:
+//     u32 big-endian LENGTH, then LENGTH bytes: one TYPE byte and the payload.
+//   TYPE 'F' (0x46): one whole Ethernet frame (no preamble, no FCS). Host -> board: delivered to the
+//                    chip model's wire side (chip.deliver(frame)). Board -> host: a frame the chip sent.
+//   TYPE 'J' (0x4A): a UTF-8 JSON object.
+//     host -> board: {"id": N, "op": "exec", "code": "...", "timeout": SECONDS}
+//                    {"id": N, "op": "stats"}   {"id": N, "op": "pace", "on": true|false}
+//                    {"id": N, "op": "serial", "data": "..."}  (raw bytes to the REPL, latin-1)
+//                    {"id": N, "op": "quit"}
+//     board -> host: {"id": N, "ok": true|false, ...}: exec answers stdout, stderr, emu_ms, wall_ms;
+//                    stats answers emu_ms, wall_ms, spi_bytes, frames_in, frames_out, ...
+//                    {"event": "ready", "banner": "..."} once the raw REPL answered;
+//                    {"event": "console", "data": "..."} for REPL output outside an exec (main.py);
+//                    {"event": "error", "message": "..."}.
+// Nothing else is written to stdout in --stdio mode; diagnostics go to stderr.
+//
+// Facts this file relies on (shared/rp2040/README.md): rp2040js's USBCDC answers every OUT read at
+// once (with an empty packet when the host has nothing), keeping the firmware in USB interrupts: we
+// answer a read only when the host has bytes. An SPI byte completes 8 bit-times later on a clock
+// alarm, or the 8-entry RX FIFO overflows under DMA. rp2040js reads a driven output pin as 0 in
+// GPIO_IN: the driven level is fed back as real silicon does.
+
+import { RP2040, USBCDC, GPIOPinState, LogLevel } from "rp2040js";
+import fs from "fs";
+import path from "path";
+import { fileURLToPath } from "url";
+import { performance } from "perf_hooks";
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+export const ROOT = path.resolve(HERE, "..", "..");
+export const SHARED = path.resolve(ROOT, "..", "shared", "rp2040");
+export const FS_OFFSET = 0xa0000;
+export const FS_BLOCK = 4096;
+export const FS_BLOCKS = 352;
+const FLASH_BASE = 0x10000000;
+
+// Default wiring: SPI0 on GP18/19/16 and the W5500-EVB-Pico's CS GP17, RST GP20, INT GP21
+// (boards/pico_w5500.py holds the same numbers for the device side).
+export const DEFAULT_PINS = { sck: 18, mosi: 19, miso: 16, cs: 17, rst: 20, int: 21 };
+
+// ---------------------------------------------------------------- firmware images
+export function loadUF2(flash, data) {
+  let blocks = 0;
+  for (let off = 0; off + 512 <= data.length; off += 512) {
+    const v = new DataView(data.buffer, data.byteOffset + off, 512);
+    if (v.getUint32(0, true) !== 0x0a324655 || v.getUint32(4, true) !== 0x9e5d5157) continue;
+    if (v.getUint32(508, true) !== 0x0ab16f30) continue;
+    const flags = v.getUint32(8, true);
+    if (flags & 1) continue; // "not main flash"
+    const addr = v.getUint32(12, true), size = v.getUint32(16, true);
+    if (addr < FLASH_BASE || size > 476) throw new Error("UF2 block for 0x" + addr.toString(16));
+    flash.set(data.subarray(off + 32, off + 32 + size), addr - FLASH_BASE);
+    blocks++;
+  }
+  if (!blocks) throw new Error("no UF2 blocks for main flash");
+  return blocks;
+}
+
+// ---------------------------------------------------------------- SPI device models (JS side)
+// A model: { select(), deselect(), byte(b) -> int, reset?(), attach?(board) }.
+export class FloatingModel {
+  select() {}
+  deselect() {}
+  byte() { return 0xff; }
+}
+
+export class LoopbackModel {
+  constructor() { this.selects = 0; this.bytes = 0; }
+  select() { this.selects++; }
+  deselect() {}
+  byte(b) { this.bytes++; return b; }
+}
+
+// A Python chip model inside the MicroPython VM (npm micropython-webassembly), one VM per process.
+// The chip object implements tools/emu/spi.py's chip side: spi_select(), spi_deselect(),
+// spi_byte(b) -> int, deliver(frame), on_transmit = callable(frame); optional int_level() / reset().
+export class PyChipModel {
+  static async create(opts) {
+    const { loadMicroPython } = await import(
+      "../../node_modules/@micropython/micropython-webassembly-pyscript/micropython.mjs");
+    const mp = await loadMicroPython({ heapsize: opts.heap || 8 * 1048576, linebuffer: true,
+      stdout: (s) => process.stderr.write("[chip] " + s + "\n"),
+      stderr: (s) => process.stderr.write("[chip!] " + s + "\n") });
+    const m = new PyChipModel();
+    m.mp = mp;
+    const mkdirs = (p) => { let cur = ""; for (const part of p.split("/").filter(Boolean)) {
+      cur += "/" + part; try { mp.FS.mkdir(cur); } catch (e) { /* exists */ } } };
+    const copyTree = (host, vm) => {
+      mkdirs(vm);
+      for (const ent of fs.readdirSync(host, { withFileTypes: true })) {
+        if (ent.name === "__pycache__" || ent.name.startsWith(".")) continue;
+        const h = path.join(host, ent.name), v = vm + "/" + ent.name;
+        if (ent.isDirectory()) copyTree(h, v);
+        else if (ent.name.endsWith(".py")) mp.FS.writeFile(v, fs.readFileSync(h));
+      }
+    };
+    copyTree(path.join(ROOT, "tools", "emu"), "/tools/emu");
+    copyTree(path.join(ROOT, "lib"), "/lib");
+    mp.runPython("import sys\nsys.path.append('/tools')\nsys.path.append('/lib')\n");
+    mp.runPython(opts.setup); // must bind a global `chip`
+    const chip = mp.globals.get("chip");
+    m.chip = chip;
+    // bind the calls once: each JS->Python call goes through the proxy layer
+    m._sel = chip.spi_select;
+    m._desel = chip.spi_deselect;
+    m._byte = chip.spi_byte;
+    m._deliver = mp.globals.get("_deliver");
+    m._intLevel = mp.globals.get("_int_level");
+    m._reset = mp.globals.get("_reset");
+    m.onFrame = null;
+    mp.globals.set("_js_transmit", (frame) => { if (m.onFrame) m.onFrame(frame); });
+    mp.runPython(
+      "def _tx(frame):\n    _js_transmit(bytes(frame).hex())\n" +
+      "if hasattr(chip, 'on_transmit'):\n    chip.on_transmit = _tx\n");
+    return m;
+  }
+  select() { this._sel(); }
+  deselect() { this._desel(); }
+  byte(b) { return this._byte(b); }
+  reset() { if (this._reset) this._reset(); }
+  intLevel() { return this._intLevel ? !!this._intLevel() : true; }
+  deliver(frame) { if (this._deliver) this._deliver(Buffer.from(frame).toString("hex")); }
+}
+
+const PY_GLUE = `
+import binascii
+def _deliver(h):
+    f = getattr(chip, 'deliver', None)
+    if f is not None:
+        f(binascii.unhexlify(h))
+def _int_level():
+    f = getattr(chip, 'int_level', None)
+    if f is not None:
+        return 1 if f() else 0
+    p = getattr(chip, 'intn', None) or getattr(chip, 'int_pin', None)
+    if p is not None:
+        return p.value() if hasattr(p, 'value') else (1 if p else 0)
+    return 1
+def _reset():
+    f = getattr(chip, 'reset', None) or getattr(chip, 'hw_reset', None)
+    if f is not None:
+        f()
+`;
+
+export const CHIPS = {
+  pyloop: "class _Loop:\n    def spi_select(self):\n        pass\n    def spi_deselect(self):\n        pass\n" +
+    "    def spi_byte(self, b):\n        return b\nchip = _Loop()\n",
+  w5500: "from emu.w5500 import W5500Chip\nchip = W5500Chip()\n",
+  enc28j60: "from emu.enc28j60 import ENC28J60Chip\nchip = ENC28J60Chip()\n",
+};
+
+export async function makeModel(name) {
+  if (!name || name === "none") return new FloatingModel();
+  if (name === "loopback") return new LoopbackModel();
+  const setup = CHIPS[name] || (name.startsWith("py:") ? name.slice(3).replace(/\\n/g, "\n") : null);
+  if (!setup) throw new Error("unknown chip " + name);
+  return PyChipModel.create({ setup: setup + PY_GLUE });
+}
+
+// ---------------------------------------------------------------- the board
+export class Board {
+  constructor(opts = {}) {
+    this.opts = opts;
+    this.pins = Object.assign({}, DEFAULT_PINS, opts.pins || {});
+    const mcu = new RP2040();
+    this.mcu = mcu;
+    mcu.logger = { debug() {}, info() {}, warn(c, m) { if (opts.verbose) process.stderr.write(`[${c}] ${m}\n`); },
+      error(c, m) { process.stderr.write(`[rp2040 ${c}] ${m}\n`); }, logLevel: LogLevel.Error };
+    const rom = fs.readFileSync(opts.bootrom || path.join(SHARED, "rp2040-bootrom-B1.bin"));
+    mcu.loadBootrom(new Uint32Array(rom.buffer, rom.byteOffset, rom.length >> 2));
+    this.uf2Blocks = loadUF2(mcu.flash, fs.readFileSync(opts.uf2 || path.join(SHARED, "micropython-v1.28.0-RPI_PICO.uf2")));
+    if (opts.fs) {
+      const img = fs.readFileSync(opts.fs);
+      if (img.length > FS_BLOCK * FS_BLOCKS) throw new Error("filesystem image larger than 352 blocks");
+      mcu.flash.set(img, FS_OFFSET);
+    }
+    mcu.core.PC = FLASH_BASE;
+    this.stopped = true;
+    this.pace = !!opts.pace;
+    this.paceBase = null;
+    this.wallStart = performance.now();
+    this.emuStartNanos = 0;
+    this.stats = { spi_bytes: 0, spi_selects: 0, frames_in: 0, frames_out: 0, usb_in: 0, usb_out: 0, instr: 0 };
+    this._setupUSB();
+    this._setupGPIO();
+    this._setupSPI();
+    this.model = new FloatingModel();
+  }
+
+  // --- USB CDC: the REPL
+  _setupUSB() {
+    const cdc = new USBCDC(this.mcu.usbCtrl);
+    this.cdc = cdc;
+    this.hostQueue = []; // Uint8Arrays waiting for the device to read
+    this.pendingRead = null; // {endpoint, size} the device armed while we had nothing
+    this.connected = false;
+    this.serialListeners = new Set();
+    cdc.onDeviceConnected = () => { this.connected = true; this._kick(); };
+    cdc.onSerialData = (buf) => {
+      this.stats.usb_in += buf.length;
+      for (const l of this.serialListeners) l(buf);
+    };
+    // Replace USBCDC's read handler: answer only when the host has bytes (README: 3x faster).
+    const usb = this.mcu.usbCtrl;
+    usb.onEndpointRead = (endpoint, size) => {
+      if (endpoint !== cdc.outEndpoint) return;
+      this.pendingRead = { endpoint, size };
+      this._answerRead();
+    };
+  }
+
+  _answerRead() {
+    const pr = this.pendingRead;
+    if (!pr || !this.hostQueue.length) return;
+    const n = Math.min(pr.size, 64);
+    const out = new Uint8Array(n);
+    let k = 0;
+    while (k < n && this.hostQueue.length) {
+      const head = this.hostQueue[0];
+      const take = Math.min(n - k, head.length);
+      out.set(head.subarray(0, take), k);
+      k += take;
+      if (take === head.length) this.hostQueue.shift();
+      else this.hostQueue[0] = head.subarray(take);
+    }
+    this.pendingRead = null;
+    this.stats.usb_out += k;
+    this.mcu.usbCtrl.endpointReadDone(pr.endpoint, out.subarray(0, k));
+  }
+
+  serialWrite(data) {
+    const b = typeof data === "string" ? Buffer.from(data, "latin1") : data;
+    if (!b.length) return;
+    this.hostQueue.push(new Uint8Array(b));
+    this._answerRead();
+    this._kick();
+  }
+
+  // --- GPIO: read-back of driven outputs, external levels for inputs
+  _setupGPIO() {
+    this.external = new Map(); // pin -> level driven from outside (e.g. INTn)
+    this.pinListeners = new Map();
+    this.mcu.gpio.forEach((pin, idx) => {
+      pin.addListener((v, old) => {
+        if (v === GPIOPinState.Low || v === GPIOPinState.High) pin.setInputValue(v === GPIOPinState.High);
+        else if (this.external.has(idx)) pin.setInputValue(this.external.get(idx));
+        else if (v === GPIOPinState.InputPullUp) pin.setInputValue(true);
+        else if (v === GPIOPinState.InputPullDown) pin.setInputValue(false);
+        const l = this.pinListeners.get(idx);
+        if (l) l(v, old);
+      });
+    });
+  }
+
+  driveInput(idx, level) {
+    this.external.set(idx, !!level);
+    const pin = this.mcu.gpio[idx];
+    if (pin.value !== GPIOPinState.Low && pin.value !== GPIOPinState.High) pin.setInputValue(!!level);
+  }
+
+  // --- SPI0 -> model, each byte completing after 8 SPI bit-times on a clock alarm
+  _setupSPI() {
+    const spi = this.mcu.spi[0];
+    let rx = 0;
+    const alarm = this.mcu.clock.createAlarm(() => spi.completeTransmit(rx));
+    this.selected = false;
+    spi.onTransmit = (value) => {
+      this.stats.spi_bytes++;
+      const m = this.model;
+      if (this.inReset) rx = 0xff;
+      else if (this.pins.cs >= 0 && !this.selected) rx = 0xff; // chip ignores the clock
+      else rx = m.byte(value & 0xff) & 0xff;
+      const hz = spi.clockFrequency || 1e6;
+      alarm.schedule(Math.max(1, Math.round(8e9 / hz)));
+      if (m.intLevel) this._updateInt();
+    };
+  }
+
+  _updateInt() {
+    if (this.pins.int < 0 || !this.model.intLevel) return;
+    const level = this.model.intLevel();
+    if (this.external.get(this.pins.int) !== level) this.driveInput(this.pins.int, level);
+  }
+
+  attachModel(model) {
+    this.model = model;
+    const { cs, rst, int: intPin } = this.pins;
+    this.inReset = false;
+    if (cs >= 0) {
+      this.pinListeners.set(cs, (v, old) => {
+        if (v === GPIOPinState.Low) { this.selected = true; this.stats.spi_selects++; model.select(); }
+        else if (old === GPIOPinState.Low) {
+          this.selected = false; model.deselect();
+          if (model.intLevel) this._updateInt();
+        }
+      });
+    }
+    if (rst >= 0) {
+      this.pinListeners.set(rst, (v, old) => {
+        if (v === GPIOPinState.Low) this.inReset = true;
+        else if (old === GPIOPinState.Low) { this.inReset = false; if (model.reset) model.reset(); this._updateInt(); }
+      });
+    }
+    if (intPin >= 0) this.driveInput(intPin, model.intLevel ? model.intLevel() : true);
+    if (model.attach) model.attach(this);
+  }
+
+  // Deliver a frame from the wire to the chip model.
+  deliverFrame(frame) {
+    this.stats.frames_in++;
+    if (this.model.deliver) this.model.deliver(frame);
+    this._updateInt();
+    this._kick();
+  }
+
+  // --- time
+  get emuNanos() { return this.mcu.clock.nanos; }
+  get emuMs() { return this.mcu.clock.nanos / 1e6; }
+  setPace(on) {
+    this.pace = !!on;
+    this.paceBase = on ? { wall: performance.now(), emu: this.mcu.clock.nanos } : null;
+    this._kick();
+  }
+  // emulated nanos we may reach now (Infinity when not pacing)
+  _limit() {
+    if (!this.pace) return Infinity;
+    if (!this.paceBase) this.paceBase = { wall: performance.now(), emu: this.mcu.clock.nanos };
+    return this.paceBase.emu + (performance.now() - this.paceBase.wall) * 1e6;
+  }
+
+  // --- running
+  start() {
+    if (!this.stopped) return;
+    this.stopped = false;
+    setImmediate(() => this._slice());
+  }
+  stop() {
+    this.stopped = true;
+    if (this.sleeping) { clearTimeout(this.sleeping); this.sleeping = null; }
+  }
+  _kick() {
+    // an external event (host bytes, a frame): run again soon if we were sleeping on a timeout
+    if (this.sleeping && !this.stopped) {
+      clearTimeout(this.sleeping);
+      this.sleeping = null;
+      setImmediate(() => this._slice());
+    }
+  }
+  _slice() {
+    if (this.stopped) return;
+    const { mcu } = this;
+    const core = mcu.core, clock = mcu.clock;
+    const cycleNanos = 8; // 125 MHz
+    const wallEnd = performance.now() + (this.opts.sliceMs || 15);
+    const limit = this._limit();
+    let n = 0, i = 0;
+    for (;;) {
+      if (core.waiting) {
+        let dt = clock.nanosToNextAlarm;
+        if (dt <= 0) dt = 1000;
+        if (clock.nanos + dt > limit) {
+          // paced and idle: sleep until wall time catches up with the next alarm
+          const sleepMs = Math.max(1, Math.min(20, (clock.nanos + dt - limit) / 1e6));
+          if (limit > clock.nanos) clock.tick(limit - clock.nanos);
+          this.sleeping = setTimeout(() => { this.sleeping = null; this._slice(); }, sleepMs);
+          return;
+        }
+        clock.tick(dt);
+      } else {
+        clock.tick(core.executeInstruction() * cycleNanos);
+        n++;
+      }
+      if ((++i & 0x3ff) === 0) {
+        if (this.stopped) { this.stats.instr += n; return; }
+        if (performance.now() >= wallEnd) break;
+        if (clock.nanos > limit) {
+          this.stats.instr += n;
+          this.sleeping = setTimeout(() => { this.sleeping = null; this._slice(); }, 1);
+          return;
+        }
+      }
+    }
+    this.stats.instr += n;
+    setImmediate(() => this._slice());
+  }
+}
+
+// ---------------------------------------------------------------- raw REPL client
+export class RawRepl {
+  constructor(board) {
+    this.board = board;
+    this.buf = "";
+    this.waiter = null;
+    this.raw = false;
+    this.passthrough = null; // called with text that arrives while nobody waits
+    board.serialListeners.add((b) => {
+      this.buf += Buffer.from(b).toString("latin1");
+      this._check();
+    });
+  }
+  _check() {
+    const w = this.waiter;
+    if (!w) {
+      if (this.passthrough && this.buf.length && !this.busy) { const s = this.buf; this.buf = ""; this.passthrough(s); }
+      return;
+    }
+    const i = this.buf.indexOf(w.pattern);
+    if (i >= 0) {
+      const out = this.buf.slice(0, i + w.pattern.length);
+      this.buf = this.buf.slice(i + w.pattern.length);
+      this.waiter = null;
+      clearTimeout(w.timer);
+      w.resolve(out);
+    }
+  }
+  readUntil(pattern, timeoutMs) {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.waiter = null;
+        const e = new Error(`timeout after ${timeoutMs} ms waiting for ${JSON.stringify(pattern)}; have ${JSON.stringify(this.buf.slice(-200))}`);
+        e.partial = this.buf;
+        reject(e);
+      }, timeoutMs);
+      this.waiter = { pattern, resolve, timer };
+      this._check();
+    });
+  }
+  async waitConnected(timeoutMs = 30000) {
+    const t0 = performance.now();
+    while (!this.board.connected) {
+      if (performance.now() - t0 > timeoutMs) throw new Error("USB CDC never connected");
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  }
+  async enter(timeoutMs = 30000) {
+    this.busy = true;
+    await this.waitConnected(timeoutMs);
+    // Ctrl-C twice stops main.py or whatever runs; then Ctrl-A to the raw REPL
+    this.board.serialWrite("\r\x03\x03");
+    let banner = "";
+    try { banner = await this.readUntil(">>> ", timeoutMs); } catch (e) { banner = e.partial || ""; }
+    await new Promise((r) => setTimeout(r, 20));
+    banner += this.buf;
+    this.buf = "";
+    this.board.serialWrite("\x01");
+    await this.readUntil("raw REPL; CTRL-B to exit\r\n>", timeoutMs);
+    this.raw = true;
+    this.busy = false;
+    return banner;
+  }
+  // Runs code; resolves {stdout, stderr}. stderr holds the traceback when there was one.
+  async exec(code, timeoutMs = 60000) {
+    if (!this.raw) await this.enter();
+    this.busy = true;
+    try {
+      if (this.buf.length && this.passthrough) { this.passthrough(this.buf); }
+      this.buf = "";
+      this.board.serialWrite(Buffer.from(code, "utf8"));
+      this.board.serialWrite("\x04");
+      const ok = await this.readUntil("OK", timeoutMs);
+      if (!ok.endsWith("OK") || ok.length > 2 + 64) {
+        // anything before OK is junk from an earlier run; keep it visible
+        if (this.passthrough && ok.length > 2) this.passthrough(ok.slice(0, -2));
+      }
+      let out;
+      try {
+        out = await this.readUntil("\x04", timeoutMs);
+      } catch (e) {
+        // interrupt the code and resync with the prompt
+        this.board.serialWrite("\x03");
+        try { await this.readUntil("\x04>", 5000); } catch (e2) { this.raw = false; }
+        e.message = "exec " + e.message;
+        throw e;
+      }
+      const err = await this.readUntil("\x04", timeoutMs);
+      await this.readUntil(">", timeoutMs);
+      const dec = (s) => Buffer.from(s, "latin1").toString("utf8");
+      return { stdout: dec(out.slice(0, -1)), stderr: dec(err.slice(0, -1)) };
+    } finally {
+      this.busy = false;
+    }
+  }
+}
+
+// ---------------------------------------------------------------- frame + JSON protocol on stdio
+function writeMsg(type, payload) {
+  const body = typeof payload === "string" ? Buffer.from(payload, "utf8") : Buffer.from(payload);
+  const hdr = Buffer.alloc(5);
+  hdr.writeUInt32BE(body.length + 1, 0);
+  hdr[4] = type.charCodeAt(0);
+  process.stdout.write(Buffer.concat([hdr, body]));
+}
+
+function sendJSON(obj) { writeMsg("J", JSON.stringify(obj)); }
+
+async function serveStdio(board, repl) {
+  repl.passthrough = (s) => sendJSON({ event: "console", data: Buffer.from(s, "latin1").toString("utf8") });
+  if (board.model.onFrame !== undefined || board.model instanceof PyChipModel) {
+    board.model.onFrame = (hex) => { board.stats.frames_out++; writeMsg("F", Buffer.from(hex, "hex")); };
+  }
+  let pending = Buffer.alloc(0);
+  let chain = Promise.resolve();
+  const handle = async (msg) => {
+    const id = msg.id;
+    try {
+      if (msg.op === "exec") {
+        const w0 = performance.now(), e0 = board.emuMs;
+        const r = await repl.exec(msg.code, (msg.timeout || 60) * 1000);
+        sendJSON({ id, ok: true, stdout: r.stdout, stderr: r.stderr,
+          emu_ms: board.emuMs - e0, wall_ms: performance.now() - w0 });
+      } else if (msg.op === "stats") {
+        sendJSON(Object.assign({ id, ok: true, emu_ms: board.emuMs, wall_ms: performance.now() - board.wallStart,
+          pace: board.pace, uf2_blocks: board.uf2Blocks }, board.stats));
+      } else if (msg.op === "pace") {
+        board.setPace(msg.on);
+        sendJSON({ id, ok: true, pace: board.pace });
+      } else if (msg.op === "serial") {
+        board.serialWrite(Buffer.from(msg.data, "latin1"));
+        sendJSON({ id, ok: true });
+      } else if (msg.op === "quit") {
+        sendJSON({ id, ok: true });
+        board.stop();
+        process.exit(0);
+      } else {
+        sendJSON({ id, ok: false, error: "unknown op " + msg.op });
+      }
+    } catch (e) {
+      sendJSON({ id, ok: false, error: String(e.message || e) });
+    }
+  };
+  process.stdin.on("data", (chunk) => {
+    pending = Buffer.concat([pending, chunk]);
+    while (pending.length >= 4) {
+      const len = pending.readUInt32BE(0);
+      if (pending.length < 4 + len) break;
+      const type = String.fromCharCode(pending[4]);
+      const body = pending.subarray(5, 4 + len);
+      pending = pending.subarray(4 + len);
+      if (type === "F") board.deliverFrame(new Uint8Array(body));
+      else if (type === "J") {
+        let msg;
+        try { msg = JSON.parse(body.toString("utf8")); } catch (e) { sendJSON({ event: "error", message: "bad JSON" }); continue; }
+        // execs run one after another; stats/pace/quit answer at once
+        if (msg.op === "exec") chain = chain.then(() => handle(msg));
+        else handle(msg);
+      }
+    }
+  });
+  process.stdin.on("end", () => { board.stop(); process.exit(0); });
+}
+
+// ---------------------------------------------------------------- CLI
+function parseArgs(argv) {
+  const o = { chip: "none", pins: {}, stdio: false, exec: null, pace: false, verbose: false };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const next = () => argv[++i];
+    if (a === "--uf2") o.uf2 = next();
+    else if (a === "--bootrom") o.bootrom = next();
+    else if (a === "--fs") o.fs = next();
+    else if (a === "--chip") o.chip = next();
+    else if (a === "--pins") {
+      const v = next().split(",").map((x) => parseInt(x, 10));
+      ["sck", "mosi", "miso", "cs", "rst", "int"].forEach((k, j) => { if (!Number.isNaN(v[j])) o.pins[k] = v[j]; });
+    } else if (a === "--pace") o.pace = true;
+    else if (a === "--stdio") o.stdio = true;
+    else if (a === "--exec") o.exec = next();
+    else if (a === "--timeout") o.timeout = parseFloat(next());
+    else if (a === "--verbose") o.verbose = true;
+    else { process.stderr.write("board.mjs: unknown argument " + a + "\n"); process.exit(2); }
+  }
+  return o;
+}
+
+export async function bootBoard(o) {
+  const board = new Board(o);
+  board.attachModel(await makeModel(o.chip));
+  const repl = new RawRepl(board);
+  board.start();
+  const w0 = performance.now();
+  const banner = await repl.enter(o.bootTimeout || 60000);
+  return { board, repl, banner, bootWallMs: performance.now() - w0, bootEmuMs: board.emuMs };
+}
+
+async function main() {
+  const o = parseArgs(process.argv.slice(2));
+  const { board, repl, banner, bootWallMs, bootEmuMs } = await bootBoard(o);
+  if (o.stdio) {
+    sendJSON({ event: "ready", banner, boot_wall_ms: bootWallMs, boot_emu_ms: bootEmuMs, chip: o.chip });
+    await serveStdio(board, repl);
+    return;
+  }
+  process.stderr.write(`booted: ${bootEmuMs.toFixed(0)} ms emulated, ${bootWallMs.toFixed(0)} ms wall\n`);
+  if (o.exec !== null) {
+    const r = await repl.exec(o.exec, (o.timeout || 60) * 1000);
+    process.stdout.write(r.stdout);
+    if (r.stderr) process.stderr.write(r.stderr);
+    board.stop();
+    process.exit(r.stderr ? 1 : 0);
+  }
+  board.stop();
+  process.exit(0);
+}
+
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  main().catch((e) => { process.stderr.write("board.mjs: " + (e.stack || e) + "\n"); process.exit(1); });
+}

@@ -18,6 +18,7 @@
 //                    chip model's wire side (chip.deliver(frame)). Board -> host: a frame the chip sent.
 //   TYPE 'J' (0x4A): a UTF-8 JSON object.
 //     host -> board: {"id": N, "op": "exec", "code": "...", "timeout": SECONDS}
+//                    {"id": N, "op": "soft_reset"}  (Ctrl-D: fresh heap, boot.py runs, main.py not)
 //                    {"id": N, "op": "stats"}   {"id": N, "op": "pace", "on": true|false}
 //                    {"id": N, "op": "serial", "data": "..."}  (raw bytes to the REPL, latin-1)
 //                    {"id": N, "op": "quit"}
@@ -39,6 +40,12 @@ import fs from "fs";
 import path from "path";
 import { fileURLToPath } from "url";
 import { performance } from "perf_hooks";
+
+// stdout carries the host protocol in --stdio mode: every library message goes to stderr. rp2040js
+// warns about the SIO inter-core FIFO (0x50/0x58, read by MicroPython's soft reset), which it lacks.
+const _warn = console.warn.bind(console);
+console.log = console.info = console.debug = (...a) => process.stderr.write(a.join(" ") + "\n");
+console.warn = (...a) => { if (!/invalid SIO address: 5[08]\b/.test(String(a[0]))) _warn(...a); };
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 export const ROOT = path.resolve(HERE, "..", "..");
@@ -462,6 +469,19 @@ export class RawRepl {
     this.busy = false;
     return banner;
   }
+  // Soft reset (Ctrl-D at the raw prompt): a fresh heap and module table; main.py does not run
+  // in raw REPL mode, boot.py does.
+  async softReset(timeoutMs = 30000) {
+    if (!this.raw) return this.enter(timeoutMs);
+    this.busy = true;
+    try {
+      this.buf = "";
+      this.board.serialWrite("\x04");
+      return await this.readUntil("raw REPL; CTRL-B to exit\r\n>", timeoutMs);
+    } finally {
+      this.busy = false;
+    }
+  }
   // Runs code; resolves {stdout, stderr}. stderr holds the traceback when there was one.
   async exec(code, timeoutMs = 60000) {
     if (!this.raw) await this.enter();
@@ -522,6 +542,10 @@ async function serveStdio(board, repl) {
         const r = await repl.exec(msg.code, (msg.timeout || 60) * 1000);
         sendJSON({ id, ok: true, stdout: r.stdout, stderr: r.stderr,
           emu_ms: board.emuMs - e0, wall_ms: performance.now() - w0 });
+      } else if (msg.op === "soft_reset") {
+        const w0 = performance.now();
+        await repl.softReset((msg.timeout || 30) * 1000);
+        sendJSON({ id, ok: true, wall_ms: performance.now() - w0 });
       } else if (msg.op === "stats") {
         sendJSON(Object.assign({ id, ok: true, emu_ms: board.emuMs, wall_ms: performance.now() - board.wallStart,
           pace: board.pace, uf2_blocks: board.uf2Blocks }, board.stats));
@@ -555,7 +579,7 @@ async function serveStdio(board, repl) {
         let msg;
         try { msg = JSON.parse(body.toString("utf8")); } catch (e) { sendJSON({ event: "error", message: "bad JSON" }); continue; }
         // execs run one after another; stats/pace/quit answer at once
-        if (msg.op === "exec") chain = chain.then(() => handle(msg));
+        if (msg.op === "exec" || msg.op === "soft_reset") chain = chain.then(() => handle(msg));
         else handle(msg);
       }
     }

@@ -1,0 +1,359 @@
+#!/usr/bin/env python3
+"""The board on a PC: the firmware on an emulated chip, wired to a Linux TAP.
+
+    python3 tools/hostboard.py --tap IFNAME --chip w5500|enc28j60 --ip A.B.C.D/N [--gateway G]
+        [--host-ip A.B.C.D/N] [--runtime cpython|micropython] [--mac M] [--pcap FILE]
+        [--impair loss=P,dup=P,reorder=P,corrupt=P,seed=N]
+
+Run from the project root as root (it creates or opens the TAP in the current network namespace).
+Frames go: firmware -> driver -> emulated SPI -> chip model -> wire [impairment, pcap] -> TAP.
+  --runtime cpython       everything in this process (asyncio)
+  --runtime micropython   firmware, driver and chip model inside the MicroPython VM (node
+                          tools/vmboard.mjs); only whole frames cross, length-prefixed over its stdin/stdout
+Prints (flushed, one line each):
+  ready ip=10.7.0.2 mac=02:00:0a:07:00:02 chip=w5500 runtime=cpython tap=bsd0
+        once the board answered an ARP request that the host board sent it itself;
+  stats {...}   the board's counters as JSON, on SIGUSR1 and at exit;
+  error ...     when the board did not come up (exit status 1).
+Exits within 5 s of SIGTERM or Ctrl-C, deleting the TAP if it created it.
+"""
+import argparse
+import asyncio
+import json
+import os
+import signal
+import struct
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+for _p in (os.path.join(ROOT, "lib"), os.path.join(ROOT, "tools"), os.path.join(ROOT, "firmware")):
+    if _p not in sys.path:
+        sys.path.insert(0, _p)
+
+from emu.wire import Wire, Pcap, parse_impair  # noqa: E402
+import vmboard  # noqa: E402
+
+READY_TIMEOUT_S = 60  # the VM takes a few seconds to load; a board that needs longer is broken
+PROBE_EVERY_S = 0.25
+STOP_BUDGET_S = 3.5  # of the 5 s allowed after SIGTERM
+
+
+def say(line):
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+
+
+def log(msg):
+    sys.stderr.write("hostboard: %s\n" % msg)
+    sys.stderr.flush()
+
+
+def parse_cidr(s, what):
+    if "/" not in s:
+        raise SystemExit("hostboard: %s %r: give A.B.C.D/N" % (what, s))
+    ip, n = s.split("/", 1)
+    vmboard.ip_bytes(ip)
+    n = int(n)
+    if not 0 < n <= 32:
+        raise SystemExit("hostboard: %s %r: prefix length out of range" % (what, s))
+    m = (0xFFFFFFFF << (32 - n)) & 0xFFFFFFFF
+    mask = "%d.%d.%d.%d" % (m >> 24, (m >> 16) & 255, (m >> 8) & 255, m & 255)
+    return ip, n, mask
+
+
+def arp_request(src_mac, src_ip, dst_ip):
+    f = bytearray(42)
+    f[0:6] = b"\xff" * 6
+    f[6:12] = src_mac
+    f[12:22] = b"\x08\x06\x00\x01\x08\x00\x06\x04\x00\x01"
+    f[22:28] = src_mac
+    f[28:32] = src_ip
+    f[38:42] = dst_ip
+    return bytes(f)
+
+
+def is_arp_reply_from(f, ip):
+    return len(f) >= 42 and f[12:14] == b"\x08\x06" and f[20:22] == b"\x00\x02" and f[28:32] == ip
+
+
+class LocalBoard:
+    """--runtime cpython: the board in this process."""
+
+    def __init__(self, a, ip, mask):
+        self.board = vmboard.Board(a.chip, ip, mask, a.gateway, a.mac, a.firmware)
+        self.mac = self.board.mac
+        self.task = None
+        self.failed = None
+
+    def attach(self, wire):
+        self.port = wire.attach(self.board.chip, "board")
+
+    async def start(self):
+        self.task = asyncio.create_task(self.board.serve())
+        self.task.add_done_callback(self._done)
+
+    def _done(self, t):
+        if not t.cancelled() and t.exception() is not None:
+            self.failed = "firmware stopped: %r" % (t.exception(),)
+
+    async def stats(self):
+        return self.board.stats()
+
+    async def stop(self):
+        self.board.stop()
+        if self.task is not None:
+            self.task.cancel()
+            try:
+                await asyncio.wait_for(self.task, 1.0)
+            except (asyncio.CancelledError, asyncio.TimeoutError, Exception):  # noqa: BLE001
+                pass
+
+
+class VmBoard:
+    """--runtime micropython: the board in the MicroPython VM in a node process (tools/vmboard.mjs)."""
+
+    def __init__(self, a, ip, mask):
+        self.a = a
+        self.ip = ip
+        self.mask = mask
+        self.mac = vmboard.mac_bytes(a.mac) if a.mac else vmboard.default_mac(ip)
+        self.proc = None
+        self.failed = None
+        self.vm_ready = False
+        self._stats_waiters = []
+        self.last_stats = None
+
+    def attach(self, wire):
+        self.port = wire.port(self._to_vm, "board")
+
+    def _put(self, t, payload=b""):
+        if self.proc is None or self.proc.stdin.is_closing():
+            return False
+        self.proc.stdin.write(t + struct.pack(">I", len(payload)) + payload)
+        return True
+
+    def _to_vm(self, frame):
+        return self._put(b"F", frame)
+
+    async def start(self):
+        cmd = ["node", os.path.join(ROOT, "tools", "vmboard.mjs"), "--chip", self.a.chip, "--ip", self.ip,
+               "--mask", self.mask, "--gateway", self.a.gateway or "0.0.0.0", "--mac", vmboard.mac_str(self.mac),
+               "--firmware", self.a.firmware, "--heap", self.a.heap]
+        self.proc = await asyncio.create_subprocess_exec(
+            *cmd, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, cwd=ROOT, start_new_session=True)
+        self.reader = asyncio.create_task(self._read())
+
+    async def _read(self):
+        rd = self.proc.stdout
+        try:
+            while True:
+                h = await rd.readexactly(5)
+                n = struct.unpack(">I", h[1:5])[0]
+                body = await rd.readexactly(n) if n else b""
+                t = h[0:1]
+                if t == b"F":
+                    self.port.send(body)
+                elif t == b"S":
+                    self.last_stats = json.loads(body.decode())
+                    w, self._stats_waiters = self._stats_waiters, []
+                    for fut in w:
+                        if not fut.done():
+                            fut.set_result(self.last_stats)
+                elif t == b"R":
+                    self.vm_ready = True
+                elif t == b"E":
+                    self.failed = "VM: " + body.decode(errors="replace").strip()
+        except asyncio.IncompleteReadError:
+            rc = await self.proc.wait()
+            if self.failed is None:
+                self.failed = "VM exited with status %s" % rc
+
+    async def stats(self):
+        if self.proc is None or self.proc.returncode is not None:
+            return self.last_stats or {}
+        fut = asyncio.get_running_loop().create_future()
+        self._stats_waiters.append(fut)
+        self._put(b"Q")
+        try:
+            return await asyncio.wait_for(fut, 1.5)
+        except asyncio.TimeoutError:
+            return self.last_stats or {"error": "the VM did not answer the stats request"}
+
+    async def stop(self):
+        if self.proc is None:
+            return
+        if self.proc.returncode is None:
+            self._put(b"X")
+            try:
+                await asyncio.wait_for(self.proc.wait(), 1.5)
+            except asyncio.TimeoutError:
+                self.proc.kill()
+                await self.proc.wait()
+        try:
+            await asyncio.wait_for(self.reader, 0.5)
+        except (asyncio.TimeoutError, asyncio.CancelledError):
+            self.reader.cancel()
+
+
+class HostBoard:
+    def __init__(self, a):
+        self.a = a
+        self.ip, self.plen, self.mask = parse_cidr(a.ip, "--ip")
+        if a.host_ip:
+            self.host_ip = parse_cidr(a.host_ip, "--host-ip")[0]
+        else:
+            self.host_ip = None
+        self.ready = False
+        self.stop_ev = None
+        self.tap = None
+        self.wire = None
+        self.board = None
+        self._step_scheduled = False
+        self.pcap_file = None
+
+    # --- wire plumbing ---
+    def _schedule_step(self):
+        if not self._step_scheduled:
+            self._step_scheduled = True
+            self.loop.call_soon(self._step)
+
+    def _step(self):
+        self._step_scheduled = False
+        self.wire.step()
+
+    async def _ticker(self):
+        while True:
+            await asyncio.sleep(0.01)
+            self.wire.step()
+
+    def _to_tap(self, frame):
+        if not self.ready and is_arp_reply_from(frame, self.ip_b):
+            self.ready = True
+            self.board_mac = frame[22:28]
+            say("ready ip=%s mac=%s chip=%s runtime=%s tap=%s" % (
+                self.ip, vmboard.mac_str(self.board_mac), self.a.chip, self.a.runtime, self.a.tap))
+        return self.tap.write(frame)
+
+    def _from_tap(self):
+        for _ in range(64):
+            f = self.tap.read()
+            if f is None:
+                return
+            self.tap_port.send(f)
+
+    async def _probe(self):
+        src_ip = vmboard.ip_bytes(self.host_ip) if self.host_ip else b"\x00\x00\x00\x00"
+        req = arp_request(self.tap.mac(), src_ip, self.ip_b)
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while not self.ready:
+            if self.board.failed:
+                self.fail(self.board.failed)
+                return
+            if time.monotonic() > deadline:
+                self.fail("the board did not answer ARP for %s within %d s" % (self.ip, READY_TIMEOUT_S))
+                return
+            if self.a.runtime == "cpython" or self.board.vm_ready:
+                self.tap_port.send(req)
+            await asyncio.sleep(PROBE_EVERY_S)
+
+    async def _watch(self):
+        while True:
+            await asyncio.sleep(0.2)
+            if self.board.failed:
+                self.fail(self.board.failed)
+                return
+
+    def fail(self, why):
+        say("error " + why)
+        self.status = 1
+        self.stop_ev.set()
+
+    async def print_stats(self):
+        d = dict(await self.board.stats())
+        d["wire"] = self.wire.stats()
+        d["tap"] = {"rx": self.tap.rx, "tx": self.tap.tx, "tx_errors": self.tap.tx_errors}
+        d["board"] = {"chip": self.a.chip, "runtime": self.a.runtime, "ip": self.ip,
+                      "mac": vmboard.mac_str(self.board.mac)}
+        say("stats " + json.dumps(d, sort_keys=True))
+
+    async def main(self):
+        from tap import Tap
+
+        a = self.a
+        self.loop = asyncio.get_running_loop()
+        self.stop_ev = asyncio.Event()
+        self.status = 0
+        self.ip_b = vmboard.ip_bytes(self.ip)
+        for s in (signal.SIGTERM, signal.SIGINT):
+            self.loop.add_signal_handler(s, self.stop_ev.set)
+        self.loop.add_signal_handler(signal.SIGUSR1, lambda: asyncio.ensure_future(self.print_stats()))
+
+        mw = []
+        if a.impair:
+            mw.append(parse_impair(a.impair))
+        if a.pcap:
+            self.pcap_file = open(a.pcap, "wb")
+            mw.append(Pcap(self.pcap_file))
+        self.wire = Wire(mw)
+        self.wire.on_pending = self._schedule_step
+        try:
+            self.board = (VmBoard if a.runtime == "micropython" else LocalBoard)(a, self.ip, self.mask)
+        except Exception as e:  # noqa: BLE001 - say why the board could not be built, then exit 1
+            say("error cannot build the board: %r" % (e,))
+            return 1
+        self.tap = Tap.open(a.tap, a.host_ip)
+        tasks = []
+        try:
+            self.tap_port = self.wire.port(self._to_tap, "tap")
+            self.board.attach(self.wire)
+            self.loop.add_reader(self.tap.fd, self._from_tap)
+            await self.board.start()
+            tasks = [asyncio.create_task(t) for t in (self._ticker(), self._probe(), self._watch())]
+            await self.stop_ev.wait()
+        finally:
+            try:
+                await asyncio.wait_for(self.print_stats(), 2.0)
+            except Exception as e:  # noqa: BLE001
+                log("stats at exit failed: %r" % (e,))
+            for t in tasks:
+                t.cancel()
+            try:
+                self.loop.remove_reader(self.tap.fd)
+            except Exception:  # noqa: BLE001
+                pass
+            try:
+                await asyncio.wait_for(self.board.stop(), STOP_BUDGET_S - 2.0)
+            except Exception:  # noqa: BLE001
+                pass
+            self.tap.close()
+            if self.pcap_file:
+                self.pcap_file.close()
+        return self.status
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--tap", required=True, help="TAP interface name (created if missing)")
+    ap.add_argument("--chip", required=True, choices=("w5500", "enc28j60"))
+    ap.add_argument("--ip", required=True, help="the board's address, A.B.C.D/N")
+    ap.add_argument("--gateway", default="0.0.0.0")
+    ap.add_argument("--host-ip", help="address for the Linux side of the TAP, A.B.C.D/N")
+    ap.add_argument("--runtime", default="cpython", choices=("cpython", "micropython"))
+    ap.add_argument("--impair", help="loss=P,dup=P,reorder=P,corrupt=P,seed=N (between TAP and chip)")
+    ap.add_argument("--pcap", help="record every frame delivered, both ways, to this pcap file")
+    ap.add_argument("--mac", help="the board's MAC (default 02:00 + its IPv4 address)")
+    ap.add_argument("--firmware", default="main", choices=("main", "echo"),
+                    help="main: firmware/main.py on the emulated chip; echo: a stand-in ARP/ICMP responder")
+    ap.add_argument("--heap", default="8m", help="MicroPython VM heap (micropython runtime)")
+    a = ap.parse_args(argv)
+    if a.impair:
+        parse_impair(a.impair)  # reject a bad spec before touching the network
+    if os.geteuid() != 0:
+        say("error hostboard needs root (CAP_NET_ADMIN) to create a TAP")
+        return 1
+    return asyncio.run(HostBoard(a).main())
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,118 @@
+// The board inside the MicroPython VM, for tools/hostboard.py --runtime micropython.
+// The firmware, the driver and the chip emulator all run in the VM (tools/vmboard.py, vm_main);
+// only whole frames cross, over this process's stdin/stdout, as messages
+//     [type: 1 byte][length: 4 bytes big-endian][payload]
+// host -> board:  F frame | Q send the counters | X stop
+// board -> host:  F frame | S counters (JSON text) | R ready (board MAC as text) | E error text
+// The VM's own stdout/stderr (print, tracebacks) go to this process's stderr.
+//   node tools/vmboard.mjs --chip w5500 --ip 10.7.0.2 --mask 255.255.255.0 [--gateway G] [--mac M]
+//                          [--firmware main|echo] [--heap 8m]
+import { loadMicroPython } from "../node_modules/@micropython/micropython-webassembly-pyscript/micropython.mjs";
+import fs from "fs";
+import path from "path";
+import { fileURLToPath } from "url";
+
+const ROOT = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
+const opt = { chip: "w5500", ip: null, mask: "255.255.255.0", gateway: "0.0.0.0", mac: "", firmware: "main", heap: "8m" };
+const argv = process.argv.slice(2);
+for (let i = 0; i < argv.length; i++) {
+  const k = argv[i].replace(/^--/, "");
+  if (!(k in opt) || i + 1 >= argv.length) { console.error("vmboard: bad argument " + argv[i]); process.exit(2); }
+  opt[k] = argv[++i];
+}
+if (!opt.ip) { console.error("vmboard: --ip is required"); process.exit(2); }
+
+function parseSize(s) {
+  const m = /^(\d+)([kKmM]?)$/.exec(s);
+  return parseInt(m[1]) * ({ k: 1024, m: 1048576 }[m[2].toLowerCase()] || 1);
+}
+
+function put(type, payload) {
+  const b = Buffer.isBuffer(payload) ? payload : Buffer.from(payload, "utf8");
+  const h = Buffer.alloc(5);
+  h[0] = type.charCodeAt(0);
+  h.writeUInt32BE(b.length, 1);
+  process.stdout.write(Buffer.concat([h, b]));
+}
+
+// --- host -> board ---
+const frames = [];
+let statsWanted = false, stopping = false, waiter = null;
+function wake() { if (waiter) { const w = waiter; waiter = null; w(true); } }
+let inbuf = Buffer.alloc(0);
+process.stdin.on("data", (chunk) => {
+  inbuf = inbuf.length ? Buffer.concat([inbuf, chunk]) : chunk;
+  while (inbuf.length >= 5) {
+    const n = inbuf.readUInt32BE(1);
+    if (inbuf.length < 5 + n) break;
+    const type = String.fromCharCode(inbuf[0]);
+    const body = inbuf.subarray(5, 5 + n);
+    inbuf = inbuf.subarray(5 + n);
+    if (type === "F") frames.push(Buffer.from(body));
+    else if (type === "Q") statsWanted = true;
+    else if (type === "X") stopping = true;
+  }
+  wake();
+});
+process.stdin.on("end", () => { stopping = true; wake(); });
+process.on("SIGTERM", () => { stopping = true; wake(); });
+process.on("SIGINT", () => { stopping = true; wake(); });
+
+const mp = await loadMicroPython({
+  heapsize: parseSize(opt.heap), linebuffer: false,
+  stdout: (b) => process.stderr.write(b), stderr: (b) => process.stderr.write(b),
+});
+
+mp.registerJsModule("vmboard_io", {
+  recv: () => (frames.length ? frames.shift().toString("hex") : null),
+  send: (hex) => put("F", Buffer.from(hex, "hex")),
+  wait: (ms) => new Promise((res) => {
+    if (frames.length || stopping || statsWanted) { res(true); return; }
+    const t = setTimeout(() => { waiter = null; res(false); }, ms);
+    waiter = (v) => { clearTimeout(t); res(v); };
+  }),
+  stopping: () => stopping,
+  stats_wanted: () => { const w = statsWanted; statsWanted = false; return w; },
+  stats: (json) => put("S", json),
+  ready: (mac) => put("R", mac),
+});
+
+function mkdirs(p) {
+  let cur = "";
+  for (const part of p.split("/").filter(Boolean)) {
+    cur += "/" + part;
+    try { mp.FS.mkdir(cur); } catch (e) { /* exists */ }
+  }
+}
+function copyTree(host, vm) {
+  if (!fs.existsSync(host)) return;
+  mkdirs(vm);
+  for (const ent of fs.readdirSync(host, { withFileTypes: true })) {
+    if (ent.name === "__pycache__" || ent.name.startsWith(".") || ent.name === "node_modules") continue;
+    const h = path.join(host, ent.name), v = vm + "/" + ent.name;
+    if (ent.isDirectory()) copyTree(h, v);
+    else if (ent.name.endsWith(".py")) mp.FS.writeFile(v, fs.readFileSync(h));
+  }
+}
+copyTree(path.join(ROOT, "lib"), "/lib");
+copyTree(path.join(ROOT, "tools", "emu"), "/tools/emu");
+fs.existsSync(path.join(ROOT, "tools", "vmboard.py")) && mp.FS.writeFile("/tools/vmboard.py", fs.readFileSync(path.join(ROOT, "tools", "vmboard.py")));
+copyTree(path.join(ROOT, "firmware"), "/firmware");
+
+const code = `
+import sys
+sys.path.append("/lib")
+sys.path.append("/tools")
+sys.path.append("/firmware")
+import vmboard
+await vmboard.vm_main(${JSON.stringify(opt.chip)}, ${JSON.stringify(opt.ip)}, ${JSON.stringify(opt.mask)},
+                      ${JSON.stringify(opt.gateway)}, ${JSON.stringify(opt.mac)} or None, ${JSON.stringify(opt.firmware)})
+`;
+try {
+  await mp.runPythonAsync(code);
+} catch (e) {
+  if (e.name === "PythonError") {
+    if (e.type !== "SystemExit") { put("E", e.message); process.stderr.write(e.message + "\n"); process.exitCode = 1; }
+  } else { put("E", String(e && e.stack || e)); throw e; }
+}
+process.exit(process.exitCode || 0);

@@ -9,7 +9,8 @@ Layout on the board (MicroPython's rp2 sys.path is ['', '.frozen', '/lib']):
   /main.py, /boot.py and the rest of firmware/ (boot.py and main.py stay .py, the rest .mpy)
   /board.py          the chosen boards/<name>.py
   extras             --extra HOST[:FSPATH] (a file or a directory); --tests adds
-                     host_tests/portable -> /tests and tools/vmharness.py -> /tests/vmharness.py
+                     host_tests/portable -> /tests, tools/vmharness.py -> /tests/vmharness.py,
+                     tools/emu -> /tools/emu
 littlefs geometry: block size 4096, 352 blocks (1,408 KiB), as the RPI_PICO firmware expects.
 """
 import argparse
@@ -54,6 +55,8 @@ def collect(board="pico_w5500", extras=(), tests=False):
     if tests:
         ex.append(os.path.join(ROOT, "host_tests", "portable") + ":/tests")
         ex.append(os.path.join(ROOT, "tools", "vmharness.py") + ":/tests/vmharness.py")
+        # the portable tests import the chip emulators as `emu.*` (the VM runner has /tools on sys.path)
+        ex.append(os.path.join(ROOT, "tools", "emu") + ":/tools/emu")
     for spec in ex:
         host, _, dst = spec.partition(":")
         host = os.path.abspath(host)

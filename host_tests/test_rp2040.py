@@ -1,0 +1,184 @@
+"""The firmware on an emulated Raspberry Pi Pico: stock MicroPython v1.28 (RPI_PICO) in rp2040js,
+our lib/ in a littlefs image, driven through the raw REPL (tools/rp2040/).
+
+Smoke run (default, about half a minute): boot, raw REPL, traceback apart from stdout, heap figure,
+the device-side portable test modules, SPI DMA against a JS loopback model, GPIO read-back, pacing.
+RP2040_FULL=1 adds every portable test module (host-tool modules that import `emu.*` included)
+and the bridge to a Python chip model in the MicroPython VM.
+Skipped with the reason when node, the firmware or the boot ROM is missing.
+"""
+import glob
+import os
+import re
+import sys
+import time
+
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, os.path.join(ROOT, "tools", "rp2040"))
+
+import run as rp  # noqa: E402
+
+FULL = os.environ.get("RP2040_FULL") == "1"
+_why = rp.missing()
+pytestmark = pytest.mark.skipif(_why is not None, reason="emulated RP2040 unavailable: %s" % _why)
+full_only = pytest.mark.skipif(not FULL, reason="long run: set RP2040_FULL=1")
+
+PORTABLE = sorted(glob.glob(os.path.join(HERE, "portable", "test_*.py")))
+
+
+def _host_tool_module(path):
+    """Portable modules that test host tools (chip emulators, the wire) keep thousands of frames
+    on the heap; they are not device code and do not all fit the Pico's ~200 KB heap."""
+    with open(path) as f:
+        return re.search(r"^\s*(from|import)\s+emu\b", f.read(), re.M) is not None
+
+
+DEVICE_MODULES = [p for p in PORTABLE if not _host_tool_module(p)]
+HOST_TOOL_MODULES = [p for p in PORTABLE if _host_tool_module(p)]
+
+
+@pytest.fixture(scope="module")
+def board():
+    with rp.Board(chip="loopback", tests=True) as b:
+        yield b
+
+
+def test_boot_and_raw_repl(board):
+    out, err = board.exec("print(1+1)")
+    assert err == ""
+    assert out.strip() == "2"
+    out, err = board.exec("import sys\nprint(sys.implementation._machine)")
+    assert "RP2040" in out, out
+
+
+def test_traceback_comes_back_apart_from_stdout(board):
+    out, err = board.exec("print('before')\ndef f():\n    return 1 // 0\nf()\nprint('after')")
+    assert out.strip() == "before"
+    assert "Traceback (most recent call last)" in err
+    assert "ZeroDivisionError" in err
+    assert "ZeroDivisionError" not in out and "after" not in out
+    # the REPL is usable after the error
+    assert board.exec("print(3*3)") == ("9\r\n", "")
+
+
+def test_filesystem_image_mounted(board):
+    out, err = board.exec("import os, board\nprint(sorted(os.listdir('/')))\nprint(board.CHIP, board.CS)\n"
+                          "import bsdnet.compat\nprint('ok')")
+    assert err == ""
+    assert "'lib'" in out and "'board.py'" in out and "'tests'" in out
+    assert "w5500 17" in out and out.strip().endswith("ok")
+
+
+def test_mem_free_after_boot(board):
+    board.soft_reset()
+    out, err = board.exec(rp.FIG_HEAP)
+    free = int(out.split()[0])
+    out, err = board.exec(rp.FIG_HEAP_LIB)
+    assert err == ""
+    parts = out.split()
+    with_lib = int(parts[0])
+    print("\nrp2040 gc.mem_free(): %d after boot, %d with lib/bsdnet imported%s"
+          % (free, with_lib, (" (import failed: %s)" % parts[2]) if len(parts) > 2 else ""))
+    assert 150_000 < free < 270_000  # 264 KB SRAM; the RPI_PICO build leaves ~240 KB heap
+    assert with_lib <= free
+
+
+@pytest.mark.parametrize("path", DEVICE_MODULES, ids=[os.path.basename(p) for p in DEVICE_MODULES])
+def test_portable_module_on_rp2040(board, path):
+    res, out, err = rp.run_test_module(board, path, timeout=240)
+    assert err == "", out + err
+    assert res, "no @@ result lines:\n" + out
+    failed = [r for r in res if r[0] == "FAIL"]
+    for r in res:
+        print("%s %s heap=%d %s" % r)
+    assert not failed, out
+
+
+@full_only
+@pytest.mark.parametrize("path", HOST_TOOL_MODULES, ids=[os.path.basename(p) for p in HOST_TOOL_MODULES])
+def test_host_tool_module_on_rp2040(board, path):
+    res, out, err = rp.run_test_module(board, path, timeout=600)
+    assert err == "", out + err
+    failed = [r for r in res if r[0] == "FAIL"]
+    assert not failed, out
+
+
+def test_compat_module_passes(board):
+    # named explicitly: the issue asks for at least test_compat on the emulated board
+    res, out, err = rp.run_test_module(board, os.path.join(HERE, "portable", "test_compat.py"))
+    assert err == "" and res and all(r[0] != "FAIL" for r in res), out + err
+    assert sum(1 for r in res if r[0] == "PASS") >= 3
+
+
+SPI_DMA = """
+import machine
+spi = machine.SPI(0, 20_000_000)
+cs = machine.Pin(17, machine.Pin.OUT, value=1)
+w = bytearray((i * 7 + 3) & 0xFF for i in range(%(n)d))
+r = bytearray(%(n)d)
+cs(0)
+spi.write_readinto(w, r)   # >= 32 bytes: MicroPython uses DMA
+r2 = bytes(r)
+x = spi.read(%(n)d, 0xA5)
+spi.readinto(r, 0x3C)
+cs(1)
+print(spi)
+print(r2 == w, x == b'\\xa5' * %(n)d, r == b'\\x3c' * %(n)d)
+"""
+
+
+@pytest.mark.parametrize("n", [8, 32, 40, 1024])
+def test_spi_dma_against_js_loopback(board, n):
+    s0 = board.stats()
+    r = board.exec_full(SPI_DMA % {"n": n}, timeout=30)
+    assert r["stderr"] == ""
+    lines = r["stdout"].strip().splitlines()
+    assert lines[-1] == "True True True", r["stdout"]
+    assert "baudrate=12000000" in lines[0]
+    assert board.stats()["spi_bytes"] - s0["spi_bytes"] == 3 * n
+
+
+def test_gpio_output_reads_back(board):
+    out, err = board.exec("import machine\np = machine.Pin(17, machine.Pin.OUT, value=1)\nv1 = p.value()\n"
+                          "p(0)\nv0 = p.value()\np(1)\nq = machine.Pin(21, machine.Pin.IN)\n"
+                          "print(v1, v0, p.value(), q.value())")
+    assert err == ""
+    # INTn (GP21) is held high by the chip model side (idle, not asserted)
+    assert out.split() == ["1", "0", "1", "1"]
+
+
+def test_pacing_keeps_emulated_time_behind_wall_time(board):
+    board.pace(True)
+    try:
+        r = board.exec_full("import time\nt = time.ticks_ms()\ntime.sleep_ms(400)\nprint(time.ticks_diff(time.ticks_ms(), t))")
+    finally:
+        board.pace(False)
+    assert r["stderr"] == ""
+    emu = int(r["stdout"])
+    assert emu >= 400
+    assert r["wall_ms"] >= 380, r  # idle time is no longer skipped
+    # unpaced, the same sleep is skipped over (emulated time runs ahead of wall time)
+    r = board.exec_full("import time\ntime.sleep_ms(2000)\nprint('x')")
+    assert r["stdout"].strip() == "x" and r["wall_ms"] < 1500, r
+
+
+def test_loop_speed_figure(board):
+    r = board.exec_full(rp.FIG_LOOP)
+    emu_ms = int(r["stdout"]) / 1000.0
+    print("\nrp2040 100k-iteration loop: %.0f ms emulated, %.0f ms wall" % (emu_ms, r["wall_ms"]))
+    # the README's figure is 475 ms emulated; instruction timing is approximate
+    assert 200 < emu_ms < 1500
+
+
+@full_only
+def test_python_chip_bridge_in_micropython_vm():
+    """SPI0 bytes bridged to a chip written in Python running in the MicroPython VM (same process)."""
+    with rp.Board(chip="pyloop") as b:
+        t0 = time.time()
+        f = rp.figures(b, spi_kb=50)
+        print("\nrp2040 pyloop bridge: %r (%.1f s)" % (f, time.time() - t0))
+        assert "spi_error" not in f
+        assert f["spi_wall_Bps"] > 10_000

@@ -1,0 +1,325 @@
+#!/usr/bin/env python3
+"""make demo: the board answering ping.
+
+As root: makes a network namespace (bsdnet-demo-<pid>), starts the host board in it on a TAP,
+pings it from Linux (ping -c 5), shows the ARP entry (ip neigh) and the board's counters, and
+deletes the namespace (always, also on failure or Ctrl-C).
+Without root: two emulated boards on the in-process wire (tools/emu/wire.py); board A pings board B
+(ARP resolution, ICMP echo request and reply), every frame printed as it crosses.
+
+    python3 tools/demo.py [--chip w5500|enc28j60] [--runtime cpython|micropython] [--count 5]
+                          [--impair loss=0.1,seed=1] [--pcap demo.pcap] [--inprocess]
+
+NetnsBoard, the host board in a namespace of its own, is also what host_tests/test_e2e_ping.py uses.
+"""
+import argparse
+import json
+import os
+import queue
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+for _p in (os.path.join(ROOT, "lib"), os.path.join(ROOT, "tools"), os.path.join(ROOT, "firmware")):
+    if _p not in sys.path:
+        sys.path.insert(0, _p)
+
+
+def run(cmd, timeout=30, check=True):
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    if check and p.returncode != 0:
+        raise RuntimeError("%s failed (%d): %s%s" % (" ".join(cmd), p.returncode, p.stdout, p.stderr))
+    return p
+
+
+class Netns:
+    """A network namespace of our own, deleted by close() (idempotent)."""
+
+    def __init__(self, name):
+        self.name = name
+        run(["ip", "netns", "add", name])
+        self.alive = True
+        try:
+            self.run(["ip", "link", "set", "lo", "up"])
+        except Exception:
+            self.close()
+            raise
+
+    def cmd(self, argv):
+        return ["ip", "netns", "exec", self.name] + list(argv)
+
+    def run(self, argv, timeout=30, check=True):
+        return run(self.cmd(argv), timeout, check)
+
+    def close(self):
+        if self.alive:
+            run(["ip", "netns", "del", self.name], check=False)
+            self.alive = False
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class NetnsBoard:
+    """tools/hostboard.py running in a namespace; reads its `ready`/`stats`/`error` lines."""
+
+    def __init__(self, ns, chip="w5500", runtime="cpython", ip="10.7.0.2/24", host_ip="10.7.0.1/24",
+                 tap="bsd0", extra=(), python=None):
+        self.ns = ns
+        self.chip = chip
+        self.runtime = runtime
+        self.ip = ip.split("/")[0]
+        self.tap = tap
+        argv = [python or sys.executable, os.path.join(ROOT, "tools", "hostboard.py"), "--tap", tap,
+                "--chip", chip, "--ip", ip, "--host-ip", host_ip, "--runtime", runtime] + list(extra)
+        self.errlog = open(os.devnull, "w") if os.environ.get("BSDNET_QUIET") else None
+        self.proc = subprocess.Popen(ns.cmd(argv), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                     cwd=ROOT)
+        self.lines = queue.Queue()
+        self.stderr = []
+        self.ready = None
+        self.final_stats = None
+        self.stop_seconds = None
+        threading.Thread(target=self._pump, args=(self.proc.stdout, self.lines.put), daemon=True).start()
+        threading.Thread(target=self._pump, args=(self.proc.stderr, self.stderr.append), daemon=True).start()
+
+    @staticmethod
+    def _pump(f, put):
+        for line in f:
+            put(line.rstrip("\n"))
+        put(None)
+
+    def _next(self, prefix, timeout):
+        end = time.monotonic() + timeout
+        while True:
+            left = end - time.monotonic()
+            if left <= 0:
+                return None
+            try:
+                line = self.lines.get(timeout=left)
+            except queue.Empty:
+                return None
+            if line is None:
+                self.lines.put(None)  # keep the end marker for the next reader
+                return None
+            if line.startswith("error "):
+                raise RuntimeError("host board: %s\n%s" % (line, "\n".join(self.stderr[-30:])))
+            if line.startswith(prefix):
+                return line
+
+    def wait_ready(self, timeout=60):
+        line = self._next("ready", timeout)
+        if line is None:
+            raise RuntimeError("host board not ready within %ds (exit %s)\n%s" % (
+                timeout, self.proc.poll(), "\n".join(self.stderr[-30:])))
+        self.ready = dict(kv.split("=", 1) for kv in line.split()[1:])
+        return self.ready
+
+    def stats(self, timeout=5):
+        self.proc.send_signal(signal.SIGUSR1)
+        line = self._next("stats ", timeout)
+        if line is None:
+            raise RuntimeError("no stats line within %ds" % timeout)
+        return json.loads(line[6:])
+
+    def stop(self, timeout=5):
+        """SIGTERM; returns the seconds it took to exit (kills it after timeout + 2 s)."""
+        if self.proc.poll() is None:
+            t = time.monotonic()
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout + 2)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+            self.stop_seconds = time.monotonic() - t
+            line = self._next("stats ", 1)
+            if line:
+                self.final_stats = json.loads(line[6:])
+        return self.stop_seconds
+
+
+def parse_ping(out):
+    """(transmitted, received, (min, avg, max) ms or None) from ping's summary."""
+    m = re.search(r"(\d+) packets transmitted, (\d+) (?:packets )?received", out)
+    if not m:
+        raise ValueError("no ping summary in: %r" % out)
+    r = re.search(r"= ([\d.]+)/([\d.]+)/([\d.]+)/", out)
+    rtt = (float(r.group(1)), float(r.group(2)), float(r.group(3))) if r else None
+    return int(m.group(1)), int(m.group(2)), rtt
+
+
+def demo_root(a):
+    name = "bsdnet-demo-%d" % os.getpid()
+    extra = []
+    if a.impair:
+        extra += ["--impair", a.impair]
+    if a.pcap:
+        extra += ["--pcap", os.path.abspath(a.pcap)]
+    if a.firmware != "main":
+        extra += ["--firmware", a.firmware]
+    ns = Netns(name)
+    board = None
+    try:
+        print("namespace %s: starting the host board (%s, %s runtime)" % (name, a.chip, a.runtime), flush=True)
+        board = NetnsBoard(ns, a.chip, a.runtime, extra=extra)
+        r = board.wait_ready()
+        print("board ready: ip %s mac %s" % (r["ip"], r["mac"]), flush=True)
+        print("$ ping -c %d %s" % (a.count, r["ip"]), flush=True)
+        p = ns.run(["ping", "-c", str(a.count), "-i", "0.2", "-W", "2", "-w", str(5 + a.count), r["ip"]],
+                   timeout=30, check=False)
+        print(p.stdout.rstrip(), flush=True)
+        print("$ ip neigh show dev %s" % board.tap)
+        print(ns.run(["ip", "neigh", "show", "dev", board.tap]).stdout.rstrip())
+        st = board.stats()
+        print("board counters:")
+        for k in sorted(st):
+            if isinstance(st[k], dict):
+                nz = dict((n, v) for n, v in st[k].items() if v)
+                print("  %-6s %s" % (k, json.dumps(nz, sort_keys=True)))
+            else:
+                print("  %-6s %s" % (k, json.dumps(st[k])))
+        sent, got, rtt = parse_ping(p.stdout)
+        ok = got == sent
+        print("%s: %d/%d answered%s" % ("OK" if ok else "FAILED", got, sent,
+                                        ", rtt min/avg/max %.3f/%.3f/%.3f ms" % rtt if rtt else ""))
+        return 0 if ok else 1
+    finally:
+        if board is not None:
+            s = board.stop()
+            print("host board stopped in %.2f s" % (s or 0))
+        ns.close()
+        print("namespace %s deleted" % name)
+
+
+# --- without root: two boards on the in-process wire ------------------------------------
+
+def _describe(f):
+    et = (f[12] << 8) | f[13]
+    mac = lambda b: ":".join("%02x" % x for x in b)  # noqa: E731
+    ip = lambda b: ".".join(str(x) for x in b)  # noqa: E731
+    if et == 0x0806 and len(f) >= 42:
+        op = "who-has %s tell %s" % (ip(f[38:42]), ip(f[28:32])) if f[21] == 1 else "%s is-at %s" % (
+            ip(f[28:32]), mac(f[22:28]))
+        return "ARP %s" % op
+    if et == 0x0800 and len(f) >= 34:
+        s = "IP %s > %s" % (ip(f[26:30]), ip(f[30:34]))
+        hl = (f[14] & 15) * 4
+        if f[23] == 1 and len(f) >= 14 + hl + 8:
+            t = f[14 + hl]
+            s += " ICMP %s seq %d" % ({8: "echo request", 0: "echo reply"}.get(t, "type %d" % t),
+                                      (f[14 + hl + 6] << 8) | f[14 + hl + 7])
+        return s
+    return "ethertype 0x%04x" % et
+
+
+def build_echo_request(m, src, dst, ident, seq, payload=56):
+    """An ICMP echo request in mbuf m (IP header first), ready for ip_output()."""
+    import struct
+    from bsdnet.in_cksum import in_cksum
+
+    b = m.buf
+    o = m.off
+    n = 20 + 8 + payload
+    for i in range(n):
+        b[o + i] = 0
+    b[o] = 0x45
+    struct.pack_into(">H", b, o + 2, n)
+    b[o + 9] = 1
+    b[o + 12:o + 16] = src
+    b[o + 16:o + 20] = dst
+    ic = o + 20
+    b[ic] = 8
+    struct.pack_into(">HH", b, ic + 4, ident, seq)
+    for i in range(payload):
+        b[ic + 8 + i] = (0x10 + i) & 0xFF
+    struct.pack_into(">H", b, ic + 2, in_cksum(b, ic, 8 + payload))
+    m.len = n
+
+
+def demo_inprocess(a):
+    from emu.wire import Wire, Pcap, parse_impair
+    from bsdnet.compat import ticks_ms, ticks_diff
+    from bsdnet import mbuf
+    from bsdnet.ip_output import ip_output
+    import vmboard
+
+    mw = []
+    if a.impair:
+        mw.append(parse_impair(a.impair))
+    pf = open(a.pcap, "wb") if a.pcap else None
+    if pf:
+        mw.append(Pcap(pf))
+    w = Wire(mw)
+    boards = []
+    for ip in ("10.9.0.1", "10.9.0.2"):
+        bd = vmboard.Board(a.chip, ip, "255.255.255.0", "0.0.0.0")
+        w.attach(bd.chip, ip)
+        boards.append(bd)
+    A, B = boards
+    replies = []
+    t0 = ticks_ms()
+
+    def monitor(f):
+        print("  %6d ms  %s" % (ticks_diff(ticks_ms(), t0), _describe(f)))
+        if len(f) >= 42 and f[12:14] == b"\x08\x00" and f[23] == 1 and f[34] == 0 and f[26:30] == bytes([10, 9, 0, 2]):
+            replies.append((f[40] << 8) | f[41])
+        return True
+
+    w.port(monitor, "monitor")
+    poll = lambda: A.nic.poll() + B.nic.poll()  # noqa: E731
+    print("board A %s (%s) pings board B %s (%s) over the in-process wire, chip %s" % (
+        A.ip, vmboard.mac_str(A.mac), B.ip, vmboard.mac_str(B.mac), a.chip))
+    w.run(poll=poll, max_steps=50)  # gratuitous ARPs at start
+    answered = 0
+    for seq in range(1, a.count + 1):
+        m = mbuf.m_get()
+        build_echo_request(m, bytes([10, 9, 0, 1]), bytes([10, 9, 0, 2]), 0x1234, seq)
+        t = ticks_ms()
+        ip_output(A.nic, m, t)
+        end = time.monotonic() + 2.0
+        while seq not in replies and time.monotonic() < end:
+            w.step()
+            poll()
+        if seq in replies:
+            answered += 1
+            print("  reply seq %d in %d ms" % (seq, ticks_diff(ticks_ms(), t)))
+        else:
+            print("  seq %d: no reply" % seq)
+    print("board B counters: %s" % json.dumps(B.stats().get("icmp", B.stats()), sort_keys=True))
+    print("ARP table of A: %s" % (A.nic.arp_entries(),))
+    print("%s: %d/%d answered" % ("OK" if answered == a.count else "FAILED", answered, a.count))
+    if pf:
+        pf.close()
+    return 0 if answered == a.count else 1
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description="bsdnet demo: the board answering ping")
+    ap.add_argument("--chip", default="w5500", choices=("w5500", "enc28j60"))
+    ap.add_argument("--runtime", default="cpython", choices=("cpython", "micropython"))
+    ap.add_argument("--count", type=int, default=5)
+    ap.add_argument("--impair")
+    ap.add_argument("--pcap")
+    ap.add_argument("--firmware", default="main", choices=("main", "echo"))
+    ap.add_argument("--inprocess", action="store_true", help="two boards on the in-process wire, even as root")
+    a = ap.parse_args(argv)
+    if os.geteuid() == 0 and not a.inprocess and os.path.exists("/dev/net/tun"):
+        return demo_root(a)
+    if os.geteuid() != 0:
+        print("not root: no namespace or TAP; two emulated boards on the in-process wire instead")
+    return demo_inprocess(a)
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        sys.exit(130)

@@ -153,7 +153,8 @@ def test_gpio_output_reads_back(board):
 def test_pacing_keeps_emulated_time_behind_wall_time(board):
     board.pace(True)
     try:
-        r = board.exec_full("import time\nt = time.ticks_ms()\ntime.sleep_ms(400)\nprint(time.ticks_diff(time.ticks_ms(), t))")
+        r = board.exec_full("import time\nt = time.ticks_ms()\ntime.sleep_ms(400)\n"
+                            "print(time.ticks_diff(time.ticks_ms(), t))")
     finally:
         board.pace(False)
     assert r["stderr"] == ""

@@ -213,8 +213,8 @@ def run_test_module(board, path, only=None, timeout=300):
     Soft-resets first so every module starts with a fresh heap. Returns (results, stdout, stderr)."""
     modname = os.path.splitext(os.path.basename(path))[0]
     board.soft_reset()
-    code = ("import sys\nsys.path.append('/tests')\nsys.path.append('/tools')\nimport vmharness\nvmharness.run(%r, %r)\n"
-            % (modname, list(only) if only else None))
+    code = ("import sys\nsys.path.append('/tests')\nsys.path.append('/tools')\n"
+            "import vmharness\nvmharness.run(%r, %r)\n" % (modname, list(only) if only else None))
     out, err = board.exec(code, timeout)
     return parse_results(out), out, err
 

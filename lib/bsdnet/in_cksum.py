@@ -1,11 +1,12 @@
 # The internet checksum (RFC 1071) over a range of a buffer, without slicing (BSD in_cksum.c).
 #
-#   cksum_add(buf, off, n, acc=0) -> s
+#   cksum_add(buf, off, n, acc) -> s
 #       one's complement sum of buf[off:off+n] read as big-endian 16-bit words (odd n: the last
-#       byte is padded with a zero byte), added to the partial sum acc (any int < 2**30), folded to
-#       16 bits, NOT complemented. Ranges chain: pass s as acc of the next range; every range but
-#       the last must have even length (a range that starts at an odd position of the checksummed
-#       data would need its sum byte-swapped, see cksum_swap).
+#       byte is padded with a zero byte), added to the partial sum acc (any int < 2**30; 0 to
+#       start; no default: a viper function cannot have one), folded to 16 bits, NOT complemented.
+#       Ranges chain: pass s as acc of the next range; every range but the last must have even
+#       length (a range that starts at an odd position of the checksummed data would need its sum
+#       byte-swapped, see cksum_swap).
 #   in_cksum(buf, off, n, initial=0) -> ck
 #       ~cksum_add(buf, off, n, initial) & 0xffff: the value to store in a header. Over a range that
 #       includes a correct checksum field it gives 0.
@@ -42,7 +43,7 @@ def cksum_swap(s):
     return ((s & 0xFF) << 8) | (s >> 8)
 
 
-def cksum_add_portable(buf, off, n, acc=0):
+def cksum_add_portable(buf, off, n, acc):
     # The high bytes of the 16-bit words (even positions) and the low bytes (odd positions) are
     # summed in two lanes and combined once per chunk: a shift per word saved. Unrolled by 32 bytes:
     # 4.8 MB/s in the MicroPython VM against 3.1 MB/s for one word per iteration (measured).
@@ -72,7 +73,7 @@ def cksum_add_portable(buf, off, n, acc=0):
     return acc
 
 
-def _cksum_add_bigint(buf, off, n, acc=0):
+def _cksum_add_bigint(buf, off, n, acc):
     # 2**16 == 1 (mod 0xffff), so the sum of the big-endian words is the big-endian number modulo
     # 0xffff; a non-zero sum that is a multiple of 0xffff folds to 0xffff, never to 0.
     x = int.from_bytes(memoryview(buf)[off:off + n], "big")

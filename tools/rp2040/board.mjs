@@ -1,12 +1,15 @@
 // An emulated Raspberry Pi Pico running stock MicroPython (rp2040js), with a chip model on SPI0.
 //
 //   node tools/rp2040/board.mjs [--uf2 FILE] [--bootrom FILE] [--fs IMAGE] [--chip NAME]
-//        [--pins sck,mosi,miso,cs,rst,int] [--pace] [--exec CODE] [--stdio] [--verbose]
+//        [--pins sck,mosi,miso,cs,rst,int] [--bridge byte|w5500] [--pace] [--exec CODE] [--stdio]
 //
 // --chip: none (MISO floats high), loopback (JS model: MISO = the byte on MOSI), pyloop (the same
 //   loopback written in Python and run in the MicroPython VM: measures the bridge), w5500 / enc28j60
 //   (tools/emu/w5500.py W5500Chip / tools/emu/enc28j60.py ENC28J60Chip hosted in the MicroPython VM
-//   inside this node process; SPI0 bytes are bridged to spi_select/spi_byte/spi_deselect).
+//   inside this node process; SPI0 bytes are bridged to spi_select/spi_byte/spi_deselect), pymem (a
+//   W5500-addressed 64 KB memory in Python: checks the bridge).
+// --bridge byte|w5500: how SPI0 reaches a Python chip: one VM call per byte, or per chip-select
+//   transaction in the W5500 frame format (default for w5500/pymem; see PyChipModel).
 // --exec CODE: boot, run CODE through the raw REPL, print its stdout to stdout and its traceback to
 //   stderr, exit 0 (1 if a traceback came back).
 // --stdio: serve the host protocol below on stdin/stdout until told to quit (tools/rp2040/run.py).
@@ -126,8 +129,13 @@ export class PyChipModel {
     m._desel = chip.spi_deselect;
     m._byte = chip.spi_byte;
     m._deliver = mp.globals.get("_deliver");
-    m._intLevel = mp.globals.get("_int_level");
     m._reset = mp.globals.get("_reset");
+    m._end = mp.globals.get("_end");
+    m._wrEnd = mp.globals.get("_wr_end");
+    m._rd = mp.globals.get("_rd");
+    m.mode = opts.mode || "byte";
+    m.int = !!mp.globals.get("_int_level")();
+    m.calls = 0;
     m.onFrame = null;
     mp.globals.set("_js_transmit", (frame) => { if (m.onFrame) m.onFrame(frame); });
     mp.runPython(
@@ -135,12 +143,47 @@ export class PyChipModel {
       "if hasattr(chip, 'on_transmit'):\n    chip.on_transmit = _tx\n");
     return m;
   }
-  select() { this._sel(); }
-  deselect() { this._desel(); }
-  byte(b) { return this._byte(b); }
-  reset() { if (this._reset) this._reset(); }
-  intLevel() { return this._intLevel ? !!this._intLevel() : true; }
-  deliver(frame) { if (this._deliver) this._deliver(Buffer.from(frame).toString("hex")); }
+  // Bridge modes. "byte": every SPI byte is one call into the VM (exact for any chip).
+  // "w5500": per chip-select transaction, for the W5500 frame format (2 address bytes, 1 control
+  // byte whose bit 2 is RWB, then data): the 3 header bytes go one by one (their MISO is exact);
+  // write data is collected in JS and handed over in one call at deselect (MISO during write data
+  // reads 0x00 here; drivers ignore it); read data is fetched ahead in blocks (MOSI is ignored by
+  // the W5500 in the read data phase and its reads have no side effects, so reading ahead is safe).
+  select() {
+    this.n = 0;
+    this._sel();
+    if (this.mode === "w5500") { this.wr = null; this.rd = null; this.rdPos = 0; this.rdBlock = 16; }
+  }
+  deselect() {
+    if (this.mode === "w5500" && this.wr && this.wr.length) {
+      this.int = !!this._wrEnd(Buffer.from(this.wr).toString("hex"));
+      this.wr = null;
+    } else {
+      this.int = !!this._end();
+    }
+  }
+  byte(b) {
+    if (this.mode !== "w5500") return this._byte(b);
+    const n = this.n++;
+    if (n < 3) {
+      if (n === 2) this.write = !!(b & 4);
+      return this._byte(b);
+    }
+    if (this.write) {
+      if (!this.wr) this.wr = [];
+      this.wr.push(b);
+      return 0;
+    }
+    if (!this.rd || this.rdPos >= this.rd.length) {
+      this.rd = Buffer.from(this._rd(this.rdBlock), "hex");
+      this.rdPos = 0;
+      this.rdBlock = Math.min(this.rdBlock * 4, 2048);
+    }
+    return this.rd[this.rdPos++];
+  }
+  reset() { if (this._reset) this.int = !!this._reset(); }
+  intLevel() { return this.int; }
+  deliver(frame) { if (this._deliver) this.int = !!this._deliver(Buffer.from(frame).toString("hex")); }
 }
 
 const PY_GLUE = `
@@ -149,6 +192,7 @@ def _deliver(h):
     f = getattr(chip, 'deliver', None)
     if f is not None:
         f(binascii.unhexlify(h))
+    return _int_level()
 def _int_level():
     f = getattr(chip, 'int_level', None)
     if f is not None:
@@ -161,21 +205,51 @@ def _reset():
     f = getattr(chip, 'reset', None) or getattr(chip, 'hw_reset', None)
     if f is not None:
         f()
+    return _int_level()
+_sb = chip.spi_byte
+def _end():
+    chip.spi_deselect()
+    return _int_level()
+def _wr_end(h):
+    b = _sb
+    for x in binascii.unhexlify(h):
+        b(x)
+    chip.spi_deselect()
+    return _int_level()
+def _rd(n):
+    b = _sb
+    r = bytearray(n)
+    for i in range(n):
+        r[i] = b(0)
+    return binascii.hexlify(r).decode()
 `;
 
 export const CHIPS = {
   pyloop: "class _Loop:\n    def spi_select(self):\n        pass\n    def spi_deselect(self):\n        pass\n" +
     "    def spi_byte(self, b):\n        return b\nchip = _Loop()\n",
+  // W5500-style memory (16-bit address, control byte bit 2 = write): checks the transaction bridge
+  pymem: "class _Mem:\n    def __init__(self):\n        self.mem = bytearray(65536)\n        self.n = 0\n" +
+    "    def spi_select(self):\n        self.n = 0\n    def spi_deselect(self):\n        pass\n" +
+    "    def spi_byte(self, b):\n        n = self.n\n        self.n = n + 1\n" +
+    "        if n == 0:\n            self.addr = b << 8\n            return 1\n" +
+    "        if n == 1:\n            self.addr |= b\n            return 2\n" +
+    "        if n == 2:\n            self.ctl = b\n            return 3\n" +
+    "        a = self.addr & 0xFFFF\n        self.addr = a + 1\n" +
+    "        if self.ctl & 4:\n            self.mem[a] = b\n            return 0\n" +
+    "        return self.mem[a]\nchip = _Mem()\n",
   w5500: "from emu.w5500 import W5500Chip\nchip = W5500Chip()\n",
   enc28j60: "from emu.enc28j60 import ENC28J60Chip\nchip = ENC28J60Chip()\n",
 };
 
-export async function makeModel(name) {
+// Default bridge mode per chip (--bridge overrides): the W5500 frame format allows batching.
+const BRIDGE = { pymem: "w5500", w5500: "w5500" };
+
+export async function makeModel(name, bridge) {
   if (!name || name === "none") return new FloatingModel();
   if (name === "loopback") return new LoopbackModel();
   const setup = CHIPS[name] || (name.startsWith("py:") ? name.slice(3).replace(/\\n/g, "\n") : null);
   if (!setup) throw new Error("unknown chip " + name);
-  return PyChipModel.create({ setup: setup + PY_GLUE });
+  return PyChipModel.create({ setup: setup + PY_GLUE, mode: bridge || BRIDGE[name] || "byte" });
 }
 
 // ---------------------------------------------------------------- the board
@@ -293,7 +367,6 @@ export class Board {
       else rx = m.byte(value & 0xff) & 0xff;
       const hz = spi.clockFrequency || 1e6;
       alarm.schedule(Math.max(1, Math.round(8e9 / hz)));
-      if (m.intLevel) this._updateInt();
     };
   }
 
@@ -601,6 +674,7 @@ function parseArgs(argv) {
       const v = next().split(",").map((x) => parseInt(x, 10));
       ["sck", "mosi", "miso", "cs", "rst", "int"].forEach((k, j) => { if (!Number.isNaN(v[j])) o.pins[k] = v[j]; });
     } else if (a === "--pace") o.pace = true;
+    else if (a === "--bridge") o.bridge = next();
     else if (a === "--stdio") o.stdio = true;
     else if (a === "--exec") o.exec = next();
     else if (a === "--timeout") o.timeout = parseFloat(next());
@@ -612,7 +686,7 @@ function parseArgs(argv) {
 
 export async function bootBoard(o) {
   const board = new Board(o);
-  board.attachModel(await makeModel(o.chip));
+  board.attachModel(await makeModel(o.chip, o.bridge));
   const repl = new RawRepl(board);
   board.start();
   const w0 = performance.now();

@@ -167,8 +167,10 @@ class Board:
     def stats(self):
         if self.nic is None:
             return {"echo": dict(self.chip.st)}
-        d = self.nic.stats()
-        d = dict(d)
+        d = dict(self.nic.stats())
+        c = getattr(self.chip, "counters", None)
+        if c is not None:
+            d["chip"] = c()  # the chip model's own view (its MAC filter, overflows): not visible to a real board
         try:
             d["arp_entries"] = [list(e) for e in self.nic.arp_entries()]
         except Exception as e:  # noqa: BLE001 - counters still print when the table does not

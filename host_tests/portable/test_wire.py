@@ -129,6 +129,19 @@ def test_external_port_and_on_pending():
     assert [seq(f) for f in got] == [3]
 
 
+def test_external_port_pads_short_frames_chip_port_does_not():
+    w = Wire()
+    got = []
+    host = w.port(lambda f: got.append(f) or True, "tap")
+    chip = FakeChip()
+    w.attach(chip, "chip")
+    host.send(frame(1, n=42))  # an ARP request as a Linux TAP hands it over
+    chip.on_transmit(frame(2, n=42))
+    w.step()
+    assert len(chip.got[0]) == 60 and chip.got[0][:42] == frame(1, n=42) and chip.got[0][42:] == bytes(18)
+    assert len(got[0]) == 42  # a chip that does not pad shows it
+
+
 def _run_impair(imp, n=1000):
     w = Wire([imp])
     a, b = FakeChip(), FakeChip()
@@ -299,6 +312,10 @@ def test_wire_joins_two_chip_emulators():
         chip.on_transmit(frame(1))  # as the chip calls it per sent frame
         w.step()
         assert [seq(f) for f in got] == [1]
+        w.ports[0].send(frame(2))  # into the chip: refused (counted) while no driver opened it
+        w.step()
+        cp = w.ports[1]
+        assert cp.rx + cp.refused == 1
         made += 1
     if not made:
         skip("no chip emulator in tools/emu yet")

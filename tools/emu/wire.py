@@ -3,7 +3,8 @@
 #   w = Wire()
 #   a = w.attach(chip_a)            # sets chip_a.on_transmit; frames for chip_a go to chip_a.deliver
 #   b = w.attach(chip_b)
-#   p = w.port(sink)                # an external endpoint (a TAP, a VM relay): sink(frame) -> bool
+#   p = w.port(sink)                # an external endpoint (a TAP, a VM relay): sink(frame) -> bool;
+#                                   # its short frames are padded to 60 bytes, as a real peer's MAC does
 #   p.send(frame)                   # a frame from the endpoint onto the wire
 #   w.step()                        # deliver the frames queued so far (replies queue for the next step)
 #
@@ -179,9 +180,13 @@ def read_pcap(data):
     return link, out
 
 
+ETHER_MIN = 60  # minimum frame without FCS; a transmitting MAC pads shorter ones
+
+
 class Port:
-    def __init__(self, wire, sink, name):
+    def __init__(self, wire, sink, name, pad=False):
         self.wire = wire
+        self.pad = pad
         self.sink = sink  # sink(frame) -> bool (False: refused, e.g. receive buffer full)
         self.name = name
         self.tx = 0
@@ -191,7 +196,10 @@ class Port:
     def send(self, frame):
         """A frame from this port's side onto the wire (copied)."""
         self.tx += 1
-        self.wire._input(self, bytes(frame))
+        frame = bytes(frame)
+        if self.pad and len(frame) < ETHER_MIN:
+            frame = frame + bytes(ETHER_MIN - len(frame))
+        self.wire._input(self, frame)
 
     def __repr__(self):
         return "<Port %s>" % self.name
@@ -208,14 +216,16 @@ class Wire:
         self.delivered = 0
         self._outs = None
 
-    def port(self, sink, name=None):
-        p = Port(self, sink, name or "port%d" % len(self.ports))
+    def port(self, sink, name=None, pad=True):
+        """An external endpoint. pad: short frames sent from it are padded to 60 bytes, as the
+        Ethernet MAC of a real peer does (a Linux TAP hands over 42-byte ARP frames as they are)."""
+        p = Port(self, sink, name or "port%d" % len(self.ports), pad)
         self.ports.append(p)
         return p
 
     def attach(self, chip, name=None, link=True):
         """Connect an emulated chip: its transmitted frames go onto the wire, frames for it to chip.deliver."""
-        p = self.port(chip.deliver, name)
+        p = self.port(chip.deliver, name, pad=False)  # padding is the chip model's business
 
         def tx(frame):
             p.send(frame)

@@ -265,7 +265,10 @@ class HostBoard:
                 return
 
     def fail(self, why):
-        say("error " + why)
+        if self.stop_ev.is_set():
+            return
+        lines = [x.strip() for x in why.strip().splitlines() if x.strip()]
+        say("error " + (lines[0] if len(lines) < 2 else lines[0] + " ... " + lines[-1]))
         self.status = 1
         self.stop_ev.set()
 
@@ -302,7 +305,11 @@ class HostBoard:
         except Exception as e:  # noqa: BLE001 - say why the board could not be built, then exit 1
             say("error cannot build the board: %r" % (e,))
             return 1
-        self.tap = Tap.open(a.tap, a.host_ip)
+        try:
+            self.tap = Tap.open(a.tap, a.host_ip)
+        except (OSError, ValueError) as e:
+            say("error cannot open TAP %s: %s" % (a.tap, e))
+            return 1
         tasks = []
         try:
             self.tap_port = self.wire.port(self._to_tap, "tap")

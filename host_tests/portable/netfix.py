@@ -1,0 +1,77 @@
+# Test fixtures for the stack above the driver: a fake MAC-raw device with the driver contract,
+# and frame builders (using the hdr modules) for ARP and ICMP echo.
+from bsdnet.netif import Interface
+from bsdnet.inet import inet_aton
+from bsdnet.hdr import ether as eh, arp as ah, ip as iph, icmp as ich
+
+HOST_MAC = b"\x02\x00\x00\x00\x00\x01"
+BOARD_MAC = b"\x02\x00\x00\x00\x00\x02"
+BCAST = b"\xff\xff\xff\xff\xff\xff"
+
+
+class FakeDev:
+    """The driver contract (init, mac, link_up, recv_into, send, pending, counters) over two queues."""
+
+    def __init__(self, mac=BOARD_MAC):
+        self.mac = mac
+        self.rxq = []
+        self.sent = []
+        self.link = True
+        self.fail_send = False
+
+    def init(self):
+        pass
+
+    def link_up(self):
+        return self.link
+
+    def pending(self):
+        return bool(self.rxq)
+
+    def recv_into(self, buf):
+        if not self.rxq:
+            return 0
+        f = self.rxq.pop(0)
+        buf[0:len(f)] = f
+        return len(f)
+
+    def send(self, buf, n):
+        if self.fail_send:
+            return False
+        self.sent.append(bytes(buf[0:n]))
+        return True
+
+    def counters(self):
+        return {"rx_queued": len(self.rxq), "sent": len(self.sent)}
+
+
+def make_if(ip="10.7.0.2", mask="255.255.255.0", gw="10.7.0.1"):
+    dev = FakeDev()
+    nic = Interface(dev)
+    nic.active(True)
+    nic.ifconfig((ip, mask, gw, "0.0.0.0"))
+    dev.sent.clear()  # the gratuitous ARP
+    return nic, dev
+
+
+def arp_frame(op, sha, spa, tha, tpa, dst=BCAST):
+    b = bytearray(42)
+    eh.emit(b, 0, dst, 0, sha, 0, eh.ETHERTYPE_ARP)
+    ah.emit(b, 14, op, sha, 0, inet_aton(spa), 0, tha, 0, inet_aton(tpa), 0)
+    return bytes(b)
+
+
+def echo_frame(src, dst, ident=0x1234, seq=1, payload=b"abcdefgh", dmac=BOARD_MAC, smac=HOST_MAC, ttl=64,
+               options=b""):
+    hl = 20 + len(options)
+    n = hl + 8 + len(payload)
+    b = bytearray(14 + n)
+    eh.emit(b, 0, dmac, 0, smac, 0, eh.ETHERTYPE_IP)
+    iph.emit(b, 14, hl, 0, n, 7, 0, ttl, iph.IPPROTO_ICMP, inet_aton(src), 0, inet_aton(dst), 0)
+    b[14 + 20:14 + hl] = options
+    iph.fill_cksum(b, 14)
+    ic = 14 + hl
+    ich.emit(b, ic, ich.ICMP_ECHO, 0, ident, seq)
+    b[ic + 8:] = payload
+    ich.fill_cksum(b, ic, 8 + len(payload))
+    return bytes(b)

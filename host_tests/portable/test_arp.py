@@ -1,0 +1,155 @@
+# ARP (RFC 826) over the fake device: replies, table updates, hold queue, retries, eviction.
+from bsdnet import opts, mbuf
+from bsdnet.compat import ticks_add
+from bsdnet.if_ether import arpstat, ether_output
+from bsdnet.inet import inet_aton
+from bsdnet.hdr import ether as eh, arp as ah
+import netfix
+from netfix import HOST_MAC, BOARD_MAC, BCAST, arp_frame
+
+
+def _ip_packet(dst):
+    """An mbuf holding a minimal IP-looking payload, m.off at the 'IP header'."""
+    m = mbuf.m_get()
+    m.len = 20
+    return m, inet_aton(dst)
+
+
+def test_reply_to_request_for_us_and_learn_sender():
+    nic, dev = netfix.make_if()
+    dev.rxq.append(arp_frame(ah.ARPOP_REQUEST, HOST_MAC, "10.7.0.1", b"\0" * 6, "10.7.0.2"))
+    assert nic.poll(1000) == 1
+    assert len(dev.sent) == 1
+    r = dev.sent[0]
+    assert r[0:6] == HOST_MAC and r[6:12] == BOARD_MAC
+    assert eh.ethertype(r, 0) == eh.ETHERTYPE_ARP
+    assert ah.op(r, 14) == ah.ARPOP_REPLY
+    assert r[14 + ah.ARP_SHA:14 + ah.ARP_SHA + 6] == BOARD_MAC
+    assert r[14 + ah.ARP_SPA:14 + ah.ARP_SPA + 4] == bytes([10, 7, 0, 2])
+    assert r[14 + ah.ARP_THA:14 + ah.ARP_THA + 6] == HOST_MAC
+    assert r[14 + ah.ARP_TPA:14 + ah.ARP_TPA + 4] == bytes([10, 7, 0, 1])
+    assert ("10.7.0.1", "02:00:00:00:00:01", "reachable") in nic.arp_entries()
+
+
+def test_no_reply_for_other_targets_and_no_entry_created():
+    nic, dev = netfix.make_if()
+    before = arpstat["notforus"]
+    dev.rxq.append(arp_frame(ah.ARPOP_REQUEST, HOST_MAC, "10.7.0.1", b"\0" * 6, "10.7.0.99"))
+    nic.poll(1000)
+    assert dev.sent == []
+    assert nic.arp_entries() == []
+    assert arpstat["notforus"] == before + 1
+
+
+def test_malformed_arp_is_counted_not_raised():
+    nic, dev = netfix.make_if()
+    f = bytearray(arp_frame(ah.ARPOP_REQUEST, HOST_MAC, "10.7.0.1", b"\0" * 6, "10.7.0.2"))
+    bad = arpstat["bad"]
+    dev.rxq.append(bytes(f[:30]))  # truncated
+    f2 = bytearray(f)
+    f2[14 + 4] = 8  # hln 8
+    dev.rxq.append(bytes(f2))
+    nic.poll(1000)
+    assert dev.sent == []
+    assert arpstat["bad"] == bad + 2
+
+
+def test_resolve_holds_then_sends_on_reply():
+    nic, dev = netfix.make_if()
+    m, dst = _ip_packet("10.7.0.9")
+    assert not ether_output(nic, m, dst, 0, 1000)
+    # a broadcast request went out for 10.7.0.9
+    assert len(dev.sent) == 1 and dev.sent[0][0:6] == BCAST
+    assert ah.op(dev.sent[0], 14) == ah.ARPOP_REQUEST
+    assert dev.sent[0][14 + ah.ARP_TPA:14 + ah.ARP_TPA + 4] == bytes([10, 7, 0, 9])
+    assert mbuf.pool_free() == opts.NMBCLUSTERS - 1  # held
+    other = b"\x02\x00\x00\x00\x00\x09"
+    dev.rxq.append(arp_frame(ah.ARPOP_REPLY, other, "10.7.0.9", BOARD_MAC, "10.7.0.2", dst=BOARD_MAC))
+    nic.poll(1010)
+    assert len(dev.sent) == 2
+    held = dev.sent[1]
+    assert held[0:6] == other and eh.ethertype(held, 0) == eh.ETHERTYPE_IP
+    assert mbuf.pool_free() == opts.NMBCLUSTERS
+    # now resolved: sent at once
+    m, dst = _ip_packet("10.7.0.9")
+    assert ether_output(nic, m, dst, 0, 1020)
+    assert dev.sent[2][0:6] == other
+
+
+def test_hold_queue_is_bounded():
+    nic, dev = netfix.make_if()
+    drops = arpstat["holddrops"]
+    for _ in range(opts.ARP_HOLD + 3):
+        m, dst = _ip_packet("10.7.0.9")
+        ether_output(nic, m, dst, 0, 1000)
+    assert mbuf.pool_free() == opts.NMBCLUSTERS - opts.ARP_HOLD
+    assert arpstat["holddrops"] == drops + 3
+    nic.active(False)  # flush frees the hold queue
+    assert mbuf.pool_free() == opts.NMBCLUSTERS
+
+
+def test_retries_then_gives_up_and_frees_hold():
+    nic, dev = netfix.make_if()
+    m, dst = _ip_packet("10.7.0.9")
+    now = 1000
+    ether_output(nic, m, dst, 0, now)
+    timeouts = arpstat["timeouts"]
+    for _ in range(opts.ARP_MAXTRIES + 2):
+        now = ticks_add(now, opts.ARP_RETRY_MS)
+        nic.poll(now)
+    requests = [f for f in dev.sent if ah.op(f, 14) == ah.ARPOP_REQUEST]
+    assert len(requests) == opts.ARP_MAXTRIES
+    assert arpstat["timeouts"] == timeouts + 1
+    assert mbuf.pool_free() == opts.NMBCLUSTERS
+    assert ("10.7.0.9", "", "down") in nic.arp_entries()
+    # while down, packets are dropped without asking again
+    m, dst = _ip_packet("10.7.0.9")
+    n = len(dev.sent)
+    assert not ether_output(nic, m, dst, 0, now)
+    assert len(dev.sent) == n
+    # after ARP_DOWN_MS the entry is freed
+    nic.poll(ticks_add(now, opts.ARP_DOWN_MS + 1))
+    assert nic.arp_entries() == []
+
+
+def test_update_existing_entry_from_any_arp():
+    nic, dev = netfix.make_if()
+    dev.rxq.append(arp_frame(ah.ARPOP_REQUEST, HOST_MAC, "10.7.0.1", b"\0" * 6, "10.7.0.2"))
+    nic.poll(1000)
+    newmac = b"\x02\x00\x00\x00\x00\x77"
+    # a request for someone else still updates the sender we know (RFC 826 merge flag)
+    dev.rxq.append(arp_frame(ah.ARPOP_REQUEST, newmac, "10.7.0.1", b"\0" * 6, "10.7.0.50"))
+    nic.poll(1001)
+    assert ("10.7.0.1", "02:00:00:00:00:77", "reachable") in nic.arp_entries()
+
+
+def test_table_full_evicts_least_recently_used():
+    nic, dev = netfix.make_if()
+    now = 1000
+    for i in range(opts.ARP_TABLE_SIZE + 1):
+        mac = bytes([2, 0, 0, 0, 1, i])
+        dev.rxq.append(arp_frame(ah.ARPOP_REQUEST, mac, "10.7.0.%d" % (10 + i), b"\0" * 6, "10.7.0.2"))
+        nic.poll(now + i)
+    ips = [e[0] for e in nic.arp_entries()]
+    assert len(ips) == opts.ARP_TABLE_SIZE
+    assert "10.7.0.10" not in ips  # the oldest went
+    assert "10.7.0.%d" % (10 + opts.ARP_TABLE_SIZE) in ips
+
+
+def test_gratuitous_arp_on_address_change():
+    nic, dev = netfix.make_if()
+    g = arpstat["txgratuitous"]
+    nic.ifconfig(("10.7.0.3", "255.255.255.0", "10.7.0.1", "0.0.0.0"))
+    assert arpstat["txgratuitous"] == g + 1
+    f = dev.sent[-1]
+    assert f[0:6] == BCAST
+    assert f[14 + ah.ARP_SPA:14 + ah.ARP_SPA + 4] == f[14 + ah.ARP_TPA:14 + ah.ARP_TPA + 4] == bytes([10, 7, 0, 3])
+
+
+def test_duplicate_address_counted():
+    nic, dev = netfix.make_if()
+    d = arpstat["dupaddr"]
+    dev.rxq.append(arp_frame(ah.ARPOP_REQUEST, HOST_MAC, "10.7.0.2", b"\0" * 6, "10.7.0.2"))
+    nic.poll(1000)
+    assert arpstat["dupaddr"] == d + 1
+    assert dev.sent == []

@@ -1,0 +1,331 @@
+# Ethernet input/output and ARP (RFC 826), after FreeBSD's if_ethersubr.c and if_ether.c.
+#
+# The ARP table is a fixed set of slots (llentry): address, MAC, state, expiry, retries and a
+# small hold queue (la_hold) of mbufs waiting for the answer. A full table evicts the least
+# recently used entry that has nothing on hold. Entries are updated from any ARP packet whose
+# sender is already known (RFC 826 "merge"), created only when the packet is for us; we answer
+# requests only for our own address and send a gratuitous ARP when our address changes.
+from .compat import const, ticks_add, ticks_diff
+from . import opts
+from . import mbuf
+from .inet import in_eq, in_copy, in_nullhost, inet_ntoa
+from .hdr import ether as eh
+from .hdr import arp as ah
+
+_LLE_FREE = const(0)
+_LLE_INCOMPLETE = const(1)  # request sent, no answer yet
+_LLE_REACHABLE = const(2)
+_LLE_DOWN = const(3)  # gave up after ARP_MAXTRIES: drop quickly instead of asking again
+
+_NO_DEADLINE = const(-1)
+_STATE_NAMES = ("free", "incomplete", "reachable", "down")
+
+arpstat = {
+    "rxrequests": 0, "rxreplies": 0, "txrequests": 0, "txreplies": 0, "txgratuitous": 0,
+    "received": 0, "dropped": 0, "bad": 0, "notforus": 0, "dupaddr": 0, "timeouts": 0,
+    "held": 0, "holddrops": 0, "evictions": 0, "tablefull": 0, "nombuf": 0,
+}
+etherstat = {"short": 0, "notforus": 0, "noproto": 0, "multicast": 0, "broadcast": 0}
+
+_BCAST = b"\xff\xff\xff\xff\xff\xff"
+
+
+class ArpTable:
+    def __init__(self, ifp, size=opts.ARP_TABLE_SIZE):
+        self.ifp = ifp
+        self.size = size
+        self.ip = bytearray(4 * size)
+        self.mac = bytearray(6 * size)
+        self.state = bytearray(size)
+        self.asked = bytearray(size)  # la_asked: requests sent for an incomplete entry
+        self.expire = [0] * size  # ticks: reachable -> stale; incomplete -> next retry; down -> free
+        self.used = [0] * size  # ticks of last use, for LRU eviction
+        self.hold = [None] * size  # la_hold: mbufs linked through m.next
+        self.nhold = bytearray(size)
+
+    # --- lookup and slots ---------------------------------------------------------------
+    def lookup(self, a, off):
+        for i in range(self.size):
+            if self.state[i] != _LLE_FREE and in_eq(self.ip, 4 * i, a, off):
+                return i
+        return -1
+
+    def _alloc(self, a, off, now):
+        """A slot for address a: a free one, else evict the least recently used without hold."""
+        victim = -1
+        for i in range(self.size):
+            if self.state[i] == _LLE_FREE:
+                victim = i
+                break
+            if self.hold[i] is None and (victim < 0 or ticks_diff(self.used[i], self.used[victim]) < 0):
+                victim = i
+        if victim < 0:
+            arpstat["tablefull"] += 1
+            return -1
+        if self.state[victim] != _LLE_FREE:
+            arpstat["evictions"] += 1
+            self._clear(victim)
+        in_copy(self.ip, 4 * victim, a, off)
+        self.used[victim] = now
+        self.asked[victim] = 0
+        return victim
+
+    def _clear(self, i):
+        m = self.hold[i]
+        if m is not None:
+            arpstat["holddrops"] += self.nhold[i]
+            mbuf.m_freem(m)
+        self.hold[i] = None
+        self.nhold[i] = 0
+        self.state[i] = _LLE_FREE
+        self.asked[i] = 0
+
+    def flush(self):
+        for i in range(self.size):
+            self._clear(i)
+
+    def entries(self):
+        out = []
+        for i in range(self.size):
+            s = self.state[i]
+            if s != _LLE_FREE:
+                mac = ":".join("%02x" % self.mac[6 * i + k] for k in range(6)) if s == _LLE_REACHABLE else ""
+                out.append((inet_ntoa(self.ip, 4 * i), mac, _STATE_NAMES[s]))
+        return out
+
+    # --- output: arpresolve -------------------------------------------------------------
+    def resolve(self, m, dst, doff, now):
+        """arpresolve(): fill the destination MAC of the frame in m (m.off at the Ethernet header)
+        for next hop dst. True: send now. False: m is held until the answer, or dropped (counted)."""
+        i = self.lookup(dst, doff)
+        if i >= 0 and self.state[i] == _LLE_REACHABLE:
+            self.used[i] = now
+            b = self.mac
+            o = 6 * i
+            buf = m.buf
+            d = m.off
+            for k in range(6):
+                buf[d + k] = b[o + k]
+            if ticks_diff(self.expire[i], now) <= 0:
+                # stale: keep using it but ask again (unicast refresh would do too)
+                self.expire[i] = ticks_add(now, opts.ARP_KEEP_MS)
+                self._request(dst, doff, now)
+            return True
+        if i >= 0 and self.state[i] == _LLE_DOWN:
+            arpstat["dropped"] += 1
+            mbuf.m_free(m)
+            return False
+        if i < 0:
+            i = self._alloc(dst, doff, now)
+            if i < 0:
+                arpstat["dropped"] += 1
+                mbuf.m_free(m)
+                return False
+            self.state[i] = _LLE_INCOMPLETE
+            self.asked[i] = 1
+            self.expire[i] = ticks_add(now, opts.ARP_RETRY_MS)
+            self._request(dst, doff, now)
+        self.used[i] = now
+        # la_hold: keep the newest ARP_HOLD packets, dropping the oldest
+        if self.nhold[i] >= opts.ARP_HOLD:
+            old = self.hold[i]
+            self.hold[i] = old.next
+            old.next = None
+            mbuf.m_free(old)
+            self.nhold[i] -= 1
+            arpstat["holddrops"] += 1
+        m.next = None
+        if self.hold[i] is None:
+            self.hold[i] = m
+        else:
+            t = self.hold[i]
+            while t.next is not None:
+                t = t.next
+            t.next = m
+        self.nhold[i] += 1
+        arpstat["held"] += 1
+        return False
+
+    # --- timers -------------------------------------------------------------------------
+    def next_timeout(self, now):
+        best = _NO_DEADLINE
+        for i in range(self.size):
+            s = self.state[i]
+            if s == _LLE_INCOMPLETE or s == _LLE_DOWN:
+                e = self.expire[i]
+                if best == _NO_DEADLINE or ticks_diff(e, best) < 0:
+                    best = e
+        return best
+
+    def timeout(self, now):
+        for i in range(self.size):
+            s = self.state[i]
+            if s == _LLE_FREE or s == _LLE_REACHABLE or ticks_diff(self.expire[i], now) > 0:
+                continue
+            if s == _LLE_DOWN:
+                self._clear(i)
+            elif self.asked[i] >= opts.ARP_MAXTRIES:
+                # no answer: drop what waits and remember for a while that the host is down
+                arpstat["timeouts"] += 1
+                h = self.hold[i]
+                if h is not None:
+                    arpstat["holddrops"] += self.nhold[i]
+                    mbuf.m_freem(h)
+                self.hold[i] = None
+                self.nhold[i] = 0
+                self.state[i] = _LLE_DOWN
+                self.expire[i] = ticks_add(now, opts.ARP_DOWN_MS)
+            else:
+                self.asked[i] += 1
+                self.expire[i] = ticks_add(now, opts.ARP_RETRY_MS)
+                self._request(self.ip, 4 * i, now)
+
+    # --- sending ARP --------------------------------------------------------------------
+    def _request(self, tpa, toff, now):
+        ifp = self.ifp
+        if self._emit(ah.ARPOP_REQUEST, _BCAST, 0, ifp.ia.addr, 0, None, 0, tpa, toff):
+            arpstat["txrequests"] += 1
+
+    def announce(self, now):
+        """Gratuitous ARP: a request for our own address, so neighbours update their caches."""
+        ia = self.ifp.ia
+        if self._emit(ah.ARPOP_REQUEST, _BCAST, 0, ia.addr, 0, None, 0, ia.addr, 0):
+            arpstat["txgratuitous"] += 1
+
+    def _emit(self, op, dmac, dmoff, spa, soff, tha, thoff, tpa, toff):
+        m = mbuf.m_get(opts.MAX_LINKHDR)
+        if m is None:
+            arpstat["nombuf"] += 1
+            return False
+        b = m.buf
+        o = m.off
+        ah.emit(b, o, op, self.ifp.lladdr, 0, spa, soff, tha, thoff, tpa, toff)
+        m.len = ah.ARP_LEN
+        mbuf.m_prepend(m, eh.ETHER_HDR_LEN)
+        eh.emit(b, m.off, dmac, dmoff, self.ifp.lladdr, 0, eh.ETHERTYPE_ARP)
+        return self.ifp.if_output(m)
+
+    # --- input: arpintr / in_arpinput ---------------------------------------------------
+    def input(self, m, now):
+        """in_arpinput(): m.off at the ARP header. Consumes m."""
+        arpstat["received"] += 1
+        b = m.buf
+        o = m.off
+        if ah.check(b, o, m.len) != 0:
+            arpstat["bad"] += 1
+            mbuf.m_free(m)
+            return
+        ifp = self.ifp
+        ia = ifp.ia
+        op = ah.op(b, o)
+        spa = o + ah.ARP_SPA
+        tpa = o + ah.ARP_TPA
+        sha = o + ah.ARP_SHA
+        if op == ah.ARPOP_REQUEST:
+            arpstat["rxrequests"] += 1
+        else:
+            arpstat["rxreplies"] += 1
+        if eh.mac_eq(b, sha, ifp.lladdr, 0):
+            arpstat["bad"] += 1  # our own frame looped back
+            mbuf.m_free(m)
+            return
+        if ia.configured and in_eq(b, spa, ia.addr, 0):
+            arpstat["dupaddr"] += 1  # someone else claims our address (RFC 5227 conflict)
+            mbuf.m_free(m)
+            return
+        for_us = ia.configured and in_eq(b, tpa, ia.addr, 0)
+        i = self.lookup(b, spa) if not in_nullhost(b, spa) else -1
+        if i < 0 and for_us:
+            i = self._alloc(b, spa, now)
+        if i >= 0:
+            mo = 6 * i
+            for k in range(6):
+                self.mac[mo + k] = b[sha + k]
+            self.state[i] = _LLE_REACHABLE
+            self.expire[i] = ticks_add(now, opts.ARP_KEEP_MS)
+            self.asked[i] = 0
+            h = self.hold[i]
+            self.hold[i] = None
+            self.nhold[i] = 0
+            while h is not None:  # send what waited for this answer
+                n = h.next
+                h.next = None
+                for k in range(6):
+                    h.buf[h.off + k] = self.mac[mo + k]
+                ifp.if_output(h)
+                h = n
+        if not for_us:
+            arpstat["notforus"] += 1
+            mbuf.m_free(m)
+            return
+        if op != ah.ARPOP_REQUEST:
+            mbuf.m_free(m)
+            return
+        # reply in place: target <- sender, sender <- us
+        ah.make_reply(b, o, ifp.lladdr, 0)
+        m.len = ah.ARP_LEN
+        mbuf.m_prepend(m, eh.ETHER_HDR_LEN)
+        eh.emit(b, m.off, b, o + ah.ARP_THA, ifp.lladdr, 0, eh.ETHERTYPE_ARP)
+        if ifp.if_output(m):
+            arpstat["txreplies"] += 1
+
+
+def ether_input(ifp, m, now):
+    """Ethernet input: m holds one frame at m.off. Dispatch on the EtherType; consumes m."""
+    b = m.buf
+    o = m.off
+    if m.len < eh.ETHER_HDR_LEN:
+        etherstat["short"] += 1
+        ifp.ifstat["ierrors"] += 1
+        mbuf.m_free(m)
+        return
+    if b[o] & 1:
+        if eh.mac_eq(b, o, _BCAST, 0):
+            etherstat["broadcast"] += 1
+        else:
+            etherstat["multicast"] += 1
+    elif not eh.mac_eq(b, o, ifp.lladdr, 0):
+        # a chip in promiscuous mode (W5500 with MFEN off) passes unicast for others
+        etherstat["notforus"] += 1
+        ifp.ifstat["notforus"] += 1
+        mbuf.m_free(m)
+        return
+    t = eh.ethertype(b, o)
+    m.off = o + eh.ETHER_HDR_LEN
+    m.len -= eh.ETHER_HDR_LEN
+    if t == eh.ETHERTYPE_IP:
+        from .ip_input import ip_input
+
+        ip_input(ifp, m, now)
+    elif t == eh.ETHERTYPE_ARP:
+        ifp.arp.input(m, now)
+    else:
+        etherstat["noproto"] += 1
+        ifp.ifstat["noproto"] += 1
+        mbuf.m_free(m)
+
+
+def ether_output(ifp, m, dst, doff, now):
+    """ether_output(): m.off at the IP header. Prepend the Ethernet header, resolve the next hop
+    dst (4 bytes at dst[doff]) and send, or hold for ARP. Consumes m. True if sent now."""
+    if not mbuf.m_prepend(m, eh.ETHER_HDR_LEN):
+        ifp.ifstat["oerrors"] += 1
+        mbuf.m_free(m)
+        return False
+    b = m.buf
+    o = m.off
+    eh.emit(b, o, _BCAST, 0, ifp.lladdr, 0, eh.ETHERTYPE_IP)
+    if ifp.ia.is_broadcast(dst, doff):
+        return ifp.if_output(m)
+    if dst[doff] & 0xF0 == 0xE0:
+        # RFC 1112 §6.4: 01:00:5e + low 23 bits of the group
+        b[o] = 0x01
+        b[o + 1] = 0x00
+        b[o + 2] = 0x5E
+        b[o + 3] = dst[doff + 1] & 0x7F
+        b[o + 4] = dst[doff + 2]
+        b[o + 5] = dst[doff + 3]
+        return ifp.if_output(m)
+    if ifp.arp.resolve(m, dst, doff, now):
+        return ifp.if_output(m)
+    return False

@@ -1,0 +1,70 @@
+# ip_input(): checks, local delivery and the protocol switch (FreeBSD ip_input.c).
+#
+# Checks in the BSD order: header fits, version, header length, header checksum, total length
+# against the frame (Ethernet padding trimmed), then "is it for us". This host does not forward
+# (net.inet.ip.forwarding=0): packets for other hosts are counted and dropped silently.
+# ip_protox maps each of the 256 protocol numbers to an entry of inetsw; unknown protocols go
+# to the raw entry (rip_input), as ip_init() sets it up.
+from . import mbuf
+from .hdr import ip as iph
+from .inet import in_multicast
+from . import ip_icmp
+
+ipstat = {
+    "ips_total": 0, "ips_delivered": 0, "ips_toosmall": 0, "ips_badvers": 0, "ips_badhlen": 0,
+    "ips_badsum": 0, "ips_tooshort": 0, "ips_badlen": 0, "ips_badoptions": 0, "ips_cantforward": 0,
+    "ips_noproto": 0, "ips_fragments": 0, "ips_fragdropped": 0, "ips_localout": 0, "ips_noroute": 0,
+    "ips_odropped": 0,
+}
+
+# iph.check() drop reason -> ipstat counter, in the order of iph.DROP_*
+_DROP_STAT = ("", "ips_toosmall", "ips_badvers", "ips_badhlen", "ips_badsum", "ips_badlen", "ips_tooshort",
+              "ips_badoptions")
+
+
+def rip_input(ifp, m, hlen, now):
+    """The raw IP entry: no raw sockets yet, so count the protocol as unknown."""
+    ipstat["ips_noproto"] += 1
+    mbuf.m_free(m)
+
+
+# inetsw[] and ip_protox[]: every protocol indexes the raw entry until a protocol claims it
+inetsw = [rip_input, ip_icmp.icmp_input]
+ip_protox = bytearray(256)
+ip_protox[iph.IPPROTO_ICMP] = 1
+
+
+def ip_register(proto, pr_input):
+    """Claim a protocol number for pr_input(ifp, m, hlen, now) (UDP, TCP, IGMP in later issues)."""
+    inetsw.append(pr_input)
+    ip_protox[proto] = len(inetsw) - 1
+
+
+def ip_input(ifp, m, now):
+    """m.off at the IP header, m.len = bytes left in the frame. Consumes m."""
+    ipstat["ips_total"] += 1
+    b = m.buf
+    o = m.off
+    r = iph.check(b, o, m.len)
+    if r != 0:
+        ipstat[_DROP_STAT[r]] += 1
+        mbuf.m_free(m)
+        return
+    tlen = iph.total_len(b, o)
+    if m.len > tlen:
+        m.len = tlen  # strip Ethernet padding (frames shorter than 60 bytes are padded)
+    ia = ifp.ia
+    dst = o + iph.IP_DST
+    if not (ia.is_ours(b, dst) or ia.is_broadcast(b, dst) or in_multicast(b, dst)):
+        ipstat["ips_cantforward"] += 1
+        ifp.ifstat["notforus"] += 1
+        mbuf.m_free(m)
+        return
+    if iph.frag(b, o) & (iph.IP_MF | iph.IP_OFFMASK):
+        # reassembly (ip_reass) comes with the IPv4 issue; until then fragments are dropped
+        ipstat["ips_fragments"] += 1
+        ipstat["ips_fragdropped"] += 1
+        mbuf.m_free(m)
+        return
+    ipstat["ips_delivered"] += 1
+    inetsw[ip_protox[iph.proto(b, o)]](ifp, m, iph.hlen(b, o), now)

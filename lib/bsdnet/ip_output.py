@@ -1,0 +1,40 @@
+# ip_output(): complete the IPv4 header, pick the next hop and hand the packet to the link.
+#
+# The caller leaves m.off at a header whose protocol, source, destination and total length are
+# set. We fill version/IHL, TTL (when 0), the ID and the checksum; route: on-link destinations
+# and broadcasts go direct, anything else to the gateway (RTF_GATEWAY). No fragmentation yet:
+# a packet larger than the MTU is dropped and counted (the IPv4 issue adds ip_fragment).
+from . import opts
+from . import mbuf
+from .hdr import ip as iph
+from .inet import in_nullhost, in_multicast
+from .if_ether import ether_output
+from .ip_input import ipstat
+
+_ip_id = [1]
+
+
+def ip_output(ifp, m, now, ttl=opts.IP_DEFTTL):
+    """m.off at the IP header; consumes m. True if the frame left now (False: held or dropped)."""
+    b = m.buf
+    o = m.off
+    ipstat["ips_localout"] += 1
+    if m.len > ifp.mtu:
+        ipstat["ips_odropped"] += 1
+        mbuf.m_free(m)
+        return False
+    ia = ifp.ia
+    dst = o + iph.IP_DST
+    iph.set_total_len(b, o, m.len)
+    iph.set_ident(b, o, _ip_id[0])
+    _ip_id[0] = (_ip_id[0] + 1) & 0xFFFF
+    if ttl:
+        iph.set_ttl(b, o, ttl)
+    iph.fill_cksum(b, o)
+    if ia.is_local(b, dst) or ia.is_broadcast(b, dst) or in_multicast(b, dst):
+        return ether_output(ifp, m, b, dst, now)
+    if in_nullhost(ia.gateway, 0):
+        ipstat["ips_noroute"] += 1
+        mbuf.m_free(m)
+        return False
+    return ether_output(ifp, m, ia.gateway, 0, now)

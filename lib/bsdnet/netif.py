@@ -1,0 +1,195 @@
+# ifnet: one interface over one MAC-raw chip driver.
+#
+# The public face follows MicroPython's network.LAN / WIZNET5K: active(), isconnected(),
+# ifconfig(), config('mac'), status(). Underneath, poll() is the input loop (BSD's ether_input
+# called from the driver's interrupt thread): it reads `now` once, drains up to RX_BATCH frames
+# into mbufs and hands them to ether_input, then runs the timers that are due. run() is the
+# asyncio task that calls poll() and sleeps until the next frame (interrupt pin) or deadline.
+from .compat import const, ticks_ms, ticks_diff, aio_sleep_ms, Flag, wait_flag_ms
+from . import opts
+from . import mbuf
+from .inet import InIfaddr, inet_ntoa
+from . import if_ether
+
+_NO_DEADLINE = const(-1)
+
+
+class Interface:
+    def __init__(self, dev):
+        self.dev = dev
+        self.mtu = opts.ETHERMTU
+        self.ia = InIfaddr()
+        self.up = False
+        self.lladdr = bytearray(6)
+        self.ifstat = {
+            "ipackets": 0, "ibytes": 0, "opackets": 0, "obytes": 0,
+            "ierrors": 0, "oerrors": 0, "iqdrops": 0, "noproto": 0, "notforus": 0,
+        }
+        self.arp = if_ether.ArpTable(self)
+        self._timers = [self.arp]  # objects with next_timeout(now) -> ms or -1, and timeout(now)
+        self._flag = Flag()
+        self._running = False
+        self._poll_ms = opts.POLL_MIN_MS
+        self.intr = getattr(dev, "intr", None)
+
+    # --- constructors for the two chips -------------------------------------------------
+    @staticmethod
+    def w5500(spi, cs, rst=None, intr=None, mac=None):
+        from .dev.w5500 import W5500
+
+        return Interface(W5500(spi, cs, rst=rst, intr=intr, mac=mac))
+
+    @staticmethod
+    def enc28j60(spi, cs, rst=None, intr=None, mac=None):
+        from .dev.enc28j60 import ENC28J60
+
+        return Interface(ENC28J60(spi, cs, rst=rst, intr=intr, mac=mac))
+
+    # --- network.LAN-like API -----------------------------------------------------------
+    def active(self, on=None):
+        if on is None:
+            return self.up
+        if on and not self.up:
+            self.dev.init()  # OSError(ENODEV) with the chip's name when it is absent
+            mac = self.dev.mac
+            for i in range(6):
+                self.lladdr[i] = mac[i]
+            if self.intr is not None:
+                self.intr.irq(self._isr, trigger=_irq_falling(self.intr))
+            self.up = True
+        elif not on and self.up:
+            if self.intr is not None:
+                self.intr.irq(None)
+            self.up = False
+            self.arp.flush()
+        return None
+
+    def isconnected(self):
+        return self.up and self.ia.configured and self.dev.link_up()
+
+    def status(self):
+        return {"up": self.up, "link": self.up and self.dev.link_up(), "configured": self.ia.configured}
+
+    def config(self, key):
+        if key == "mac":
+            return bytes(self.lladdr if self.up else self.dev.mac)
+        if key == "mtu":
+            return self.mtu
+        raise ValueError("unknown config parameter %r" % (key,))
+
+    def ifconfig(self, cfg=None):
+        ia = self.ia
+        if cfg is None:
+            return (inet_ntoa(ia.addr), inet_ntoa(ia.mask), inet_ntoa(ia.gateway), inet_ntoa(ia.dns))
+        if not isinstance(cfg, (tuple, list)) or len(cfg) != 4:
+            raise ValueError("ifconfig takes (ip, netmask, gateway, dns)")
+        ia.set(cfg[0], cfg[1], cfg[2], cfg[3])
+        self.arp.flush()
+        if self.up and ia.configured:
+            self.arp.announce(ticks_ms())  # gratuitous ARP: our address changed
+        return None
+
+    # --- input loop ---------------------------------------------------------------------
+    def _isr(self, pin):
+        self._flag.set()
+
+    def poll(self, now=None):
+        """Drain up to RX_BATCH frames and run due timers. Returns the number of frames read."""
+        if not self.up:
+            return 0
+        if now is None:
+            now = ticks_ms()
+        dev = self.dev
+        st = self.ifstat
+        n = 0
+        while n < opts.RX_BATCH:
+            m = mbuf.m_get(0)
+            if m is None:
+                st["iqdrops"] += 1  # no cluster: leave the frame in the chip, try later
+                break
+            ln = dev.recv_into(m.buf)
+            if ln <= 0:
+                mbuf.m_free(m)
+                break
+            m.len = ln
+            st["ipackets"] += 1
+            st["ibytes"] += ln
+            n += 1
+            if_ether.ether_input(self, m, now)
+        for t in self._timers:
+            d = t.next_timeout(now)
+            if d != _NO_DEADLINE and ticks_diff(d, now) <= 0:
+                t.timeout(now)
+        return n
+
+    def next_deadline(self, now):
+        """ms until the earliest timer, or -1 when none is pending."""
+        best = _NO_DEADLINE
+        for t in self._timers:
+            d = t.next_timeout(now)
+            if d != _NO_DEADLINE:
+                dt = ticks_diff(d, now)
+                if dt < 0:
+                    dt = 0
+                if best == _NO_DEADLINE or dt < best:
+                    best = dt
+        return best
+
+    async def run(self):
+        """The interface task: poll, then sleep until a frame (interrupt) or the next deadline.
+        Without an interrupt pin the poll interval adapts: short while frames flow, longer when idle."""
+        self._running = True
+        while self._running:
+            now = ticks_ms()
+            got = self.poll(now)
+            if got >= opts.RX_BATCH or (got and self.dev.pending()):
+                await aio_sleep_ms(0)  # more waiting: let other tasks run, then go on draining
+                continue
+            wait = self.next_deadline(now)
+            if self.intr is not None:
+                if wait == _NO_DEADLINE or wait > 1000:
+                    wait = 1000  # edges can be lost (W5500.md §11): look again at least once a second
+                if not self.dev.pending():
+                    await wait_flag_ms(self._flag, wait)
+                continue
+            self._poll_ms = opts.POLL_MIN_MS if got else min(self._poll_ms * 2, opts.POLL_MAX_MS)
+            if wait == _NO_DEADLINE or wait > self._poll_ms:
+                wait = self._poll_ms
+            await aio_sleep_ms(wait)
+
+    def stop(self):
+        self._running = False
+        self._flag.set()
+
+    # --- output -------------------------------------------------------------------------
+    def if_output(self, m):
+        """Hand a complete frame (m.off at the Ethernet header) to the chip; always frees m."""
+        ok = self.dev.send(m.buf[m.off:m.off + m.len] if m.off else m.buf, m.len)
+        if ok:
+            self.ifstat["opackets"] += 1
+            self.ifstat["obytes"] += m.len
+        else:
+            self.ifstat["oerrors"] += 1
+        mbuf.m_free(m)
+        return ok
+
+    # --- observability ------------------------------------------------------------------
+    def stats(self):
+        from . import ip_input, ip_icmp
+
+        return {
+            "if": dict(self.ifstat),
+            "dev": self.dev.counters(),
+            "arp": dict(if_ether.arpstat),
+            "ip": dict(ip_input.ipstat),
+            "icmp": dict(ip_icmp.icmpstat),
+            "mbuf": {"free": mbuf.pool_free(), "size": mbuf.pool_size(), "drops": mbuf.mbstat["drops"],
+                     "min_free": mbuf.mbstat["min_free"]},
+        }
+
+    def arp_entries(self):
+        return self.arp.entries()
+
+
+def _irq_falling(pin):
+    return getattr(pin, "IRQ_FALLING", 4)

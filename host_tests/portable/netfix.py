@@ -45,6 +45,36 @@ class FakeDev:
         return {"rx_queued": len(self.rxq), "sent": len(self.sent)}
 
 
+class ReplayDev(FakeDev):
+    """Hands the same preallocated frame to recv_into `count` times and only counts what is sent:
+    a device that itself allocates nothing, to measure the stack's own heap use per packet."""
+
+    def __init__(self, frame, mac=BOARD_MAC):
+        FakeDev.__init__(self, mac)
+        self.frame = bytearray(frame)
+        self.count = 0
+        self.nsent = 0
+        self.last_len = 0
+
+    def pending(self):
+        return self.count > 0
+
+    def recv_into(self, buf):
+        if self.count <= 0:
+            return 0
+        self.count -= 1
+        f = self.frame
+        n = len(f)
+        for i in range(n):
+            buf[i] = f[i]
+        return n
+
+    def send(self, buf, n):
+        self.nsent += 1
+        self.last_len = n
+        return True
+
+
 def make_if(ip="10.7.0.2", mask="255.255.255.0", gw="10.7.0.1"):
     dev = FakeDev()
     nic = Interface(dev)

@@ -294,9 +294,7 @@ def ether_input(ifp, m, now):
     m.off = o + eh.ETHER_HDR_LEN
     m.len -= eh.ETHER_HDR_LEN
     if t == eh.ETHERTYPE_IP:
-        from .ip_input import ip_input
-
-        ip_input(ifp, m, now)
+        ifp.ipintr(ifp, m, now)  # ip_input, set by netif (if_ether must not import the IP layer)
     elif t == eh.ETHERTYPE_ARP:
         ifp.arp.input(m, now)
     else:

@@ -5,6 +5,7 @@ from . import mbuf
 from .hdr import ip as iph
 from .hdr import icmp as ich
 from .inet import in_copy
+from .ip_output import ip_output
 
 icmpstat = {
     "icps_received": 0, "icps_tooshort": 0, "icps_checksum": 0, "icps_badtype": 0,
@@ -51,6 +52,4 @@ def icmp_input(ifp, m, hlen, now):
     in_copy(b, o + iph.IP_SRC, ia.addr, 0)
     icmpstat["icps_reflect"] += 1
     icmpstat["icps_outhist_echoreply"] += 1
-    from .ip_output import ip_output
-
     ip_output(ifp, m, now)

@@ -9,13 +9,8 @@ from . import mbuf
 from .hdr import ip as iph
 from .inet import in_multicast
 from . import ip_icmp
+from .ip_var import ipstat
 
-ipstat = {
-    "ips_total": 0, "ips_delivered": 0, "ips_toosmall": 0, "ips_badvers": 0, "ips_badhlen": 0,
-    "ips_badsum": 0, "ips_tooshort": 0, "ips_badlen": 0, "ips_badoptions": 0, "ips_cantforward": 0,
-    "ips_noproto": 0, "ips_fragments": 0, "ips_fragdropped": 0, "ips_localout": 0, "ips_noroute": 0,
-    "ips_odropped": 0,
-}
 
 # iph.check() drop reason -> ipstat counter, in the order of iph.DROP_*
 _DROP_STAT = ("", "ips_toosmall", "ips_badvers", "ips_badhlen", "ips_badsum", "ips_badlen", "ips_tooshort",

@@ -9,7 +9,7 @@ from . import mbuf
 from .hdr import ip as iph
 from .inet import in_nullhost, in_multicast
 from .if_ether import ether_output
-from .ip_input import ipstat
+from .ip_var import ipstat
 
 _ip_id = [1]
 

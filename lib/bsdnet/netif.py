@@ -10,6 +10,8 @@ from . import opts
 from . import mbuf
 from .inet import InIfaddr, inet_ntoa
 from . import if_ether
+from . import ip_input, ip_icmp
+from .ip_var import ipstat
 
 _NO_DEADLINE = const(-1)
 
@@ -26,6 +28,7 @@ class Interface:
             "ierrors": 0, "oerrors": 0, "iqdrops": 0, "noproto": 0, "notforus": 0,
         }
         self.arp = if_ether.ArpTable(self)
+        self.ipintr = ip_input.ip_input  # a plain function on the instance: calling it does not allocate
         self._timers = [self.arp]  # objects with next_timeout(now) -> ms or -1, and timeout(now)
         self._flag = Flag()
         self._running = False
@@ -175,13 +178,11 @@ class Interface:
 
     # --- observability ------------------------------------------------------------------
     def stats(self):
-        from . import ip_input, ip_icmp
-
         return {
             "if": dict(self.ifstat),
             "dev": self.dev.counters(),
             "arp": dict(if_ether.arpstat),
-            "ip": dict(ip_input.ipstat),
+            "ip": dict(ipstat),
             "icmp": dict(ip_icmp.icmpstat),
             "mbuf": {"free": mbuf.pool_free(), "size": mbuf.pool_size(), "drops": mbuf.mbstat["drops"],
                      "min_free": mbuf.mbstat["min_free"]},

@@ -22,6 +22,8 @@
 //   TYPE 'J' (0x4A): a UTF-8 JSON object.
 //     host -> board: {"id": N, "op": "exec", "code": "...", "timeout": SECONDS}
 //                    {"id": N, "op": "soft_reset"}  (Ctrl-D: fresh heap, boot.py runs, main.py not)
+//                    {"id": N, "op": "chip_eval", "expr": "chip.counters()"}  (Python chip: repr of the
+//                      expression evaluated in the chip's VM, e.g. for its violations and counters)
 //                    {"id": N, "op": "stats"}   {"id": N, "op": "pace", "on": true|false}
 //                    {"id": N, "op": "serial", "data": "..."}  (raw bytes to the REPL, latin-1)
 //                    {"id": N, "op": "quit"}
@@ -81,7 +83,7 @@ export function loadUF2(flash, data) {
 }
 
 // ---------------------------------------------------------------- SPI device models (JS side)
-// A model: { select(), deselect(), byte(b) -> int, reset?(), attach?(board) }.
+// A model: { select(), deselect(), byte(b) -> int, rst?(level), intLevel?(), deliver?(frame), attach?(board) }.
 export class FloatingModel {
   select() {}
   deselect() {}
@@ -129,59 +131,91 @@ export class PyChipModel {
     m._desel = chip.spi_deselect;
     m._byte = chip.spi_byte;
     m._deliver = mp.globals.get("_deliver");
-    m._reset = mp.globals.get("_reset");
+    m._rst = mp.globals.get("_rst");
     m._end = mp.globals.get("_end");
     m._wrEnd = mp.globals.get("_wr_end");
-    m._rd = mp.globals.get("_rd");
+    m._hdr = mp.globals.get("_hdr");
+    m._peek = mp.globals.get("_peek");
+    m._rdEnd = mp.globals.get("_rd_end");
     m.mode = opts.mode || "byte";
     m.int = !!mp.globals.get("_int_level")();
     m.calls = 0;
     m.onFrame = null;
     mp.globals.set("_js_transmit", (frame) => { if (m.onFrame) m.onFrame(frame); });
     mp.runPython(
-      "def _tx(frame):\n    _js_transmit(bytes(frame).hex())\n" +
+      "def _tx(frame):\n    _js_transmit(binascii.hexlify(frame).decode())\n" +
       "if hasattr(chip, 'on_transmit'):\n    chip.on_transmit = _tx\n");
     return m;
   }
   // Bridge modes. "byte": every SPI byte is one call into the VM (exact for any chip).
-  // "w5500": per chip-select transaction, for the W5500 frame format (2 address bytes, 1 control
-  // byte whose bit 2 is RWB, then data): the 3 header bytes go one by one (their MISO is exact);
-  // write data is collected in JS and handed over in one call at deselect (MISO during write data
-  // reads 0x00 here; drivers ignore it); read data is fetched ahead in blocks (MOSI is ignored by
-  // the W5500 in the read data phase and its reads have no side effects, so reading ahead is safe).
+  // "w5500": per chip-select transaction, for the W5500 frame format (2 address bytes, a control
+  // byte: BSB in bits 7..3, RWB bit 2, OM bits 1..0), with the same MISO and side effects as "byte":
+  //  - header: MISO 01 02 03 (W5500 fact sheet section 1), answered in JS; then one call clocks the
+  //    header into the chip (_hdr);
+  //  - VDM write (RWB=1, OM=0): data collected in JS, MISO 00 (what the chip gives), handed over in
+  //    one call at chip-select rise (_wr_end: select, spi_xfer, deselect);
+  //  - VDM read of a TX/RX buffer block: MISO read ahead from the buffer memory without side effects
+  //    (_peek), then at chip-select rise the bytes actually clocked are replayed through spi_xfer so
+  //    the chip's bookkeeping (address, stale-read count) is exact (_rd_end);
+  //  - register reads and FDM frames (OM != 0): one call per byte, as in "byte" mode.
   select() {
     this.n = 0;
-    this._sel();
-    if (this.mode === "w5500") { this.wr = null; this.rd = null; this.rdPos = 0; this.rdBlock = 16; }
+    if (this.mode !== "w5500") { this._sel(); return; }
+    this.hdr = [];
+    this.phase = 0; // 0 header, 1 write, 2 buffer read, 3 per byte
+    this.wr = null;
+    this.rd = null;
+    this.rdPos = 0;
+    this.rdCount = 0;
+    this.rdBlock = 2;
   }
   deselect() {
-    if (this.mode === "w5500" && this.wr && this.wr.length) {
-      this.int = !!this._wrEnd(Buffer.from(this.wr).toString("hex"));
-      this.wr = null;
+    if (this.mode !== "w5500") { this.int = !!this._end(); return; }
+    const ph = this.phase;
+    if (ph === 0 || ph === 1) {
+      const all = this.hdr.concat(this.wr || []);
+      this.int = !!this._wrEnd(Buffer.from(all).toString("hex")); // select + bytes + deselect
+    } else if (ph === 2) {
+      this.int = !!this._rdEnd(this.rdCount);
     } else {
       this.int = !!this._end();
     }
   }
   byte(b) {
     if (this.mode !== "w5500") return this._byte(b);
-    const n = this.n++;
-    if (n < 3) {
-      if (n === 2) this.write = !!(b & 4);
-      return this._byte(b);
+    const ph = this.phase;
+    if (ph === 0) {
+      this.hdr.push(b);
+      const k = this.hdr.length;
+      if (k === 3) {
+        const bsb = b >> 3, om = b & 3;
+        if (b & 4 && om === 0) this.phase = 1;
+        else {
+          this._hdr(Buffer.from(this.hdr).toString("hex")); // select + header
+          this.phase = om === 0 && bsb <= 0x1f && (bsb & 3) >= 2 ? 2 : 3;
+          this.bsb = bsb;
+          this.addr = (this.hdr[0] << 8) | this.hdr[1];
+        }
+      }
+      return k;
     }
-    if (this.write) {
+    if (ph === 1) {
       if (!this.wr) this.wr = [];
       this.wr.push(b);
       return 0;
     }
-    if (!this.rd || this.rdPos >= this.rd.length) {
-      this.rd = Buffer.from(this._rd(this.rdBlock), "hex");
-      this.rdPos = 0;
-      this.rdBlock = Math.min(this.rdBlock * 4, 2048);
+    if (ph === 2) {
+      if (!this.rd || this.rdPos >= this.rd.length) {
+        this.rd = Buffer.from(this._peek(this.bsb, (this.addr + this.rdCount) & 0xffff, this.rdBlock), "hex");
+        this.rdPos = 0;
+        this.rdBlock = Math.min(this.rdBlock * 16, 2048);
+      }
+      this.rdCount++;
+      return this.rd[this.rdPos++];
     }
-    return this.rd[this.rdPos++];
+    return this._byte(b);
   }
-  reset() { if (this._reset) this.int = !!this._reset(); }
+  rst(level) { this.int = !!this._rst(level ? 1 : 0); }
   intLevel() { return this.int; }
   deliver(frame) { if (this._deliver) this.int = !!this._deliver(Buffer.from(frame).toString("hex")); }
 }
@@ -201,27 +235,56 @@ def _int_level():
     if p is not None:
         return p.value() if hasattr(p, 'value') else (1 if p else 0)
     return 1
-def _reset():
-    f = getattr(chip, 'reset', None) or getattr(chip, 'hw_reset', None)
+def _rst(level):
+    f = getattr(chip, 'rst_changed', None)
     if f is not None:
-        f()
+        f(level)
+    elif level:
+        f = getattr(chip, 'reset', None)
+        if f is not None:
+            f()
     return _int_level()
 _sb = chip.spi_byte
 def _end():
     chip.spi_deselect()
     return _int_level()
 def _wr_end(h):
-    b = _sb
-    for x in binascii.unhexlify(h):
-        b(x)
+    chip.spi_select()
+    d = binascii.unhexlify(h)
+    x = getattr(chip, 'spi_xfer', None)
+    if x is not None:
+        x(d, None, len(d), 0)
+    else:
+        for v in d:
+            _sb(v)
     chip.spi_deselect()
     return _int_level()
-def _rd(n):
-    b = _sb
+def _hdr(h):
+    chip.spi_select()
+    for v in binascii.unhexlify(h):
+        _sb(v)
+def _peek(bsb, a, n):
+    s = bsb >> 2
+    if bsb & 3 == 3:
+        mem, base, size = chip.rxmem, chip.rx_base[s], chip.rx_size[s]
+    else:
+        mem, base, size = chip.txmem, chip.tx_base[s], chip.tx_size[s]
     r = bytearray(n)
-    for i in range(n):
-        r[i] = b(0)
+    if size:
+        m = size - 1
+        for k in range(n):
+            r[k] = mem[base + ((a + k) & m)]
     return binascii.hexlify(r).decode()
+def _rd_end(n):
+    if n:
+        x = getattr(chip, 'spi_xfer', None)
+        if x is not None:
+            x(None, None, n, 0)
+        else:
+            for i in range(n):
+                _sb(0)
+    chip.spi_deselect()
+    return _int_level()
 `;
 
 export const CHIPS = {
@@ -236,7 +299,9 @@ export const CHIPS = {
     "        if n == 2:\n            self.ctl = b\n            return 3\n" +
     "        a = self.addr & 0xFFFF\n        self.addr = a + 1\n" +
     "        if self.ctl & 4:\n            self.mem[a] = b\n            return 0\n" +
-    "        return self.mem[a]\nchip = _Mem()\n",
+    "        return self.mem[a]\n" +
+    "    rxmem = txmem = property(lambda self: self.mem)\n    rx_base = tx_base = [0] * 8\n" +
+    "    rx_size = tx_size = [65536] * 8\nchip = _Mem()\n",
   w5500: "from emu.w5500 import W5500Chip\nchip = W5500Chip()\n",
   enc28j60: "from emu.enc28j60 import ENC28J60Chip\nchip = ENC28J60Chip()\n",
 };
@@ -391,8 +456,8 @@ export class Board {
     }
     if (rst >= 0) {
       this.pinListeners.set(rst, (v, old) => {
-        if (v === GPIOPinState.Low) this.inReset = true;
-        else if (old === GPIOPinState.Low) { this.inReset = false; if (model.reset) model.reset(); this._updateInt(); }
+        if (v === GPIOPinState.Low) { this.inReset = true; if (model.rst) model.rst(0); }
+        else if (old === GPIOPinState.Low) { this.inReset = false; if (model.rst) model.rst(1); this._updateInt(); }
       });
     }
     if (intPin >= 0) this.driveInput(intPin, model.intLevel ? model.intLevel() : true);
@@ -619,6 +684,11 @@ async function serveStdio(board, repl) {
         const w0 = performance.now();
         await repl.softReset((msg.timeout || 30) * 1000);
         sendJSON({ id, ok: true, wall_ms: performance.now() - w0 });
+      } else if (msg.op === "chip_eval") {
+        if (!board.model.mp) throw new Error("the chip model is not a Python chip");
+        board.model.mp.globals.set("_expr", msg.expr);
+        board.model.mp.runPython("_value = repr(eval(_expr))");
+        sendJSON({ id, ok: true, value: board.model.mp.globals.get("_value") });
       } else if (msg.op === "stats") {
         sendJSON(Object.assign({ id, ok: true, emu_ms: board.emuMs, wall_ms: performance.now() - board.wallStart,
           pace: board.pace, uf2_blocks: board.uf2Blocks }, board.stats));

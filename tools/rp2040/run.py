@@ -165,6 +165,10 @@ class Board:
     def soft_reset(self, timeout=30):
         return self.request("soft_reset", wait=timeout, timeout=timeout)
 
+    def chip_eval(self, expr):
+        """repr() of a Python expression evaluated beside the chip model (`chip`) in node's VM."""
+        return self.request("chip_eval", wait=10, expr=expr)["value"]
+
     def stats(self):
         return self.request("stats", wait=10)
 

@@ -135,6 +135,8 @@ class Board:
     def __init__(self, chip, ip, mask, gateway="0.0.0.0", mac=None, firmware="main"):
         if chip not in ("w5500", "enc28j60"):
             raise ValueError("chip must be w5500 or enc28j60, not %r" % chip)
+        if firmware not in ("main", "echo"):
+            raise ValueError("firmware must be main or echo, not %r" % firmware)
         self.chip_name = chip
         self.ip = ip
         self.mask = mask

@@ -19,7 +19,7 @@ async def serve(nic):
 
 
 def main():
-    import board  # noqa: F401 - the deployed board config (boards/<name>.py as board.py)
+    import board  # type: ignore[import-not-found]  # boards/<name>.py, deployed as board.py
 
     nic = board.interface()
     start(nic, board.IP, board.NETMASK, getattr(board, "GATEWAY", "0.0.0.0"), getattr(board, "DNS", "0.0.0.0"))

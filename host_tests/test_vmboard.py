@@ -217,3 +217,13 @@ def test_vm_reports_a_firmware_that_cannot_start():
         assert vm.p.returncode != 0
     finally:
         vm.close()
+
+
+def test_demo_two_boards_in_process(capsys):
+    # what `make demo` does without root: board A pings board B over the in-process wire (duplicating and reordering here)
+    _skip_unless_built("w5500", "main")
+    import demo
+
+    assert demo.main(["--inprocess", "--count", "3", "--impair", "dup=0.3,reorder=0.3,seed=4"]) == 0
+    out = capsys.readouterr().out
+    assert "OK: 3/3 answered" in out and "ICMP echo reply seq 3" in out

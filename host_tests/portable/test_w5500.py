@@ -479,17 +479,17 @@ def test_spi_transactions_per_frame():
     n = 40
     # one frame at a time: query, frame, commit
     x0, s0 = drv.spi_xfers, chip.selects
-    for i in range(n):
+    for _i in range(n):
         chip.deliver(f)
         assert drv.recv_into(buf) == 500
     rx_one = (chip.selects - s0) / n
     assert drv.spi_xfers - x0 == chip.selects - s0  # the driver counts every CS transaction
     # a burst of 8 waiting frames
     x0, s0 = drv.spi_xfers, chip.selects
-    for i in range(n // 8):
-        for k in range(8):
+    for _i in range(n // 8):
+        for _k in range(8):
             chip.deliver(f)
-        for k in range(8):
+        for _k in range(8):
             assert drv.recv_into(buf) == 500
     rx_burst = (chip.selects - s0) / n
     # the empty look that ends a drain
@@ -498,7 +498,7 @@ def test_spi_transactions_per_frame():
     rx_empty = chip.selects - s0
     t = _frame(500, 2, dst=PEER)
     s0 = chip.selects
-    for i in range(n):
+    for _i in range(n):
         assert drv.send(t, 500)
     tx_one = (chip.selects - s0) / n
     assert len(sink.frames) == n
@@ -573,6 +573,14 @@ def test_emulator_spi_framing_and_violations():
     assert _raw(spi, cs, b"\x00\x2e\x00", 1)[3] == 0xBF  # PHYCFGR: B8 + link, 100M, full
     chip.set_link(False)
     assert _raw(spi, cs, b"\x00\x2e\x00", 1)[3] == 0xB8
+    chip.set_link(True)
+    _raw(spi, cs, b"\x00\x2e\x04", write=b"\x38")  # PHYCFGR.RST = 0: PHY in reset, no link
+    assert _raw(spi, cs, b"\x00\x2e\x00", 1)[3] == 0x38
+    _raw(spi, cs, b"\x00\x2e\x04", write=b"\xb8")
+    assert _raw(spi, cs, b"\x00\x2e\x00", 1)[3] == 0xBF
+    # FDM 4-byte write then FDM 2-byte read in one CS: SHAR[0..3], then SHAR[2..3]
+    rx = _raw(spi, cs, b"\x00\x09\x07\x11\x22\x33\x44\x00\x0b\x02\x00\x00")
+    assert rx[10:12] == b"\x33\x44" and rx[7:10] == b"\x01\x02\x03"
     assert _raw(spi, cs, b"\x00\x20\x08", 2)[3:] == b"\x08\x00"  # Sn_TX_FSR reset 0800
     assert _raw(spi, cs, b"\x00\x2c\x08", 1)[3] == 0xFF  # Sn_IMR reset FF
     assert chip.violations == []

@@ -144,7 +144,7 @@ def make_ip(off, opts=b"", payload=0, tos=0, ident=0x1234, frag=0x4000, ttl=64, 
 
 def test_ip_emit_read_round_trip():
     random.seed(12)
-    for t in range(30):
+    for _ in range(30):
         off = random.randint(0, 5)
         hl = 20 + 4 * random.randint(0, 10)
         tos, tlen, ident = random.getrandbits(8), random.randint(hl, 0xFFFF), random.getrandbits(16)
@@ -348,7 +348,7 @@ def emit_opts(b, o, order, mss, ws, tsv, tse, sacks):
 def test_tcp_emit_read_round_trip_with_options():
     random.seed(16)
     to = tcp.TcpOpt()
-    for t in range(40):
+    for _ in range(40):
         off = random.randint(0, 5)
         f = [random.getrandbits(16) for _ in range(6)]
         flags, win, urp = random.getrandbits(8), random.getrandbits(16), random.getrandbits(16)
@@ -367,8 +367,8 @@ def test_tcp_emit_read_round_trip_with_options():
         hl = 20 + optlen
         plen = random.randint(0, 10)
         tcp.emit(b, off, f[0], f[1], f[2], f[3], f[4], f[5], hl, flags, win, urp)
-        want = (be16(f[0]) + be16(f[1]) + be16(f[2]) + be16(f[3]) + be16(f[4]) + be16(f[5]) + bytes(((hl >> 2) << 4, flags))
-                + be16(win) + b"\0\0" + be16(urp))
+        want = (be16(f[0]) + be16(f[1]) + be16(f[2]) + be16(f[3]) + be16(f[4]) + be16(f[5])
+                + bytes(((hl >> 2) << 4, flags)) + be16(win) + b"\0\0" + be16(urp))
         assert b[off:off + 20] == want
         assert untouched(b, off, off + hl)
         for i in range(plen):

@@ -12,6 +12,14 @@ INT = 21  # INTn, active low; None if not wired
 # 20 MHz asked; the RP2040 divides 125 MHz down to 12 MHz (machine.SPI reports the rate it got)
 BAUDRATE = 20_000_000
 
+# Addresses firmware/main.py gives the interface (edit for your network; the tests and the
+# emulated board use 10.7.0.0/24)
+IP = "10.7.0.2"
+NETMASK = "255.255.255.0"
+GATEWAY = "10.7.0.1"
+DNS = "0.0.0.0"
+MAC = None  # None: 02 + the board's unique id (the driver's default)
+
 
 def spi():
     import machine
@@ -34,3 +42,11 @@ def build():
     """(spi, cs, rst, int): everything a driver needs, e.g. W5500(*board.build())."""
     cs, rst, intn = pins()
     return spi(), cs, rst, intn
+
+
+def interface():
+    """The bsdnet Interface on this board's chip (firmware/main.py calls this)."""
+    from bsdnet.netif import Interface
+
+    cs, rst, intn = pins()
+    return Interface.w5500(spi(), cs, rst, intn, mac=MAC)

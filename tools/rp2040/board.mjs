@@ -14,6 +14,8 @@
 //   stderr, exit 0 (1 if a traceback came back).
 // --stdio: serve the host protocol below on stdin/stdout until told to quit (tools/rp2040/run.py).
 // --pace: emulated time may not run ahead of wall time (use it when a real peer is on the wire).
+// --serve: do not interrupt main.py at boot (the firmware serves); with --stdio, "ready" comes once
+//   USB is up, main.py's output arrives as console events, and the first exec stops main.py (Ctrl-C).
 //
 // Host protocol on stdin/stdout (--stdio). Every message, both directions:
 //     u32 big-endian LENGTH, then LENGTH bytes: one TYPE byte and the payload.
@@ -746,6 +748,7 @@ function parseArgs(argv) {
     } else if (a === "--pace") o.pace = true;
     else if (a === "--bridge") o.bridge = next();
     else if (a === "--stdio") o.stdio = true;
+    else if (a === "--serve") o.serve = true;
     else if (a === "--exec") o.exec = next();
     else if (a === "--timeout") o.timeout = parseFloat(next());
     else if (a === "--verbose") o.verbose = true;
@@ -760,7 +763,8 @@ export async function bootBoard(o) {
   const repl = new RawRepl(board);
   board.start();
   const w0 = performance.now();
-  const banner = await repl.enter(o.bootTimeout || 60000);
+  // --serve: leave main.py running (no Ctrl-C); the raw REPL is entered at the first exec
+  const banner = o.serve ? (await repl.waitConnected(o.bootTimeout || 60000), "") : await repl.enter(o.bootTimeout || 60000);
   return { board, repl, banner, bootWallMs: performance.now() - w0, bootEmuMs: board.emuMs };
 }
 

@@ -59,7 +59,8 @@ class Board:
     """One emulated Pico in a node child process."""
 
     def __init__(self, chip="none", uf2=UF2, fs=None, board="pico_w5500", tests=False, extras=(),
-                 pace=False, boot_timeout=60, on_console=None, on_frame=None, stderr=None, bridge=None):
+                 pace=False, boot_timeout=60, on_console=None, on_frame=None, stderr=None, bridge=None,
+                 serve=False):
         why = missing(uf2)
         if why:
             raise BoardError(why)
@@ -75,6 +76,8 @@ class Board:
             cmd.append("--pace")
         if bridge:
             cmd += ["--bridge", bridge]
+        if serve:
+            cmd.append("--serve")
         self.console = []
         self.on_console = on_console
         self.on_frame = on_frame

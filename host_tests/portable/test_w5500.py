@@ -66,6 +66,7 @@ def test_init_programs_the_chip():
     drv = W5500(spi, cs, rst=rst, mac=MAC)
     drv.init()
     assert [x[0] for x in lows] == [0, 1]
+    assert chip.resets == 2  # RSTn pulse, then MR.RST
     assert ticks_diff(lows[1][1], lows[0][1]) >= 1  # RSTn held low >= 1 ms
     c = chip.common
     assert c[0x01] == 0
@@ -548,6 +549,13 @@ def test_heap_per_frame():
         drv.send(cluster, 300)
 
     ptest.report_alloc("W5500 send per frame", tx, n=50, limit=0)
+
+    def idle():
+        drv.recv_into(buf)
+        drv.pending()
+        drv.link_up()
+
+    ptest.report_alloc("W5500 empty recv_into + pending + link_up", idle, n=50, limit=0)
     assert drv.tx_errors == 0
     _done(chip)
 

@@ -137,6 +137,7 @@ class W5500Chip:
         self.tx_dropped = 0  # SENDs lost (link down, > MTU)
         self.torn_reads = 0
         self.stale_reads = 0  # RX buffer reads reaching past RX_WR (e.g. a speculative header read)
+        self.resets = 0  # RSTn pulses and MR.RST writes
         self._reset()
 
     # ------------------------------------------------------------------ helpers
@@ -144,8 +145,14 @@ class W5500Chip:
         self.violations.append(what)
 
     def counters(self):
+        # frames_in/out, bytes_in/out: the same names as tools/emu/enc28j60.py uses
         return {
             "selects": self.selects,
+            "resets": self.resets,
+            "frames_in": self.rx_frames,
+            "bytes_in": self.rx_bytes,
+            "frames_out": self.tx_frames,
+            "bytes_out": self.tx_bytes,
             "rx_frames": self.rx_frames,
             "rx_bytes": self.rx_bytes,
             "tx_frames": self.tx_frames,
@@ -259,6 +266,7 @@ class W5500Chip:
         elif self._rst_low:
             self._rst_low = False
             self._mr_polls = 0
+            self.resets += 1
             self._reset()
 
     def set_link(self, up):
@@ -548,6 +556,7 @@ class W5500Chip:
         c = self.common
         if a == MR:
             if v & 0x80:
+                self.resets += 1
                 self._reset()  # also closes every socket; SHAR back to 0 (section 12 #3)
                 self._mr_polls = self.rst_polls
                 return

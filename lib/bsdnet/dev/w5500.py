@@ -142,6 +142,8 @@ class W5500:
         self._h = bytearray(3)  # VDM header: address hi, lo, control
         self._s = bytearray(16)  # small register reads and writes (init, link_up)
         self._smv = memoryview(self._s)
+        self._s1 = self._smv[0:1]  # link_up() and register polls: no allocation
+        self._w1 = self._smv[15:16]
         self._hdr2 = bytearray(2)  # the next frame's header, read behind a frame
         # RX query: part 1 reads Sn_IR, part 2 clears what it saw and reads CR, RSR twice, header
         self._irtx = bytearray((0x00, _SN_IR, _CB_S0_R1, 0))
@@ -209,7 +211,7 @@ class W5500:
         self._cr_clean = False  # Sn_CR read 00 since the last command we wrote
 
     # ------------------------------------------------------------------ small accesses (init, link)
-    def _read(self, cb, addr, n):
+    def _read(self, cb, addr, n, mv=None):
         cs = self._cs
         h = self._h
         h[0] = addr >> 8
@@ -217,13 +219,13 @@ class W5500:
         h[2] = cb
         cs.value(0)
         self._spi.write(h)
-        self._spi.readinto(self._smv[0:n])
+        self._spi.readinto(self._smv[0:n] if mv is None else mv)
         cs.value(1)
         self.spi_xfers += 1
         return self._s
 
     def _r8(self, cb, addr):
-        return self._read(cb, addr, 1)[0]
+        return self._read(cb, addr, 1, self._s1)[0]
 
     def _write(self, cb, addr, data):
         cs = self._cs
@@ -238,9 +240,8 @@ class W5500:
         self.spi_xfers += 1
 
     def _w8(self, cb, addr, v):
-        s = self._s
-        s[15] = v
-        self._write(cb, addr, self._smv[15:16])
+        self._s[15] = v
+        self._write(cb, addr, self._w1)
 
     def _xfer(self, tx, rx):
         cs = self._cs

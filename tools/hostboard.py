@@ -10,6 +10,8 @@ Frames go: firmware -> driver -> emulated SPI -> chip model -> wire [impairment,
   --runtime cpython       everything in this process (asyncio)
   --runtime micropython   firmware, driver and chip model inside the MicroPython VM (node
                           tools/vmboard.mjs); only whole frames cross, length-prefixed over its stdin/stdout
+  --runtime rp2040        stock MicroPython on an emulated Pico (tools/rp2040/run.py, rp2040js): our files
+                          from a littlefs image, the chip model on SPI0 in the node process (experimental)
 Prints (flushed, one line each):
   ready ip=10.7.0.2 mac=02:00:0a:07:00:02 chip=w5500 runtime=cpython tap=bsd0
         once the board answered an ARP request that the host board sent it itself;
@@ -196,6 +198,138 @@ class VmBoard:
             self.reader.cancel()
 
 
+_RP_SETUP = """
+import sys, json, asyncio
+sys.path.append("/lib")
+import board as _b
+import main as _fw
+nic = _b.interface()
+_fw.start(nic, _b.IP, _b.NETMASK, _b.GATEWAY)
+print("started", ":".join("%02x" % x for x in nic.config("mac")))
+"""
+_RP_SERVE = "asyncio.run(_fw.serve(nic))"
+_RP_STATS = "print(json.dumps(dict(nic.stats(), arp_entries=[list(e) for e in nic.arp_entries()])))"
+
+
+class Rp2040Board:
+    """--runtime rp2040: stock MicroPython on an emulated Pico (tools/rp2040, rp2040js); our files
+    from a littlefs image, the chip model on SPI0 inside the node process; whole frames cross.
+    The firmware serves in a raw-REPL exec; for the counters it is interrupted (Ctrl-C), asked, and
+    started again (the interface object lives on in the REPL's globals)."""
+
+    def __init__(self, a, ip, mask):
+        self.a = a
+        self.ip = ip
+        self.mask = mask
+        self.mac = vmboard.mac_bytes(a.mac) if a.mac else vmboard.default_mac(ip)
+        self.failed = None
+        self.vm_ready = False
+        self.b = None
+        self._serving = None
+        self._tmp = None
+
+    def attach(self, wire):
+        self.port = wire.port(self._to_board, "board")
+
+    def _to_board(self, frame):
+        if self.b is None:
+            return False
+        self.b.send_frame(frame)
+        return True
+
+    def _board_config(self):
+        import re
+        import tempfile
+
+        src = open(os.path.join(ROOT, "boards", "pico_%s.py" % self.a.chip)).read()
+        for k, v in (("IP", self.ip), ("NETMASK", self.mask), ("GATEWAY", self.a.gateway or "0.0.0.0")):
+            src = re.sub(r"(?m)^%s = .*$" % k, lambda m, k=k, v=v: "%s = %r" % (k, v), src)
+        src = re.sub(r"(?m)^MAC = .*$", lambda m: "MAC = %r" % bytes(self.mac), src)
+        self._tmp = tempfile.mkdtemp(prefix="hostboard-rp2040")
+        bp = os.path.join(self._tmp, "board.py")
+        with open(bp, "w") as f:
+            f.write(src)
+        return bp
+
+    def _boot(self, loop):
+        sys.path.insert(0, os.path.join(ROOT, "tools", "rp2040"))
+        import mkfs
+        import run as rp
+
+        bp = self._board_config()
+        fs = os.path.join(self._tmp, "fs.img")
+        mkfs.build(fs, None, [bp + ":/board.py"], False)
+        self.b = rp.Board(chip=self.a.chip, fs=fs, pace=True, stderr=sys.stderr,
+                          on_frame=lambda f: loop.call_soon_threadsafe(self.port.send, f))
+        out, err = self.b.exec(_RP_SETUP, timeout=120)
+        if err.strip():
+            raise RuntimeError(err.strip())
+        log("rp2040: " + out.strip())
+
+    async def start(self):
+        loop = asyncio.get_running_loop()
+        try:
+            await loop.run_in_executor(None, self._boot, loop)
+        except Exception as e:  # noqa: BLE001
+            self.failed = "rp2040: %s" % (e,)
+            return
+        self.vm_ready = True
+        self._serve(loop)
+
+    def _serve(self, loop):
+        self._serving = loop.run_in_executor(None, self._exec_forever)
+
+    def _exec_forever(self):
+        try:
+            r = self.b.exec_full(_RP_SERVE, timeout=7 * 86400)
+            err = r.get("stderr", "")
+            if err.strip() and "KeyboardInterrupt" not in err:
+                self.failed = "firmware stopped: " + err.strip()
+        except Exception as e:  # noqa: BLE001
+            if self.b is not None and self.b.proc.poll() is not None:
+                self.failed = "rp2040 board exited: %s" % (e,)
+
+    async def _interrupt(self):
+        if self._serving is None:
+            return
+        self.b.request("serial", wait=5, data="\x03")
+        try:
+            await asyncio.wait_for(asyncio.shield(self._serving), 3.0)
+        except asyncio.TimeoutError:
+            pass
+        self._serving = None
+
+    async def stats(self):
+        if self.b is None or not self.vm_ready or self.b.proc.poll() is not None:
+            return {}
+        loop = asyncio.get_running_loop()
+        await self._interrupt()
+        try:
+            out, err = await loop.run_in_executor(None, lambda: self.b.exec(_RP_STATS, timeout=10))
+            d = json.loads(out.strip().splitlines()[-1]) if out.strip() else {"error": err.strip()}
+        except Exception as e:  # noqa: BLE001
+            d = {"error": "rp2040 stats: %s" % (e,)}
+        if not self._stopping:
+            self._serve(loop)
+        return d
+
+    _stopping = False
+
+    async def stop(self):
+        self._stopping = True
+        if self.b is not None:
+            try:
+                await asyncio.wait_for(self._interrupt(), 1.0)
+            except Exception:  # noqa: BLE001
+                pass
+            b, self.b = self.b, None
+            await asyncio.get_running_loop().run_in_executor(None, b.close)
+        if self._tmp:
+            import shutil
+
+            shutil.rmtree(self._tmp, ignore_errors=True)
+
+
 class HostBoard:
     def __init__(self, a):
         self.a = a
@@ -301,7 +435,8 @@ class HostBoard:
         self.wire = Wire(mw)
         self.wire.on_pending = self._schedule_step
         try:
-            self.board = (VmBoard if a.runtime == "micropython" else LocalBoard)(a, self.ip, self.mask)
+            cls = {"micropython": VmBoard, "rp2040": Rp2040Board}.get(a.runtime, LocalBoard)
+            self.board = cls(a, self.ip, self.mask)
         except Exception as e:  # noqa: BLE001 - say why the board could not be built, then exit 1
             say("error cannot build the board: %r" % (e,))
             return 1
@@ -346,7 +481,7 @@ def main(argv=None):
     ap.add_argument("--ip", required=True, help="the board's address, A.B.C.D/N")
     ap.add_argument("--gateway", default="0.0.0.0")
     ap.add_argument("--host-ip", help="address for the Linux side of the TAP, A.B.C.D/N")
-    ap.add_argument("--runtime", default="cpython", choices=("cpython", "micropython"))
+    ap.add_argument("--runtime", default="cpython", choices=("cpython", "micropython", "rp2040"))
     ap.add_argument("--impair", help="loss=P,dup=P,reorder=P,corrupt=P,seed=N (between TAP and chip)")
     ap.add_argument("--pcap", help="record every frame delivered, both ways, to this pcap file")
     ap.add_argument("--mac", help="the board's MAC (default 02:00 + its IPv4 address)")

@@ -60,8 +60,9 @@ vmtest:
 demo: setup
 	@echo "make demo: the host board demo arrives with the chips issue (tools/demo.py)"
 
+# figures, not tests: checksum speed (CPython, the MicroPython VM, the emulated Pico: portable and viper)
 bench: setup
-	@echo "make bench: benchmarks arrive with the next issues"
+	$(PY) tools/bench_cksum.py --rp2040
 
 size: setup
 	@$(PY) tools/mpysize.py

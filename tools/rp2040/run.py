@@ -293,13 +293,14 @@ def main(argv=None):
     ap.add_argument("--fs", default=None, help="littlefs image (default: built now with mkfs.py)")
     ap.add_argument("--extra", action="append", default=[], help="HOST[:FSPATH] added to the image")
     ap.add_argument("--pace", action="store_true", help="emulated time may not run ahead of wall time")
+    ap.add_argument("--bridge", default=None, help="byte|w5500: how SPI0 reaches a Python chip model")
     ap.add_argument("--timeout", type=float, default=300)
     a = ap.parse_args(argv)
     chip = a.chip or ("loopback" if a.figures else "none")
     t0 = time.time()
     try:
         b = Board(chip=chip, uf2=a.uf2, fs=a.fs, board=a.board, tests=bool(a.test), extras=a.extra,
-                  pace=a.pace, on_console=lambda s: sys.stdout.write(s))
+                  pace=a.pace, bridge=a.bridge, on_console=lambda s: sys.stdout.write(s))
     except BoardError as e:
         print("run.py: %s" % e, file=sys.stderr)
         return 2

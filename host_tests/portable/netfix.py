@@ -85,7 +85,8 @@ def make_if(ip="10.7.0.2", mask="255.255.255.0", gw="10.7.0.1"):
 
 
 def arp_frame(op, sha, spa, tha, tpa, dst=BCAST):
-    b = bytearray(42)
+    """An ARP frame as it comes off the wire: padded to the 60-byte Ethernet minimum."""
+    b = bytearray(60)
     eh.emit(b, 0, dst, 0, sha, 0, eh.ETHERTYPE_ARP)
     ah.emit(b, 14, op, sha, 0, inet_aton(spa), 0, tha, 0, inet_aton(tpa), 0)
     return bytes(b)

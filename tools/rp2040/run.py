@@ -4,6 +4,7 @@
     python3 tools/rp2040/run.py --exec "print(1+1)"
     python3 tools/rp2040/run.py --test host_tests/portable/test_compat.py [--test ...]
     python3 tools/rp2040/run.py --figures [--chip loopback]
+    python3 tools/rp2040/run.py --chip w5500 --serve 10      # firmware/main.py runs; console for 10 s
 Options: --chip none|loopback|pyloop|w5500|enc28j60, --board pico_w5500 (copied as /board.py),
 --uf2 FILE (default: ../shared/rp2040/micropython-v1.28.0-RPI_PICO.uf2), --fs IMAGE (default: built
 with mkfs.py from lib/, firmware/, the board config and, with --test, the portable tests), --pace.
@@ -295,12 +296,14 @@ def main(argv=None):
     ap.add_argument("--pace", action="store_true", help="emulated time may not run ahead of wall time")
     ap.add_argument("--bridge", default=None, help="byte|w5500: how SPI0 reaches a Python chip model")
     ap.add_argument("--timeout", type=float, default=300)
+    ap.add_argument("--serve", type=float, default=0, metavar="SECONDS",
+                    help="boot without stopping main.py and show its console for SECONDS (wall)")
     a = ap.parse_args(argv)
     chip = a.chip or ("loopback" if a.figures else "none")
     t0 = time.time()
     try:
         b = Board(chip=chip, uf2=a.uf2, fs=a.fs, board=a.board, tests=bool(a.test), extras=a.extra,
-                  pace=a.pace, bridge=a.bridge, on_console=lambda s: sys.stdout.write(s))
+                  pace=a.pace, bridge=a.bridge, serve=a.serve > 0, on_console=lambda s: sys.stdout.write(s))
     except BoardError as e:
         print("run.py: %s" % e, file=sys.stderr)
         return 2
@@ -309,6 +312,9 @@ def main(argv=None):
         r = b.ready
         print("# booted in %.0f ms wall (%.0f ms emulated), chip %s" % (r["boot_wall_ms"], r["boot_emu_ms"], chip),
               file=sys.stderr)
+        if a.serve:
+            time.sleep(a.serve)
+            print("# stats %s" % json.dumps(b.stats()), file=sys.stderr)
         for code in a.code + [open(f).read() for f in a.file]:
             out, err = b.exec(code, a.timeout)
             sys.stdout.write(out)

@@ -105,4 +105,6 @@ def echo_frame(src, dst, ident=0x1234, seq=1, payload=b"abcdefgh", dmac=BOARD_MA
     ich.emit(b, ic, ich.ICMP_ECHO, 0, ident, seq)
     b[ic + 8:] = payload
     ich.fill_cksum(b, ic, 8 + len(payload))
+    if len(b) < 60:
+        b.extend(bytes(60 - len(b)))  # the sender's MAC pads to the Ethernet minimum
     return bytes(b)

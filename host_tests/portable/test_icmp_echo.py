@@ -91,7 +91,7 @@ def test_bad_input_is_counted_and_dropped():
         assert ipstat[stat] == before + 1, stat
     assert dev.sent == []
     b = bytearray(good)
-    b[-1] ^= 0x55  # ICMP checksum now wrong
+    b[14 + 20 + 8] ^= 0x55  # a payload byte: the ICMP checksum is now wrong
     before = icmpstat["icps_checksum"]
     dev.rxq.append(bytes(b))
     nic.poll(1003)

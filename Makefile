@@ -57,8 +57,12 @@ pytest:
 vmtest:
 	$(PY) tools/vmtest.py
 
+# as root: a namespace, the host board on a TAP in it, ping/ARP from Linux, counters; else two
+# emulated boards pinging each other on the in-process wire. CHIP=enc28j60 RUNTIME=micropython|rp2040
+CHIP ?= w5500
+RUNTIME ?= cpython
 demo: setup
-	@echo "make demo: the host board demo arrives with the chips issue (tools/demo.py)"
+	$(PY) tools/demo.py --chip $(CHIP) --runtime $(RUNTIME)
 
 # figures, not tests: checksum speed (CPython, the MicroPython VM, the emulated Pico: portable and viper)
 bench: setup

@@ -46,8 +46,15 @@ pytestmark = pytest.mark.skipif(_missing() is not None, reason=_missing() or "")
 
 def _needs(chip, runtime):
     """Skip (with the reason) while a piece the board is built from has not landed yet."""
-    if runtime == "micropython" and shutil.which("node") is None:
-        pytest.skip("node is not installed (needed for the MicroPython VM)")
+    if runtime in ("micropython", "rp2040") and shutil.which("node") is None:
+        pytest.skip("node is not installed (needed for the MicroPython VM and rp2040js)")
+    if runtime == "rp2040":
+        sys.path.insert(0, os.path.join(ROOT, "tools", "rp2040"))
+        import run as rp
+
+        why = rp.missing()
+        if why:
+            pytest.skip("emulated Pico: " + why)
     if FIRMWARE != "main":
         return
     for rel in ("tools/emu/%s.py" % chip, "lib/bsdnet/dev/%s.py" % chip, "lib/bsdnet/netif.py", "firmware/main.py"):
@@ -59,7 +66,7 @@ def _extra():
     return ["--firmware", FIRMWARE] if FIRMWARE != "main" else []
 
 
-@pytest.fixture(scope="module", params=[(c, r) for r in ("cpython", "micropython") for c in ("w5500", "enc28j60")],
+@pytest.fixture(scope="module", params=[(c, r) for r in ("cpython", "micropython", "rp2040") for c in ("w5500", "enc28j60")],
                 ids=lambda p: "%s-%s" % p)
 def board(request):
     chip, runtime = request.param

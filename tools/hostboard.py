@@ -207,15 +207,36 @@ nic = _b.interface()
 _fw.start(nic, _b.IP, _b.NETMASK, _b.GATEWAY)
 print("started", ":".join("%02x" % x for x in nic.config("mac")))
 """
-_RP_SERVE = "asyncio.run(_fw.serve(nic))"
-_RP_STATS = "print(json.dumps(dict(nic.stats(), arp_entries=[list(e) for e in nic.arp_entries()])))"
+_RP_SERVE = """
+async def _ctl():
+    # a byte on the REPL's stdin asks for the counters: stop the interface task at a safe point
+    import select
+    p = select.poll()
+    p.register(sys.stdin, select.POLLIN)
+    while True:
+        if p.poll(0):
+            sys.stdin.read(1)
+            nic.stop()
+            return
+        await asyncio.sleep_ms(20)
+
+async def _serve_until_asked():
+    t = asyncio.create_task(_ctl())
+    await _fw.serve(nic)
+    t.cancel()
+
+asyncio.run(_serve_until_asked())
+print("@@stats " + json.dumps(dict(nic.stats(), arp_entries=[list(e) for e in nic.arp_entries()])))
+"""
 
 
 class Rp2040Board:
     """--runtime rp2040: stock MicroPython on an emulated Pico (tools/rp2040, rp2040js); our files
     from a littlefs image, the chip model on SPI0 inside the node process; whole frames cross.
-    The firmware serves in a raw-REPL exec; for the counters it is interrupted (Ctrl-C), asked, and
-    started again (the interface object lives on in the REPL's globals)."""
+    The firmware serves in a raw-REPL exec. For the counters a byte is written to the REPL's stdin:
+    the firmware stops its interface task at a safe point (no KeyboardInterrupt in the middle of a
+    poll), prints the counters, the exec returns, and serving starts again at once (the interface
+    object lives on in the REPL's globals; frames wait in the chip meanwhile)."""
 
     def __init__(self, a, ip, mask):
         self.a = a
@@ -227,6 +248,8 @@ class Rp2040Board:
         self.b = None
         self._serving = None
         self._tmp = None
+        self._stopping = False
+        self.last_stats = {}
 
     def attach(self, wire):
         self.port = wire.port(self._to_board, "board")
@@ -274,55 +297,70 @@ class Rp2040Board:
             self.failed = "rp2040: %s" % (e,)
             return
         self.vm_ready = True
-        self._serve(loop)
+        self._serving = loop.run_in_executor(None, self._serve_once)
 
-    def _serve(self, loop):
-        self._serving = loop.run_in_executor(None, self._exec_forever)
-
-    def _exec_forever(self):
+    def _serve_once(self):
+        """One serving exec; returns the counters it printed when asked to stop."""
         try:
             r = self.b.exec_full(_RP_SERVE, timeout=7 * 86400)
-            err = r.get("stderr", "")
-            if err.strip() and "KeyboardInterrupt" not in err:
-                self.failed = "firmware stopped: " + err.strip()
         except Exception as e:  # noqa: BLE001
-            if self.b is not None and self.b.proc.poll() is not None:
-                self.failed = "rp2040 board exited: %s" % (e,)
+            if not self._stopping:
+                self.failed = "rp2040 board: %s" % (e,)
+            return None
+        out, err = r.get("stdout", ""), r.get("stderr", "")
+        if err.strip():
+            if not self._stopping:
+                self.failed = "firmware stopped: " + err.strip()
+            return None
+        for line in out.splitlines():
+            if line.startswith("@@stats "):
+                self.last_stats = json.loads(line[8:])
+                return self.last_stats
+        return None
 
-    async def _interrupt(self):
+    async def _ask(self):
         if self._serving is None:
-            return
-        self.b.request("serial", wait=5, data="\x03")
-        try:
-            await asyncio.wait_for(asyncio.shield(self._serving), 3.0)
-        except asyncio.TimeoutError:
-            pass
-        self._serving = None
+            return self.last_stats
+        serving, self._serving = self._serving, None
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, lambda: self.b.request("serial", wait=5, data="s"))
+        d = await asyncio.wait_for(serving, 4.0)
+        return d if d is not None else {"error": "the emulated board did not report its counters"}
 
     async def stats(self):
         if self.b is None or not self.vm_ready or self.b.proc.poll() is not None:
-            return {}
-        loop = asyncio.get_running_loop()
-        await self._interrupt()
+            return self.last_stats
         try:
-            out, err = await loop.run_in_executor(None, lambda: self.b.exec(_RP_STATS, timeout=10))
-            d = json.loads(out.strip().splitlines()[-1]) if out.strip() else {"error": err.strip()}
+            d = dict(await self._ask())
         except Exception as e:  # noqa: BLE001
-            d = {"error": "rp2040 stats: %s" % (e,)}
-        if not self._stopping:
-            self._serve(loop)
-        return d
+            d = {"error": "rp2040 stats: %r" % (e,)}
+        try:
+            # the chip model's own counters (its MAC filter, overflows), from beside it in node's VM
+            import ast
 
-    _stopping = False
+            b = self.b
+            v = await asyncio.get_running_loop().run_in_executor(None, lambda: b.chip_eval("chip.counters()"))
+            d["chip"] = ast.literal_eval(v)
+        except Exception as e:  # noqa: BLE001
+            d["chip_error"] = repr(e)
+        if not self._stopping and self.b is not None and self._serving is None:
+            self._serving = asyncio.get_running_loop().run_in_executor(None, self._serve_once)
+        return d
 
     async def stop(self):
         self._stopping = True
-        if self.b is not None:
+        b, self.b = self.b, None
+        if b is not None:
             try:
-                await asyncio.wait_for(self._interrupt(), 1.0)
+                b._send(b"J", json.dumps({"op": "quit", "id": 0}).encode())
             except Exception:  # noqa: BLE001
                 pass
-            b, self.b = self.b, None
+            for _ in range(10):
+                if b.proc.poll() is not None:
+                    break
+                await asyncio.sleep(0.1)
+            if b.proc.poll() is None:
+                b.proc.kill()
             await asyncio.get_running_loop().run_in_executor(None, b.close)
         if self._tmp:
             import shutil

@@ -220,7 +220,8 @@ def test_vm_reports_a_firmware_that_cannot_start():
 
 
 def test_demo_two_boards_in_process(capsys):
-    # what `make demo` does without root: board A pings board B over the in-process wire (duplicating and reordering here)
+    # what `make demo` does without root: board A pings board B over the in-process wire
+    # (with duplication and reordering here)
     _skip_unless_built("w5500", "main")
     import demo
 

@@ -306,7 +306,7 @@ def demo_inprocess(a):
 def main(argv=None):
     ap = argparse.ArgumentParser(description="bsdnet demo: the board answering ping")
     ap.add_argument("--chip", default="w5500", choices=("w5500", "enc28j60"))
-    ap.add_argument("--runtime", default="cpython", choices=("cpython", "micropython"))
+    ap.add_argument("--runtime", default="cpython", choices=("cpython", "micropython", "rp2040"))
     ap.add_argument("--count", type=int, default=5)
     ap.add_argument("--impair")
     ap.add_argument("--pcap")

@@ -537,6 +537,76 @@ def test_emulator_phstat1_latch_and_phir():
     _clean(chip, spi)
 
 
+def test_emulator_tx_giant_aborts():
+    # a frame longer than MAMXFL is aborted by the MAC: TXERIF + TXABRT, no late collision: the
+    # driver gives up at once (no retry) and counts it
+    chip, spi, d = _setup()
+    d._w16(0xCA, 200)  # MAMXFL = 200
+    f = _frame(300, 1, dst=PEER, src=MAC)
+    assert not d.send(f, 300)
+    assert chip.tx_aborts == 1 and chip.reg(emu.ESTAT) & emu.ESTAT_TXABRT
+    assert d.tx_errors == 1 and d.tx_retries == 0
+    g = _frame(150, 2, dst=PEER, src=MAC)
+    assert d.send(g, 150)
+    _clean(chip, spi)
+
+
+def test_emulator_epktcnt_saturates():
+    chip, spi, d = _setup()
+    chip.r[emu.EPKTCNT] = 255
+    assert not chip.deliver(_frame(100, 1))
+    assert chip.drops["pktcnt"] == 1 and chip.reg(emu.EIR) & emu.EIR_RXERIF
+    chip.r[emu.EPKTCNT] = 0
+    chip.r[emu.EIR] &= ~emu.EIR_RXERIF & 0xFF
+    _clean(chip, spi)
+
+
+def test_emulator_pointer_rules():
+    chip, spi, d = _setup()
+    # ERXRDPTL is latched until ERXRDPTH is written
+    d._wcr(0x0C, 0x01)
+    assert chip.pointer("ERXRDPT") == 0x19FF
+    d._wcr(0x0D, 0x10)
+    assert chip.pointer("ERXRDPT") == 0x1001
+    d._w16(0x0C, 0x19FF)
+    # AUTOINC = 0: WBM writes every byte at the same address
+    d._bfc(0x1E, 0x80)
+    d._w16(0x02, 0x1F00)
+    d._cs.value(0)
+    spi.write(b"\x7a\x01\x02\x03")
+    d._cs.value(1)
+    assert chip.pointer("EWRPT") == 0x1F00 and chip.mem[0x1F00] == 3
+    d._bfs(0x1E, 0x80)
+    # WBM wraps 1FFF -> 0000 (no ERXND wrap): write at 1FFF with RX off, then look at 0000
+    d._bfc(0x1F, 0x04)
+    d._w16(0x02, 0x1FFF)
+    d._cs.value(0)
+    spi.write(b"\x7a\xaa\xbb")
+    d._cs.value(1)
+    assert chip.mem[0x1FFF] == 0xAA and chip.mem[0] == 0xBB and chip.pointer("EWRPT") == 1
+    # RXRST: the FIFO restarts at ERXST and EPKTCNT is cleared
+    d._bfs(0x1F, 0x04)
+    assert chip.deliver(_frame(100, 1))
+    assert chip.reg(emu.EPKTCNT) == 1
+    d._bfc(0x1F, 0x04)
+    d._bfs(0x1F, 0x40)
+    d._bfc(0x1F, 0x40)
+    assert chip.reg(emu.EPKTCNT) == 0 and chip.pointer("ERXWRPT") == 0
+    _clean(chip, spi)
+
+
+def test_emulator_half_duplex_loopback_without_hdldis():
+    # errata 9: without PHCON2.HDLDIS a half-duplex transmission comes back into RX
+    chip, spi, d = _setup()
+    d._phy_write(0x10, 0x0000)
+    f = _frame(100, 1, dst=BCAST, src=MAC)
+    assert d.send(f, 100)
+    assert chip.looped_back == 1
+    buf = bytearray(1536)
+    assert _same(buf, f, d.recv_into(buf))
+    _clean(chip, spi)
+
+
 # ---------------------------------------------------------------------- budgets
 def test_spi_transactions_per_frame():
     chip, spi, d = _setup()

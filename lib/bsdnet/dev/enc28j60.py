@@ -4,8 +4,8 @@
 # Buffer layout: RX FIFO 0000-19FF (errata 5: it must start at 0000), TX 1A00-1FFF: control byte +
 # 1514-byte frame + 7-byte status vector = 1522 bytes (§5, as Linux).
 #
-# SPI budget (chip-select transactions; every ENC28J60 instruction is one; tests/test_enc28j60.py
-# measures them):
+# SPI budget (chip-select transactions; every ENC28J60 instruction is one;
+# host_tests/portable/test_enc28j60.py measures them):
 #   receive  3 per frame, fewer in bursts:
 #     [EPKTCNT]        skipped while an earlier read said more frames wait (the count is kept)
 #     [RBM ...]        header, frame, FCS and pad in ONE transaction: chip select stays low while the

@@ -52,7 +52,7 @@ def test_seeded_traffic_with_faults(seed):
     sent_to_a = []
     lost_b = lost_a = 0
     buf = bytearray(1536)
-    for step in range(1500):
+    for _ in range(1500):
         op = rng.random()
         if op < 0.35:
             f = _frame(rng, mac_b, mac_a)

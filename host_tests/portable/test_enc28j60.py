@@ -3,7 +3,7 @@
 # anything else broke a rule of the chip (chip.violations) or of the bus (spi.violations).
 import errno
 
-from ptest import raises, report_alloc, MICROPYTHON
+from ptest import raises, report_alloc
 from emu import enc28j60 as emu
 from emu.spi import SPI, Pin, FloatingBus
 from emu.wire import Wire
@@ -614,7 +614,7 @@ def test_spi_transactions_per_frame():
     f = _frame(100, 1)
     # receive, one frame at a time (the worst case): 3, plus 4 each time ERXRDPT moves (every ~1.5 KB)
     per = []
-    for i in range(60):
+    for _ in range(60):
         assert chip.deliver(f)
         x = d.spi_xfers
         assert d.recv_into(buf) == 100
@@ -628,10 +628,10 @@ def test_spi_transactions_per_frame():
     print("SPI transactions per idle poll: %d" % idle)
     assert idle == 1
     # burst of 8: one EPKTCNT read for all of them
-    for i in range(8):
+    for _ in range(8):
         assert chip.deliver(f)
     x = d.spi_xfers
-    for i in range(8):
+    for _ in range(8):
         assert d.recv_into(buf) == 100
     burst = d.spi_xfers - x
     print("SPI transactions for a burst of 8 received frames: %d" % burst)
@@ -639,7 +639,7 @@ def test_spi_transactions_per_frame():
     # receive, full-size frames: the release comes every second frame
     g = _frame(1514, 2)
     tot = 0
-    for i in range(20):
+    for _ in range(20):
         assert chip.deliver(g)
         x = d.spi_xfers
         assert d.recv_into(buf) == 1514
@@ -649,7 +649,7 @@ def test_spi_transactions_per_frame():
     # send: 6 when the length repeats, 7 when it changes
     h = _frame(100, 3, dst=PEER, src=MAC)
     per = []
-    for i in range(10):
+    for _ in range(10):
         x = d.spi_xfers
         assert d.send(h, 100)
         per.append(d.spi_xfers - x)
@@ -665,11 +665,12 @@ def test_spi_transactions_per_frame():
     assert max(per[1:]) == 7
     # an echo: receive then send, alternating
     x = d.spi_xfers
-    for i in range(10):
+    for _ in range(10):
         assert chip.deliver(f)
         assert d.recv_into(buf) == 100
         assert d.send(buf, 100)
-    print("SPI transactions per echoed frame (receive + send): %d.%d" % ((d.spi_xfers - x) // 10, (d.spi_xfers - x) % 10))
+    t = d.spi_xfers - x
+    print("SPI transactions per echoed frame (receive + send): %d.%d" % (t // 10, t % 10))
     assert d.spi_xfers == chip.selects  # one transaction per chip select, counted right
     _clean(chip, spi)
 

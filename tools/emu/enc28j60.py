@@ -246,7 +246,7 @@ def crc32_fcs(frame, n, pad_to, out):
         x = (lo ^ frame[i]) & 0xFF
         lo = ((lo >> 8) | ((hi & 0xFF) << 8)) ^ tlo[x]
         hi = (hi >> 8) ^ thi[x]
-    for i in range(n, pad_to):
+    for _ in range(n, pad_to):
         x = lo & 0xFF
         lo = ((lo >> 8) | ((hi & 0xFF) << 8)) ^ tlo[x]
         hi = (hi >> 8) ^ thi[x]
@@ -510,7 +510,8 @@ class ENC28J60Chip:
             self._st = _S_WCR
         elif op == 4 or op == 5:
             if _DUMMY[ix]:
-                self._violation("%s on MAC/MII register %s (ETH registers only)" % ("BFS" if op == 4 else "BFC", _name(ix)))
+                self._violation("%s on MAC/MII register %s (ETH registers only)"
+                                % ("BFS" if op == 4 else "BFC", _name(ix)))
                 self._st = _S_DONE
             else:
                 self._st = _S_BFS if op == 4 else _S_BFC
@@ -904,7 +905,7 @@ class ENC28J60Chip:
         for i in range(n):
             mem[p] = frame[i]
             p = rxst if p == rxnd else p + 1
-        for i in range(n, ln):
+        for _ in range(n, ln):
             mem[p] = 0
             p = rxst if p == rxnd else p + 1
         for i in range(4):

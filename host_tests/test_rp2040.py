@@ -341,12 +341,19 @@ def _wait_frame(b, pred, timeout):
     return None
 
 
-@need_w5500
+def _have(chip):
+    return (os.path.exists(os.path.join(ROOT, "tools", "emu", chip + ".py"))
+            and os.path.exists(os.path.join(ROOT, "lib", "bsdnet", "dev", chip + ".py")))
+
+
 @pytest.mark.skipif(not os.path.exists(os.path.join(ROOT, "firmware", "main.py")), reason="no firmware/main.py")
-def test_firmware_main_answers_arp_and_ping_on_emulated_pico():
-    """firmware/main.py runs at boot on the emulated Pico (board.py = boards/pico_w5500.py), the stack
-    drives W5500Chip through machine.SPI, and whole frames cross the host protocol: ARP and ICMP echo."""
-    with rp.Board(chip="w5500", board="pico_w5500", serve=True) as b:
+@pytest.mark.parametrize("chip", ["w5500", "enc28j60"])
+def test_firmware_main_answers_arp_and_ping_on_emulated_pico(chip):
+    """firmware/main.py runs at boot on the emulated Pico (board.py = boards/pico_<chip>.py), the stack
+    drives the chip model through machine.SPI, and whole frames cross the host protocol: ARP, ICMP echo."""
+    if not _have(chip):
+        pytest.skip("tools/emu/%s.py or lib/bsdnet/dev/%s.py not there yet" % (chip, chip))
+    with rp.Board(chip=chip, board="pico_" + chip, serve=True) as b:
         t = time.time()
         while time.time() - t < 20 and not any("bsdnet up" in c for c in b.console):
             time.sleep(0.05)
@@ -366,6 +373,6 @@ def test_firmware_main_answers_arp_and_ping_on_emulated_pico():
             assert fr[42:98] == bytes(range(56))
             rtts.append(time.time() - t)
         out, err = b.exec("import gc\ngc.collect()\nprint(gc.mem_free())")
-        print("\nemulated Pico, firmware up: ping %.1f ms wall average over %d, gc.mem_free() %s after stopping main"
-              % (1000 * sum(rtts) / len(rtts), len(rtts), out.strip()))
+        print("\nemulated Pico + %s, firmware up: ping %.1f ms wall average over %d, gc.mem_free() %s after main"
+              % (chip, 1000 * sum(rtts) / len(rtts), len(rtts), out.strip()))
         assert b.chip_eval("chip.violations") == "[]"

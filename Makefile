@@ -61,6 +61,13 @@ vmtest:
 # emulated boards pinging each other on the in-process wire. CHIP=enc28j60 RUNTIME=micropython|rp2040
 CHIP ?= w5500
 RUNTIME ?= cpython
+# the emulated Pico: make test runs its smoke set; the full set adds the host-tool modules on the Pico
+rp2040-smoke: setup
+	$(VENV)/bin/pytest -q host_tests/test_rp2040.py
+
+rp2040-full: setup
+	RP2040_FULL=1 $(VENV)/bin/pytest -q host_tests/test_rp2040.py
+
 demo: setup
 	$(PY) tools/demo.py --chip $(CHIP) --runtime $(RUNTIME)
 

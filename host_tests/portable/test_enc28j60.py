@@ -120,6 +120,7 @@ def test_init_slow_clkrdy():
 def test_emulator_flags_access_right_after_reset():
     # errata 2: a driver that trusts CLKRDY (which reads 1 at once) and goes on is caught
     chip, spi, cs, rst, intn = emu.make()
+    chip.clock = lambda: 1000  # time stands still: every instruction comes "at once" after SRC
     cs.value(0)
     spi.write(b"\xff")
     cs.value(1)
@@ -622,9 +623,11 @@ def test_spi_transactions_per_frame():
     avg10 = sum(per) * 10 // len(per)
     print("SPI transactions per received 100-byte frame: %s (mean %d.%d)" % (sorted(set(per)), avg10 // 10, avg10 % 10))
     assert min(per) == 3 and max(per) <= 7 and avg10 <= 35
-    x = d.spi_xfers
-    assert d.recv_into(buf) == 0
-    idle = d.spi_xfers - x
+    idle = 99
+    for _ in range(3):  # one in _EIR_CHECK_MS also reads EIR (2); slow boards may hit that
+        x = d.spi_xfers
+        assert d.recv_into(buf) == 0
+        idle = min(idle, d.spi_xfers - x)
     print("SPI transactions per idle poll: %d" % idle)
     assert idle == 1
     # burst of 8: one EPKTCNT read for all of them

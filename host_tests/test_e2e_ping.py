@@ -61,6 +61,10 @@ def _needs(chip, runtime):
             pytest.skip("%s is not there yet" % rel)
 
 
+def _tail(lines, n=30):
+    return "\n".join(x for x in lines[-n:] if x is not None)
+
+
 def _extra():
     return ["--firmware", FIRMWARE] if FIRMWARE != "main" else []
 
@@ -81,8 +85,10 @@ def board(request):
         yield b
         # teardown checks: SIGTERM ends it within 5 s, the TAP it made is gone, counters were printed
         secs = b.stop(5)
+        b_stderr = b.stderr
         b = None
-        assert secs is not None and secs < 5.0, "host board took %s s to exit after SIGTERM" % secs
+        assert secs is not None and secs < 5.0, "host board took %s s to exit after SIGTERM\n%s" % (
+            secs, _tail(b_stderr))
         assert ns.run(["ip", "link", "show", TAP], check=False).returncode != 0, "TAP left behind"
     finally:
         if b is not None:
@@ -179,7 +185,7 @@ def test_frames_not_for_the_board_are_dropped_and_counted(board):
     before = board.stats()
     p = board.ns.run([sys.executable, "-c", _SEND, TAP, board.ready["mac"], BOARD_IP, HOST_IP, str(n)],
                      timeout=60, check=False)
-    assert p.returncode == 0, p.stderr
+    assert p.returncode == 0, "%s\nhost board (exit %s): %s" % (p.stderr, board.proc.poll(), _tail(board.stderr))
     after = None
     for _ in range(20):  # bounded: the board drains its chip within a few ms; the VM a little later
         time.sleep(0.1)

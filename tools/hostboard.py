@@ -230,6 +230,37 @@ print("@@stats " + json.dumps(dict(nic.stats(), arp_entries=[list(e) for e in ni
 """
 
 
+def in_thread(fn):
+    """Run blocking fn in a daemon thread; an asyncio future for its result. Not the loop's default
+    executor: asyncio.run() and interpreter exit join those threads, and one blocked on a board that
+    stopped answering would hold up the exit promised within 5 s of SIGTERM."""
+    import threading
+
+    loop = asyncio.get_running_loop()
+    fut = loop.create_future()
+
+    def done(ok, v):
+        if not fut.done():
+            (fut.set_result if ok else fut.set_exception)(v)
+
+    def body():
+        try:
+            r = fn()
+        except BaseException as e:  # noqa: BLE001 - handed to the awaiting task
+            try:
+                loop.call_soon_threadsafe(done, False, e)
+            except RuntimeError:
+                pass
+            return
+        try:
+            loop.call_soon_threadsafe(done, True, r)
+        except RuntimeError:  # the loop is closed: nobody waits any more
+            pass
+
+    threading.Thread(target=body, daemon=True).start()
+    return fut
+
+
 class Rp2040Board:
     """--runtime rp2040: stock MicroPython on an emulated Pico (tools/rp2040, rp2040js); our files
     from a littlefs image, the chip model on SPI0 inside the node process; whole frames cross.
@@ -292,12 +323,12 @@ class Rp2040Board:
     async def start(self):
         loop = asyncio.get_running_loop()
         try:
-            await loop.run_in_executor(None, self._boot, loop)
+            await in_thread(lambda: self._boot(loop))
         except Exception as e:  # noqa: BLE001
             self.failed = "rp2040: %s" % (e,)
             return
         self.vm_ready = True
-        self._serving = loop.run_in_executor(None, self._serve_once)
+        self._serving = in_thread(self._serve_once)
 
     def _serve_once(self):
         """One serving exec; returns the counters it printed when asked to stop."""
@@ -322,8 +353,8 @@ class Rp2040Board:
         if self._serving is None:
             return self.last_stats
         serving, self._serving = self._serving, None
-        loop = asyncio.get_running_loop()
-        await loop.run_in_executor(None, lambda: self.b.request("serial", wait=5, data="s"))
+        b = self.b
+        await in_thread(lambda: b.request("serial", wait=5, data="s"))
         d = await asyncio.wait_for(serving, 4.0)
         return d if d is not None else {"error": "the emulated board did not report its counters"}
 
@@ -339,12 +370,12 @@ class Rp2040Board:
             import ast
 
             b = self.b
-            v = await asyncio.get_running_loop().run_in_executor(None, lambda: b.chip_eval("chip.counters()"))
+            v = await in_thread(lambda: b.chip_eval("chip.counters()"))
             d["chip"] = ast.literal_eval(v)
         except Exception as e:  # noqa: BLE001
             d["chip_error"] = repr(e)
         if not self._stopping and self.b is not None and self._serving is None:
-            self._serving = asyncio.get_running_loop().run_in_executor(None, self._serve_once)
+            self._serving = in_thread(self._serve_once)
         return d
 
     async def stop(self):
@@ -361,7 +392,7 @@ class Rp2040Board:
                 await asyncio.sleep(0.1)
             if b.proc.poll() is None:
                 b.proc.kill()
-            await asyncio.get_running_loop().run_in_executor(None, b.close)
+            await in_thread(b.close)
         if self._tmp:
             import shutil
 

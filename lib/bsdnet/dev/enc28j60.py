@@ -138,6 +138,7 @@ _TSV_LATECOL = const(0x20)  # TSV bit 29, byte 3 (errata 13/15)
 _TX_RETRIES = const(16)
 _TX_TIMEOUT_MS = const(30)  # a 1518-byte frame takes 1.2 ms at 10 Mb/s; 16 half-duplex backoffs fit
 _MII_TIMEOUT_MS = const(10)
+_MII_MIN_POLLS = const(8)
 _CLKRDY_TIMEOUT_MS = const(20)
 _EIR_CHECK_MS = const(200)  # idle polls look at EIR.RXERIF at least this often (no INT pin)
 _RX_SKIP_MAX = const(8)  # bad frames skipped inside one recv_into call
@@ -297,8 +298,12 @@ class ENC28J60:
     def _mii_wait(self):
         sleep_us(11)  # >= 10.24 us
         t0 = ticks_ms()
+        polls = 0
         while self._rcr(_MISTAT) & _MISTAT_BUSY:
-            if ticks_diff(ticks_ms(), t0) > _MII_TIMEOUT_MS:
+            polls += 1
+            # give up on time only after a few polls: a GC pause or a slow host must not fail a
+            # PHY that is merely still busy on the first look
+            if polls >= _MII_MIN_POLLS and ticks_diff(ticks_ms(), t0) > _MII_TIMEOUT_MS:
                 return False
             sleep_us(10)
         return True

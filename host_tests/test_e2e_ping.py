@@ -61,8 +61,11 @@ def _needs(chip, runtime):
             pytest.skip("%s is not there yet" % rel)
 
 
-def _tail(lines, n=30):
-    return "\n".join(x for x in lines[-n:] if x is not None)
+def _tail(lines, n=30, board=None):
+    s = "\n".join(x for x in lines[-n:] if x is not None)
+    if board is not None:
+        s += "\nunread output: %s" % board.unread()
+    return s
 
 
 def _extra():
@@ -185,7 +188,8 @@ def test_frames_not_for_the_board_are_dropped_and_counted(board):
     before = board.stats()
     p = board.ns.run([sys.executable, "-c", _SEND, TAP, board.ready["mac"], BOARD_IP, HOST_IP, str(n)],
                      timeout=60, check=False)
-    assert p.returncode == 0, "%s\nhost board (exit %s): %s" % (p.stderr, board.proc.poll(), _tail(board.stderr))
+    assert p.returncode == 0, "%s\nhost board (exit %s): %s" % (
+        p.stderr, board.proc.poll(), _tail(board.stderr, board=board))
     after = None
     for _ in range(20):  # bounded: the board drains its chip within a few ms; the VM a little later
         time.sleep(0.1)

@@ -114,6 +114,19 @@ class NetnsBoard:
             if line.startswith(prefix):
                 return line
 
+    def unread(self):
+        """Lines printed but not read yet (e.g. an `error` line after the board died); drains them."""
+        out = []
+        while True:
+            try:
+                line = self.lines.get_nowait()
+            except queue.Empty:
+                return out
+            if line is None:
+                self.lines.put(None)
+                return out
+            out.append(line[:500])
+
     def wait_ready(self, timeout=60):
         line = self._next("ready", timeout)
         if line is None:

@@ -328,12 +328,28 @@ class Rp2040Board:
             self.failed = "rp2040: %s" % (e,)
             return
         self.vm_ready = True
-        self._serving = in_thread(self._serve_once)
+        self._waiters = []
+        self._asked = False
+        self._super = asyncio.create_task(self._supervise())
+
+    async def _supervise(self):
+        """Serve; each time a serving exec returns (asked for the counters), hand the counters to
+        whoever waits and serve again at once. Only one exec at a time, whatever the timing."""
+        while not self._stopping and self.failed is None:
+            d = await in_thread(self._serve_once)
+            self._asked = False
+            w, self._waiters = self._waiters, []
+            for fut in w:
+                if not fut.done():
+                    fut.set_result(d)
 
     def _serve_once(self):
         """One serving exec; returns the counters it printed when asked to stop."""
+        b = self.b
+        if b is None:
+            return None
         try:
-            r = self.b.exec_full(_RP_SERVE, timeout=7 * 86400)
+            r = b.exec_full(_RP_SERVE, timeout=7 * 86400)
         except Exception as e:  # noqa: BLE001
             if not self._stopping:
                 self.failed = "rp2040 board: %s" % (e,)
@@ -349,38 +365,41 @@ class Rp2040Board:
                 return self.last_stats
         return None
 
-    async def _ask(self):
-        if self._serving is None:
-            return self.last_stats
-        serving, self._serving = self._serving, None
-        b = self.b
-        await in_thread(lambda: b.request("serial", wait=5, data="s"))
-        d = await asyncio.wait_for(serving, 4.0)
-        return d if d is not None else {"error": "the emulated board did not report its counters"}
-
     async def stats(self):
-        if self.b is None or not self.vm_ready or self.b.proc.poll() is not None:
-            return self.last_stats
+        b = self.b
+        if b is None or not self.vm_ready or b.proc.poll() is not None or self.failed:
+            return dict(self.last_stats)
+        fut = asyncio.get_running_loop().create_future()
+        self._waiters.append(fut)
+        if not self._asked:
+            self._asked = True
+            try:
+                # a newline: should it land between two execs, it only adds a blank line to the next one's code
+                await in_thread(lambda: b.request("serial", wait=5, data="\n"))
+            except Exception as e:  # noqa: BLE001
+                self._asked = False
+                return {"error": "rp2040 stats: %r" % (e,)}
         try:
-            d = dict(await self._ask())
-        except Exception as e:  # noqa: BLE001
-            d = {"error": "rp2040 stats: %r" % (e,)}
+            d = await asyncio.wait_for(fut, 8.0)
+        except asyncio.TimeoutError:
+            self._asked = False  # the byte may have been lost between two execs: ask again next time
+            return dict(self.last_stats, error="the emulated board did not report its counters within 8 s")
+        d = dict(d or {})
         try:
             # the chip model's own counters (its MAC filter, overflows), from beside it in node's VM
             import ast
 
-            b = self.b
             v = await in_thread(lambda: b.chip_eval("chip.counters()"))
             d["chip"] = ast.literal_eval(v)
         except Exception as e:  # noqa: BLE001
             d["chip_error"] = repr(e)
-        if not self._stopping and self.b is not None and self._serving is None:
-            self._serving = in_thread(self._serve_once)
         return d
 
     async def stop(self):
         self._stopping = True
         b, self.b = self.b, None
+        if getattr(self, "_super", None) is not None:
+            self._super.cancel()
         if b is not None:
             try:
                 b._send(b"J", json.dumps({"op": "quit", "id": 0}).encode())

@@ -1,12 +1,13 @@
 """End to end: the host board (firmware -> driver -> emulated chip -> TAP) against the Linux kernel,
-in a network namespace this test makes, for each chip and runtime.
+in a network namespace this test makes, for each chip (w5500, enc28j60) and runtime (cpython; micropython:
+the MicroPython VM in node; rp2040: stock MicroPython on an emulated Pico, skipped without its files).
 
 Checks: `ping -c 20` all answered (RTT min/avg/max printed per chip and runtime), ARP from Linux
 (ip neigh shows the board's MAC; arping when installed), frames not for the board are dropped and
 counted (scapy, inside the namespace), the host board exits within 5 s of SIGTERM and removes its
 TAP, and a seeded lossy wire with a pcap recording.
 Needs root, /dev/net/tun, ip and ping (Debian: iproute2, iputils-ping; optional iputils-arping,
-ethtool). BSDNET_E2E_FIRMWARE=echo runs the same checks against the stand-in responder
+ethtool), scapy for the drop test, node for the VM runtimes. BSDNET_E2E_FIRMWARE=echo runs the same checks against the stand-in responder
 (tools/vmboard.py EchoDevice) instead of firmware/main.py.
 """
 import os

@@ -23,32 +23,16 @@ DNS = "0.0.0.0"
 MAC = None  # None: 02 + the board's unique id (the driver's default)
 
 
-def spi():
-    import machine
-
-    return machine.SPI(SPI_ID, baudrate=BAUDRATE, polarity=0, phase=0,
-                       sck=machine.Pin(SCK), mosi=machine.Pin(MOSI), miso=machine.Pin(MISO))
-
-
-def pins():
-    """(cs, rst, int) machine.Pin objects: CS and RESET driven high, INT input with pull-up."""
-    import machine
-
-    cs = machine.Pin(CS, machine.Pin.OUT, value=1)
-    rst = machine.Pin(RST, machine.Pin.OUT, value=1)
-    intn = machine.Pin(INT, machine.Pin.IN, machine.Pin.PULL_UP) if INT is not None else None
-    return cs, rst, intn
-
-
+# The driver and the interface from the numbers above (bsdnet/boardcfg.py does the wiring)
 def build():
-    """(spi, cs, rst, int): everything a driver needs, e.g. ENC28J60(*board.build())."""
-    cs, rst, intn = pins()
-    return spi(), cs, rst, intn
+    from bsdnet import boardcfg
+    import sys
+
+    return boardcfg.build(sys.modules[__name__])
 
 
 def interface():
-    """The bsdnet Interface on this board's chip (firmware/main.py calls this)."""
-    from bsdnet.netif import Interface
+    from bsdnet import boardcfg
+    import sys
 
-    cs, rst, intn = pins()
-    return Interface.enc28j60(spi(), cs, rst, intn, mac=MAC)
+    return boardcfg.interface(sys.modules[__name__])

@@ -1,1 +1,28 @@
-# MAC-raw SPI Ethernet drivers (w5500, enc28j60): recv_into / send / pending / link_up / counters.
+# MAC-raw chip drivers (one module per chip) and what they share.
+
+
+def default_mac(tag):
+    """A locally administered unicast MAC: 02, then the last 5 bytes of machine.unique_id().
+    Without a usable id (the host, or an emulator whose id reads all zeros) it is 02 + the chip's
+    2-byte tag + 3 random bytes, so two boards on one wire still differ."""
+    m = bytearray(b"\x02\x00\x00\x00\x00\x01")
+    m[1] = tag[0]
+    m[2] = tag[1]
+    uid = None
+    try:
+        import machine
+
+        uid = machine.unique_id()
+    except Exception:  # noqa: BLE001 - no machine module (host) or no unique_id on this port
+        pass
+    if uid and any(uid):
+        k = len(uid)
+        for i in range(5):
+            if k - 5 + i >= 0:
+                m[1 + i] = uid[k - 5 + i]
+    else:
+        from ..compat import getrandbits
+
+        for i in range(3, 6):
+            m[i] = getrandbits(8)
+    return bytes(m)

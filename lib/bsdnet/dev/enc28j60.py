@@ -39,6 +39,7 @@
 import errno
 
 from bsdnet.compat import const, ticks_ms, ticks_diff, sleep_ms, sleep_us
+from . import default_mac
 
 # instructions (§1)
 _RCR = const(0x00)
@@ -144,26 +145,6 @@ _EIR_CHECK_MS = const(200)  # idle polls look at EIR.RXERIF at least this often 
 _RX_SKIP_MAX = const(8)  # bad frames skipped inside one recv_into call
 
 
-def _default_mac():
-    # locally administered, unicast: 02 + the last 5 bytes of the board's unique id when there is one
-    m = bytearray(b"\x02\x00\xec\x28\x60\x01")
-    try:
-        import machine
-
-        uid = machine.unique_id()
-        k = len(uid)
-        for i in range(5):
-            if k - 5 + i >= 0:
-                m[1 + i] = uid[k - 5 + i]
-    except Exception:  # noqa: BLE001 - no machine module (host) or no unique_id on this port
-        try:
-            from bsdnet.compat import getrandbits
-
-            for i in range(3, 6):
-                m[i] = getrandbits(8)
-        except Exception:  # noqa: BLE001
-            pass
-    return bytes(m)
 
 
 class ENC28J60:
@@ -174,7 +155,7 @@ class ENC28J60:
         self.intr = intr  # netif looks for .intr to wait on INT edges
         self.full_duplex = bool(full_duplex)
         if mac is None:
-            mac = _default_mac()
+            mac = default_mac(b"\xec\x28")
         if len(mac) != 6 or mac[0] & 1:
             raise ValueError("ENC28J60: mac must be 6 bytes, unicast")
         self.mac = bytes(mac)

@@ -30,6 +30,7 @@
 import errno
 
 from bsdnet.compat import const, ticks_ms, ticks_diff, sleep_ms
+from . import default_mac
 
 # SPI control byte: BSB << 3 | RWB << 2 | OM (§1)
 _CB_COMMON_R = const(0x00)
@@ -105,20 +106,6 @@ _T_FSR2 = const(16)
 _T_PHY = const(21)
 
 
-def _default_mac():
-    # locally administered, unicast: 02 + the last 5 bytes of the board's unique id when there is one
-    m = bytearray(b"\x02\x00\x57\x55\x00\x01")
-    try:
-        import machine
-
-        uid = machine.unique_id()
-        k = len(uid)
-        for i in range(5):
-            if k - 5 + i >= 0:
-                m[1 + i] = uid[k - 5 + i]
-    except Exception:  # noqa: BLE001 - no machine module (host) or no unique_id on this port
-        pass
-    return bytes(m)
 
 
 class W5500:
@@ -128,7 +115,7 @@ class W5500:
         self._rst = rst
         self.intr = intr  # netif looks for .intr to wait on INTn edges
         if mac is None:
-            mac = _default_mac()
+            mac = default_mac(b"\x57\x55")
         if len(mac) != 6 or mac[0] & 1:
             raise ValueError("W5500: mac must be 6 bytes, unicast")
         self.mac = bytes(mac)

@@ -26,3 +26,18 @@ def default_mac(tag):
         for i in range(3, 6):
             m[i] = getrandbits(8)
     return bytes(m)
+
+
+# the counters every driver keeps (int attributes), as the driver contract names them
+COUNTERS = ("rx_frames", "rx_bytes", "tx_frames", "tx_bytes", "rx_dropped", "rx_errors", "tx_errors",
+            "overflows", "spi_xfers")
+
+
+def counters_of(drv, extra=()):
+    """drv's counters as a dict: the common ones, then the chip's own (extra names)."""
+    d = {}
+    for k in COUNTERS:
+        d[k] = getattr(drv, k)
+    for k in extra:
+        d[k] = getattr(drv, k)
+    return d

@@ -30,7 +30,7 @@
 import errno
 
 from bsdnet.compat import const, ticks_ms, ticks_diff, sleep_ms
-from . import default_mac
+from . import default_mac, counters_of
 
 # SPI control byte: BSB << 3 | RWB << 2 | OM (§1)
 _CB_COMMON_R = const(0x00)
@@ -603,18 +603,7 @@ class W5500:
         return True
 
     def counters(self):
-        return {
-            "rx_frames": self.rx_frames,
-            "rx_bytes": self.rx_bytes,
-            "tx_frames": self.tx_frames,
-            "tx_bytes": self.tx_bytes,
-            "rx_dropped": self.rx_dropped,
-            "rx_errors": self.rx_errors,
-            "tx_errors": self.tx_errors,
-            "overflows": self.overflows,
-            "spi_xfers": self.spi_xfers,
-            "reopens": self.reopens,
-        }
+        return counters_of(self, ("reopens",))
 
 
 def _hex(b, n):

@@ -28,6 +28,7 @@ on the unmodified W5500Chip as well (the reference cannot come up on it).
 """
 import argparse
 import os
+import pathlib
 import shutil
 import struct
 import sys
@@ -76,6 +77,7 @@ const deliver = Board.prototype.deliverFrame;
 Board.prototype.deliverFrame = function (frame) {
   wrapTransmit(this);
   stamp(this.stats, "in", this.emuMs);
+  stamp(this.stats, "in_cs", this.selected ? 1 : 0);
   return deliver.call(this, frame);
 };
 // the chip model's transmit callback (board.model.onFrame, which serveStdio sets) is wrapped when
@@ -100,7 +102,10 @@ Board.prototype.start = function () {
 
 # Ours: what firmware/main.py's main() does, with gc.mem_free() once the interface is up. Typed
 # into the raw REPL (Ctrl-D runs it); it serves for ever, its output arrives as console events.
-OURS_SERVE = """import gc, asyncio, board, main
+OURS_SERVE = """import gc
+gc.collect()
+print('bsdnet heap at boot: %d' % gc.mem_free())
+import asyncio, board, main
 nic = board.interface()
 main.start(nic, board.IP, board.NETMASK, getattr(board, 'GATEWAY', '0.0.0.0'), getattr(board, 'DNS', '0.0.0.0'))
 print('bsdnet up: %s mac %s' % (nic.ifconfig()[0], ':'.join('%02x' % b for b in nic.config('mac'))))
@@ -153,6 +158,7 @@ class Bench:
         self.cv = threading.Condition()
         self.nrx = 0
         self.ntx = 0
+        self.verbose = kw.pop("verbose", False)
         self.b = run.Board(on_frame=self._frame, **kw)
 
     def _frame(self, f):
@@ -195,6 +201,7 @@ class Bench:
         """[(in index, out index)] -> emulated ms between delivery of the one and sending of the other."""
         st = self.b.stats()
         ins, outs = st.get("in_emu", []), st.get("out_emu", [])
+        self.in_cs = st.get("in_cs_emu", [])
         in0, out0 = st.get("in_n", 0) - len(ins), st.get("out_n", 0) - len(outs)
         res = []
         for i, o in pairs:
@@ -227,15 +234,17 @@ class Bench:
             wall.append((t1 - t0) * 1000)
             pairs.append((i, o))
         emu = [e for e in self.emu_pairs(pairs) if e is not None]
+        if pairs and not emu:
+            raise RuntimeError("%s: no emulated timestamps (the preloaded hook did not run?)" % self.name)
         return wall, emu, lost
 
-    def udp_echo(self, mac, count, size):
+    def udp_echo(self, mac, count, size, timeout=10):
         wall, pairs, lost, t_start = [], [], 0, time.perf_counter()
         for seq in range(count):
             data = struct.pack(">H", seq) + bytes((seq * 7 + k) & 0xFF for k in range(size - 2))
             i, t0 = self.send(udp_datagram(mac, seq, data))
             r = self.wait(lambda f, d=data: f[12:14] == b"\x08\x00" and f[23] == 17 and f[34:36] == b"\x00\x07"
-                          and f[42:42 + len(d)] == d, 10)
+                          and f[42:42 + len(d)] == d, timeout)
             if r is None:
                 lost += 1
                 continue
@@ -254,31 +263,64 @@ def _fmt(xs):
     return "%.2f" % (sum(xs) / len(xs)) if xs else "n/a"
 
 
+def _median(xs):
+    if not xs:
+        return 0.0
+    s = sorted(xs)
+    return (s[len(s) // 2] + s[(len(s) - 1) // 2]) / 2
+
+
 def report(name, what, text):
     print("ref-bench %s %s: %s" % (name, what, text), flush=True)
 
 
 def bench_ping(bn, mac, n):
     wall, emu, lost = bn.ping(mac, n)
-    report(bn.name, "ping rtt avg", "%s ms wall, %s ms emulated (%d pings, %d lost; wall min/max %.2f/%.2f, "
-           "emulated min/max %.2f/%.2f)" % (_fmt(wall), _fmt(emu), n, lost, min(wall or [0]), max(wall or [0]),
-                                            min(emu or [0]), max(emu or [0])))
+    if bn.verbose:
+        report(bn.name, "ping each", "wall %s; emulated %s; CS low at delivery %s"
+               % (" ".join("%.1f" % x for x in wall), " ".join("%.2f" % x for x in emu),
+                  "".join(str(x) for x in bn.in_cs[-n:])))
+    report(bn.name, "ping rtt avg", "%s ms wall, %s ms emulated (%d pings, %d lost; median %.2f ms wall, %.2f ms "
+           "emulated; max %.2f ms wall, %.2f ms emulated)" % (_fmt(wall), _fmt(emu), n, lost, _median(wall),
+                                                               _median(emu), max(wall or [0]), max(emu or [0])))
     return wall, emu
 
 
-def run_ours(args, hook_env, chip, label):
-    bn = Bench(label, chip=chip, board="pico_w5500", bridge="w5500", stderr=args.stderr)
+def bench_udp(bn, mac, args, probe=False):
+    """UDP echo to port 7, one datagram at a time. probe: first see whether one comes back at all
+    (our firmware: UDP not served yet) and report n/a if not."""
+    if probe:
+        wall, emu, lost, total = bn.udp_echo(mac, 1, args.udp_size, timeout=3)
+        if lost:
+            report(bn.name, "udp echo", "n/a until the UDP issue (no echo from port 7)")
+            return
+    wall, emu, lost, total = bn.udp_echo(mac, args.udp, args.udp_size)
+    n = len(wall)
+    report(bn.name, "udp echo", "%d x %d B stop-and-wait, %d lost: %.0f datagrams/s wall (%.1f KB/s each way), "
+           "%.0f datagrams/s emulated (%.1f KB/s); rtt avg %s ms wall, %s ms emulated"
+           % (args.udp, args.udp_size, lost, n / total if total else 0, n * args.udp_size / total / 1024,
+              len(emu) / (sum(emu) / 1000) if emu else 0,
+              len(emu) * args.udp_size / (sum(emu) / 1000) / 1024 if emu else 0, _fmt(wall), _fmt(emu)))
+
+
+def run_ours(args, chip, label):
+    bn = Bench(label, chip=chip, board="pico_w5500", bridge="w5500", stderr=args.stderr,
+               verbose=args.v)
     try:
         t0 = time.time()
-        # raw REPL is up (main.py was stopped at boot by the harness): run main's start()/serve()
+        # raw REPL is up (main.py was stopped at boot by the harness): a fresh heap, then main's
+        # start()/serve()
+        bn.b.soft_reset()
         bn.b.request("serial", data=OURS_SERVE + "\x04")
+        boot_free = int(bn.wait_console("bsdnet heap at boot", 60).split()[-1])
         bn.wait_console("bsdnet up", 60)
         free = int(bn.wait_console("bsdnet mem_free", 60).split()[-1])
         report(label, "boot to up", "%.1f s wall" % (time.time() - t0))
         mac = bn.arp()
         bench_ping(bn, mac, args.pings)
-        report(label, "udp echo", "n/a until the UDP issue")
-        report(label, "gc.mem_free", "%d bytes with the services up (interface up, serving ICMP/ARP)" % free)
+        bench_udp(bn, mac, args, probe=True)
+        report(label, "gc.mem_free", "%d bytes with the services up (interface up, serving ICMP/ARP); %d at boot, "
+               "%d used by the stack" % (free, boot_free, boot_free - free))
         if chip.startswith("py:") or chip == "w5500":
             v = bn.b.chip_eval("chip.violations")
             if v != "[]":
@@ -289,26 +331,39 @@ def run_ours(args, hook_env, chip, label):
 
 def run_ref(args):
     bn = Bench("ref", chip="py:" + IMR_CHIP, uf2=run.UF2_W5500, board="", bridge="w5500", serve=True,
-               extras=[os.path.join(HERE, "ref_main.py") + ":/main.py"], stderr=args.stderr)
+               extras=[os.path.join(HERE, "ref_main.py") + ":/main.py"], stderr=args.stderr, verbose=args.v)
     try:
         t0 = time.time()
+        boot_free = int(bn.wait_console("ref heap at boot", 60).split()[-1])
         up = bn.wait_console("ref up", 60)
         free = int(bn.wait_console("ref mem_free", 60).split()[-1])
         report("ref", "boot to up", "%.1f s wall (%s)" % (time.time() - t0, up.strip()))
         mac = bn.arp()
         bench_ping(bn, mac, args.pings)
-        wall, emu, lost, total = bn.udp_echo(mac, args.udp, args.udp_size)
-        n = len(wall)
-        report("ref", "udp echo", "%d x %d B stop-and-wait, %d lost: %.0f datagrams/s wall (%.1f KB/s each way), "
-               "%.0f datagrams/s emulated (%.1f KB/s); rtt avg %s ms wall, %s ms emulated"
-               % (args.udp, args.udp_size, lost, n / total if total else 0, n * args.udp_size / total / 1024,
-                  len(emu) / (sum(emu) / 1000) if emu else 0,
-                  len(emu) * args.udp_size / (sum(emu) / 1000) / 1024 if emu else 0, _fmt(wall), _fmt(emu)))
-        report("ref", "gc.mem_free", "%d bytes with the services up (WIZNET5K + lwIP up, UDP echo socket bound)"
-               % free)
+        bench_udp(bn, mac, args)
+        report("ref", "gc.mem_free", "%d bytes with the services up (WIZNET5K + lwIP up, UDP echo socket bound); "
+               "%d at boot, %d used from the Python heap" % (free, boot_free, boot_free - free))
         v = bn.b.chip_eval("chip.violations")
         if v != "[]":
             report("ref", "chip violations", v)
+    finally:
+        bn.close()
+
+
+def run_ref_stock(args):
+    """The reference on the unmodified W5500Chip: does it come up within args.ref_stock_wait s wall?"""
+    bn = Bench("ref-stock-chip", chip="w5500", uf2=run.UF2_W5500, board="", bridge="w5500", serve=True,
+               extras=[os.path.join(HERE, "ref_main.py") + ":/main.py"], stderr=args.stderr, verbose=args.v)
+    try:
+        try:
+            bn.wait_console("ref up", args.ref_stock_wait)
+            up = "came up"
+        except RuntimeError:
+            up = "did not come up in %.0f s wall" % args.ref_stock_wait
+        st = bn.b.stats()
+        report("ref-stock-chip", "boot", "%s: %.0f ms emulated, %d chip selects, %d frames out (INTn asserted "
+               "for SENDOK, which the reference's INTn handler clears inside its SENDOK spin)"
+               % (up, st["emu_ms"], st["spi_selects"], st["frames_out"]))
     finally:
         bn.close()
 
@@ -323,6 +378,9 @@ def main(argv=None):
                     help="board.mjs run slice (its default 15 ms adds up to 15 ms wall before a frame from "
                          "the host is seen; 0 keeps the default)")
     ap.add_argument("--stock-chip", action="store_true", help="also run ours on the unmodified W5500Chip")
+    ap.add_argument("--ref-stock-chip", action="store_true",
+                    help="also boot the reference on the unmodified W5500Chip (it hangs: see ref_main.py)")
+    ap.add_argument("--ref-stock-wait", type=float, default=15, help="seconds wall for --ref-stock-chip")
     ap.add_argument("-v", action="store_true", help="board.mjs diagnostics on stderr")
     args = ap.parse_args(argv)
     args.stderr = None if args.v else open(os.devnull, "w")
@@ -334,7 +392,7 @@ def main(argv=None):
             return 0
     tmp = tempfile.mkdtemp(prefix="refbench")
     hook = os.path.join(tmp, "hook.mjs")
-    url = "file://" + os.path.join(HERE, "board.mjs")
+    url = pathlib.Path(HERE, "board.mjs").as_uri()
     with open(hook, "w") as f:
         f.write(HOOK % ('"%s"' % url, args.slice_ms))
     old = os.environ.get("NODE_OPTIONS")
@@ -344,11 +402,13 @@ def main(argv=None):
     try:
         jobs = []
         if args.only in (None, "ours"):
-            jobs.append(lambda: run_ours(args, None, "py:" + IMR_CHIP, "ours"))
+            jobs.append(lambda: run_ours(args, "py:" + IMR_CHIP, "ours"))
             if args.stock_chip:
-                jobs.append(lambda: run_ours(args, None, "w5500", "ours-stock-chip"))
+                jobs.append(lambda: run_ours(args, "w5500", "ours-stock-chip"))
         if args.only in (None, "ref"):
             jobs.append(lambda: run_ref(args))
+            if args.ref_stock_chip:
+                jobs.append(lambda: run_ref_stock(args))
         for job in jobs:
             try:
                 job()

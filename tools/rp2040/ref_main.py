@@ -7,7 +7,8 @@
 # or from Python: run.Board(chip=..., uf2=run.UF2_W5500, board="", serve=True, bridge="w5500",
 #                           extras=["tools/rp2040/ref_main.py:/main.py"]), then send frames with
 # send_frame() / read them with recv_frame() (or relay them to a TAP).
-# Prints "ref up: IP MAC" once the interface is up, then "ref mem_free: N" (gc.mem_free() after a
+# Prints "ref heap at boot: N" (gc.mem_free() before the network is touched), "ref up: IP MAC" once
+# the interface is up, then "ref mem_free: N" (gc.mem_free() after a
 # collect, with the UDP echo socket bound), then serves for ever.
 #
 # Wiring as the W5500-EVB-Pico and the emulated board (tools/rp2040/board.mjs DEFAULT_PINS): SPI0
@@ -36,6 +37,8 @@ BAUDRATE = 20_000_000
 
 
 def main():
+    gc.collect()
+    print("ref heap at boot: %d" % gc.mem_free())
     spi = machine.SPI(0, BAUDRATE, sck=Pin(18), mosi=Pin(19), miso=Pin(16))
     nic = network.WIZNET5K(spi, Pin(17), Pin(20), Pin(21))
     nic.active(True)

@@ -2,23 +2,33 @@
 """Our stack next to the reference on the same emulated Pico and the same W5500 model.
 
     .venv/bin/python tools/rp2040/bench_ref.py [--pings 20] [--udp 50] [--udp-size 512] [--only ours|ref]
+        [--stock-chip] [--ref-stock-chip] [--slice-ms 2] [-v]
 
-(a) ours: stock MicroPython RPI_PICO firmware, firmware/main.py's start()/serve() with
-    boards/pico_w5500.py as board.py (lib/bsdnet from the littlefs image);
+(a) ours: stock MicroPython RPI_PICO firmware; after a soft reset, firmware/main.py's start() and
+    serve() (what its main() does) with boards/pico_w5500.py as board.py, lib/bsdnet from the image;
 (b) ref:  MicroPython W5500_EVB_PICO firmware (network.WIZNET5K + lwIP in C) with
     tools/rp2040/ref_main.py as /main.py (UDP echo on port 7).
 Both boot in tools/rp2040/board.mjs (through run.Board) with the W5500 model (tools/emu/w5500.py) on
-SPI0 and INTn on GP21. Frames go in and out through the harness's frame protocol, no TAP. Printed:
+SPI0 and INTn on GP21. Frames go in and out through the harness's frame protocol, no TAP. Printed,
+for NAME = ours / ref:
 
-    ref-bench <ours|ref> ping rtt avg: X ms wall, Y ms emulated (N pings, min/max ...)
-    ref-bench <ours|ref> udp echo: ...            (ours: n/a until the UDP issue)
-    ref-bench <ours|ref> gc.mem_free: N bytes with the services up
+    ref-bench NAME ping rtt avg: X ms wall, Y ms emulated (N pings, lost, medians, maxima)
+    ref-bench NAME udp echo: D datagrams/s wall (KB/s), E datagrams/s emulated; rtt ...
+                                 (ours: "n/a until the UDP issue" while port 7 gives no echo)
+    ref-bench NAME gc.mem_free: N bytes with the services up; M at boot, M - N used
+    ref-bench total: S s wall                       (about 5-10 s)
+
+gc.mem_free() is taken after gc.collect(): at boot before the network is touched, and once the
+interface is up (ref: with the UDP socket bound). The two firmwares differ in heap size at boot
+(lwIP's memory is static in the reference), so compare both numbers.
 
 Wall time is host-side, from send_frame() to the reply read back (pipes included). Emulated time is
 the board's clock from the moment board.mjs delivered the request to the chip model to the moment
 the chip model sent the reply: the process board.mjs runs in gets a small preloaded module (written
 to a temporary directory, node --import through NODE_OPTIONS) that timestamps frames in
 Board.deliverFrame and at the chip model's transmit callback; the harness files are not changed.
+The same module shortens board.mjs's run slice to --slice-ms (default 2; board.mjs uses 15 ms, and
+a frame from the host waits for the end of the slice), for both boards alike.
 
 The chip model: W5500Chip with SIR bit n = (Sn_IR(n) & Sn_IMR(n)) != 0. tools/emu/w5500.py as it is
 drives INTn for any Sn_IR bit; the reference driver (Sn_IMR = RECV only, clears Sn_IR from its INTn

@@ -71,9 +71,11 @@ rp2040-full: setup
 demo: setup
 	$(PY) tools/demo.py --chip $(CHIP) --runtime $(RUNTIME)
 
-# figures, not tests: checksum speed (CPython, the MicroPython VM, the emulated Pico: portable and viper)
+# figures, not tests: checksum speed (CPython, the MicroPython VM, the emulated Pico: portable and viper);
+# our firmware beside the lwIP reference firmware on the emulated Pico (ping, UDP echo, free heap)
 bench: setup
 	$(PY) tools/bench_cksum.py --rp2040
+	$(PY) tools/rp2040/bench_ref.py
 
 size: setup
 	@$(PY) tools/mpysize.py

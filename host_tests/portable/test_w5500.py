@@ -456,12 +456,12 @@ def test_intn_pending_and_sendok_does_not_stick():
     assert drv.recv_into(buf) == 100
     assert drv.recv_into(buf) == 0
     assert drv.intr.value() == 1 and not drv.pending()
-    # SENDOK sets Sn_IR, so SIR bit 0 and INTn (section 11): one look clears it, send still sees it
+    # SENDOK sets Sn_IR but Sn_IMR enables RECV only: INTn stays high (no wake-up per sent frame),
+    # and the driver still sees SENDOK when it polls Sn_IR before the next send
     f = _frame(100, 2, dst=PEER)
     assert drv.send(f, 100)
-    assert drv.intr.value() == 0
-    assert drv.recv_into(buf) == 0
     assert drv.intr.value() == 1 and not drv.pending()
+    assert drv.recv_into(buf) == 0
     assert drv.send(f, 100)
     assert len(sink.frames) == 2 and drv.tx_errors == 0
     # a frame that lands after the drain asserts INTn again

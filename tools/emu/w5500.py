@@ -239,7 +239,10 @@ class W5500Chip:
         c = self.common
         sir = 0
         for s in range(8):
-            if self.sock[s][SN_IR]:
+            # Sn_IR bits are always set (W5500.md §13), but only those enabled in Sn_IMR reach SIR
+            # and INTn: the reference driver enables RECV only and polls SENDOK itself, which on
+            # silicon works, so SENDOK must not pull INTn low.
+            if self.sock[s][SN_IR] & self.sock[s][SN_IMR]:
                 sir |= 1 << s
         c[SIR] = sir
         low = (c[IR] & c[IMR]) or (sir & c[SIMR])

@@ -7,8 +7,8 @@ Checks: `ping -c 20` all answered (RTT min/avg/max printed per chip and runtime)
 counted (scapy, inside the namespace), the host board exits within 5 s of SIGTERM and removes its
 TAP, and a seeded lossy wire with a pcap recording.
 Needs root, /dev/net/tun, ip and ping (Debian: iproute2, iputils-ping; optional iputils-arping,
-ethtool), scapy for the drop test, node for the VM runtimes. BSDNET_E2E_FIRMWARE=echo runs the same checks against the stand-in responder
-(tools/vmboard.py EchoDevice) instead of firmware/main.py.
+ethtool), scapy for the drop test, node for the VM runtimes. BSDNET_E2E_FIRMWARE=echo runs the same
+checks against the stand-in responder (tools/vmboard.py EchoDevice) instead of firmware/main.py.
 """
 import os
 import shutil

@@ -33,6 +33,14 @@ COUNTERS = ("rx_frames", "rx_bytes", "tx_frames", "tx_bytes", "rx_dropped", "rx_
             "overflows", "spi_xfers")
 
 
+def counters_init(drv, extra=()):
+    """Set the common counters and the chip's own (extra names) to 0."""
+    for k in COUNTERS:
+        setattr(drv, k, 0)
+    for k in extra:
+        setattr(drv, k, 0)
+
+
 def counters_of(drv, extra=()):
     """drv's counters as a dict: the common ones, then the chip's own (extra names)."""
     d = {}

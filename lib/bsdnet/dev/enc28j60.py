@@ -39,7 +39,9 @@
 import errno
 
 from bsdnet.compat import const, ticks_ms, ticks_diff, sleep_ms, sleep_us
-from . import default_mac, counters_of
+from . import default_mac, counters_init, counters_of
+
+_EXTRA = ("rx_resets", "tx_retries")  # this chip's counters beyond the common ones
 
 # instructions (§1)
 _RCR = const(0x00)
@@ -186,17 +188,7 @@ class ENC28J60:
         self._txn = -1
         self._txs = None
         self.revid = 0
-        self.rx_frames = 0
-        self.rx_bytes = 0
-        self.tx_frames = 0
-        self.tx_bytes = 0
-        self.rx_dropped = 0
-        self.rx_errors = 0
-        self.tx_errors = 0
-        self.overflows = 0
-        self.spi_xfers = 0
-        self.rx_resets = 0
-        self.tx_retries = 0
+        counters_init(self, _EXTRA)
         self._state_reset()
 
     def _state_reset(self):
@@ -633,4 +625,4 @@ class ENC28J60:
 
     # ------------------------------------------------------------------ counters
     def counters(self):
-        return counters_of(self, ("rx_resets", "tx_retries"))
+        return counters_of(self, _EXTRA)

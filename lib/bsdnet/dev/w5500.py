@@ -30,7 +30,9 @@
 import errno
 
 from bsdnet.compat import const, ticks_ms, ticks_diff, sleep_ms
-from . import default_mac, counters_of
+from . import default_mac, counters_init, counters_of
+
+_EXTRA = ("reopens",)  # this chip's counters beyond the common ones
 
 # SPI control byte: BSB << 3 | RWB << 2 | OM (§1)
 _CB_COMMON_R = const(0x00)
@@ -172,16 +174,7 @@ class W5500:
         self._txn = -1
         self._txs = None
         self._state_reset()
-        self.rx_frames = 0
-        self.rx_bytes = 0
-        self.tx_frames = 0
-        self.tx_bytes = 0
-        self.rx_dropped = 0
-        self.rx_errors = 0
-        self.tx_errors = 0
-        self.overflows = 0
-        self.spi_xfers = 0
-        self.reopens = 0
+        counters_init(self, _EXTRA)
 
     def _state_reset(self):
         self._tx_wr = 0
@@ -603,7 +596,7 @@ class W5500:
         return True
 
     def counters(self):
-        return counters_of(self, ("reopens",))
+        return counters_of(self, _EXTRA)
 
 
 def _hex(b, n):

@@ -68,15 +68,6 @@ except Exception:
             return x & ((1 << n) - 1)
 
 
-def seed(n):
-    """Make random bits repeatable in tests (where the runtime allows)."""
-    try:
-        import random
-
-        random.seed(n)
-    except ImportError:
-        pass
-
 
 # asyncio: MicroPython has asyncio.sleep_ms and ThreadSafeFlag (set from an IRQ handler);
 # CPython and the webassembly VM do not. netif uses these two names only.

@@ -101,14 +101,6 @@ def m_append(m, src, n):
     return True
 
 
-def m_copy(dst, src):
-    """Copy src's data and offsets into dst (another cluster)."""
-    dst.off = src.off
-    dst.len = src.len
-    o = src.off
-    dst.buf[o:o + src.len] = src.buf[o:o + src.len]
-
-
 def pool_free():
     return len(_free)
 

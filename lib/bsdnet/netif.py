@@ -58,7 +58,7 @@ class Interface:
             for i in range(6):
                 self.lladdr[i] = mac[i]
             if self.intr is not None:
-                self.intr.irq(self._isr, trigger=_irq_falling(self.intr))
+                self.intr.irq(self._isr, trigger=self.intr.IRQ_FALLING)
             self.up = True
         elif not on and self.up:
             if self.intr is not None:
@@ -190,7 +190,3 @@ class Interface:
 
     def arp_entries(self):
         return self.arp.entries()
-
-
-def _irq_falling(pin):
-    return getattr(pin, "IRQ_FALLING", 4)

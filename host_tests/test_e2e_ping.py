@@ -7,7 +7,7 @@ Checks: `ping -c 20` all answered (RTT min/avg/max printed per chip and runtime)
 counted (scapy, inside the namespace), the host board exits within 5 s of SIGTERM and removes its
 TAP, and a seeded lossy wire with a pcap recording.
 Needs root, /dev/net/tun, ip and ping (Debian: iproute2, iputils-ping; optional iputils-arping,
-ethtool), scapy for the drop test, node for the VM runtimes. BSDNET_E2E_FIRMWARE=echo runs the same
+ethtool), scapy for the drop test, node for the VM runtimes. BSDNET_E2E_APP=echo runs the same
 checks against the stand-in responder (tools/vmboard.py EchoDevice) instead of firmware/main.py.
 """
 import os
@@ -23,7 +23,7 @@ sys.path.insert(0, os.path.join(ROOT, "tools"))
 from demo import Netns, NetnsBoard, parse_ping  # noqa: E402
 from emu.wire import read_pcap  # noqa: E402
 
-FIRMWARE = os.environ.get("BSDNET_E2E_FIRMWARE", "main")
+APP = os.environ.get("BSDNET_E2E_APP", "main")
 BOARD_IP = "10.7.0.2"
 HOST_IP = "10.7.0.1"
 TAP = "bsd0"
@@ -55,7 +55,7 @@ def _needs(chip, runtime):
         why = rp.missing()
         if why:
             pytest.skip("emulated Pico: " + why)
-    if FIRMWARE != "main":
+    if APP != "main":
         return
     for rel in ("tools/emu/%s.py" % chip, "lib/bsdnet/dev/%s.py" % chip, "lib/bsdnet/netif.py", "firmware/main.py"):
         if not os.path.exists(os.path.join(ROOT, rel)):
@@ -70,7 +70,7 @@ def _tail(lines, n=30, board=None):
 
 
 def _extra():
-    return ["--firmware", FIRMWARE] if FIRMWARE != "main" else []
+    return ["--app", APP] if APP != "main" else []
 
 
 RUNTIMES = ("cpython", "micropython", "rp2040")
@@ -119,7 +119,7 @@ def test_ping_all_answered(board, capsys):
     with capsys.disabled():
         print("\n" + line)
     st = board.stats()
-    if FIRMWARE == "main":
+    if APP == "main":
         assert st["icmp"]["icps_reflect"] >= 20
         assert st["mbuf"]["free"] == st["mbuf"]["size"], st["mbuf"]  # nothing leaked while serving
     else:
@@ -136,7 +136,7 @@ def test_arp_from_linux(board):
         p = board.ns.run(["arping", "-c", "3", "-w", "6", "-I", TAP, BOARD_IP], timeout=20, check=False)
         assert "Received 3 response" in p.stdout, p.stdout + p.stderr
         assert mac in p.stdout.lower(), p.stdout
-    if FIRMWARE == "main":
+    if APP == "main":
         # the board learned the host's address from the exchange
         st = board.stats()
         ips = [e[0] for e in st.get("arp_entries", [])]
@@ -195,12 +195,12 @@ def test_frames_not_for_the_board_are_dropped_and_counted(board):
     for _ in range(20):  # bounded: the board drains its chip within a few ms; the VM a little later
         time.sleep(0.1)
         after = board.stats()
-        if FIRMWARE == "main":
+        if APP == "main":
             if _d(before, after, "icmp", "icps_reflect") >= 3:
                 break
         elif _d(before, after, "echo", "echo_replies") >= 3:
             break
-    if FIRMWARE != "main":
+    if APP != "main":
         assert _d(before, after, "echo", "echo_replies") == 3
         assert _d(before, after, "echo", "not_for_us") >= 3 * n
         return

@@ -1,7 +1,7 @@
 """The board without a TAP (no root needed): tools/vmboard.py's Board on the in-process wire (CPython),
 and tools/vmboard.mjs (the board inside the MicroPython VM) spoken to over its stdin/stdout framing.
 Each is checked with ARP and ICMP echo exchanges cross-checked with scapy, against the stand-in
-responder (firmware=echo) and, once the chip's driver and emulator are there, the real firmware."""
+responder (app=echo) and, once the chip's driver and emulator are there, the real firmware."""
 import os
 import select
 import shutil
@@ -81,7 +81,7 @@ def check_echo_reply(f, board_mac, seq, size=56):
 @pytest.mark.parametrize("chip,fw", CASES)
 def test_board_on_inprocess_wire(chip, fw):
     _skip_unless_built(chip, fw)
-    b = vmboard.Board(chip, BOARD_IP, "255.255.255.0", "0.0.0.0", firmware=fw)
+    b = vmboard.Board(chip, BOARD_IP, "255.255.255.0", "0.0.0.0", app=fw)
     w = Wire()
     got = []
     peer = w.port(lambda f: got.append(f) or True, "peer")
@@ -118,7 +118,7 @@ class VmProc:
     def __init__(self, chip, fw):
         self.p = subprocess.Popen(
             ["node", os.path.join(ROOT, "tools", "vmboard.mjs"), "--chip", chip, "--ip", BOARD_IP,
-             "--mask", "255.255.255.0", "--firmware", fw],
+             "--mask", "255.255.255.0", "--app", fw],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT)
         self.buf = b""
 

@@ -176,8 +176,8 @@ def demo_root(a):
         extra += ["--impair", a.impair]
     if a.pcap:
         extra += ["--pcap", os.path.abspath(a.pcap)]
-    if a.firmware != "main":
-        extra += ["--firmware", a.firmware]
+    if a.app != "main":
+        extra += ["--app", a.app]
     ns = Netns(name)
     board = None
     try:
@@ -323,7 +323,8 @@ def main(argv=None):
     ap.add_argument("--count", type=int, default=5)
     ap.add_argument("--impair")
     ap.add_argument("--pcap")
-    ap.add_argument("--firmware", default="main", choices=("main", "echo"))
+    ap.add_argument("--app", default="main", choices=("main", "echo"),
+                    help="main: firmware/main.py; echo: a stand-in ARP/ICMP responder with no stack")
     ap.add_argument("--inprocess", action="store_true", help="two boards on the in-process wire, even as root")
     a = ap.parse_args(argv)
     if os.geteuid() == 0 and not a.inprocess and os.path.exists("/dev/net/tun"):

@@ -83,7 +83,7 @@ class LocalBoard:
     """--runtime cpython: the board in this process."""
 
     def __init__(self, a, ip, mask):
-        self.board = vmboard.Board(a.chip, ip, mask, a.gateway, a.mac, a.firmware)
+        self.board = vmboard.Board(a.chip, ip, mask, a.gateway, a.mac, a.app)
         self.mac = self.board.mac
         self.task = None
         self.failed = None
@@ -141,7 +141,7 @@ class VmBoard:
     async def start(self):
         cmd = ["node", os.path.join(ROOT, "tools", "vmboard.mjs"), "--chip", self.a.chip, "--ip", self.ip,
                "--mask", self.mask, "--gateway", self.a.gateway or "0.0.0.0", "--mac", vmboard.mac_str(self.mac),
-               "--firmware", self.a.firmware, "--heap", self.a.heap]
+               "--app", self.a.app, "--heap", self.a.heap]
         self.proc = await asyncio.create_subprocess_exec(
             *cmd, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, cwd=ROOT, start_new_session=True)
         self.reader = asyncio.create_task(self._read())
@@ -573,7 +573,7 @@ def main(argv=None):
     ap.add_argument("--impair", help="loss=P,dup=P,reorder=P,corrupt=P,seed=N (between TAP and chip)")
     ap.add_argument("--pcap", help="record every frame delivered, both ways, to this pcap file")
     ap.add_argument("--mac", help="the board's MAC (default 02:00 + its IPv4 address)")
-    ap.add_argument("--firmware", default="main", choices=("main", "echo"),
+    ap.add_argument("--app", default="main", choices=("main", "echo"),
                     help="main: firmware/main.py on the emulated chip; echo: a stand-in ARP/ICMP responder")
     ap.add_argument("--heap", default="8m", help="MicroPython VM heap (micropython runtime)")
     a = ap.parse_args(argv)

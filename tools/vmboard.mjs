@@ -6,14 +6,14 @@
 // board -> host:  F frame | S counters (JSON text) | R ready (board MAC as text) | E error text
 // The VM's own stdout/stderr (print, tracebacks) go to this process's stderr.
 //   node tools/vmboard.mjs --chip w5500 --ip 10.7.0.2 --mask 255.255.255.0 [--gateway G] [--mac M]
-//                          [--firmware main|echo] [--heap 8m]
+//                          [--app main|echo] [--heap 8m]
 import { loadMicroPython } from "../node_modules/@micropython/micropython-webassembly-pyscript/micropython.mjs";
 import fs from "fs";
 import path from "path";
 import { fileURLToPath } from "url";
 
 const ROOT = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
-const opt = { chip: "w5500", ip: null, mask: "255.255.255.0", gateway: "0.0.0.0", mac: "", firmware: "main", heap: "8m" };
+const opt = { chip: "w5500", ip: null, mask: "255.255.255.0", gateway: "0.0.0.0", mac: "", app: "main", heap: "8m" };
 const argv = process.argv.slice(2);
 for (let i = 0; i < argv.length; i++) {
   const k = argv[i].replace(/^--/, "");
@@ -106,7 +106,7 @@ sys.path.append("/tools")
 sys.path.append("/firmware")
 import vmboard
 await vmboard.vm_main(${JSON.stringify(opt.chip)}, ${JSON.stringify(opt.ip)}, ${JSON.stringify(opt.mask)},
-                      ${JSON.stringify(opt.gateway)}, ${JSON.stringify(opt.mac)} or None, ${JSON.stringify(opt.firmware)})
+                      ${JSON.stringify(opt.gateway)}, ${JSON.stringify(opt.mac)} or None, ${JSON.stringify(opt.app)})
 `;
 try {
   await mp.runPythonAsync(code);

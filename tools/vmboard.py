@@ -7,8 +7,8 @@
 #   await b.serve()              # the firmware, forever
 #   b.stats()                    # dict: the interface's counters (+ "arp_entries")
 #
-# firmware="main" runs firmware/main.py's start()/serve() on bsdnet.netif over the chip emulator
-# tools/emu/<chip>.py. firmware="echo" is a stand-in with no stack at all: a responder on the wire
+# app="main" runs firmware/main.py's start()/serve() on bsdnet.netif over the chip emulator
+# tools/emu/<chip>.py. app="echo" is a stand-in with no stack at all: a responder on the wire
 # that answers ARP requests and ICMP echo requests for its address (used to test the TAP, the wire
 # and the VM relay on their own).
 # Portable Python: CPython and the MicroPython VM.
@@ -132,20 +132,20 @@ class EchoDevice:
 
 
 class Board:
-    def __init__(self, chip, ip, mask, gateway="0.0.0.0", mac=None, firmware="main"):
+    def __init__(self, chip, ip, mask, gateway="0.0.0.0", mac=None, app="main"):
         if chip not in ("w5500", "enc28j60"):
             raise ValueError("chip must be w5500 or enc28j60, not %r" % chip)
-        if firmware not in ("main", "echo"):
-            raise ValueError("firmware must be main or echo, not %r" % firmware)
+        if app not in ("main", "echo"):
+            raise ValueError("app must be main or echo, not %r" % app)
         self.chip_name = chip
         self.ip = ip
         self.mask = mask
         self.gateway = gateway or "0.0.0.0"
         self.mac = mac_bytes(mac) if mac else default_mac(ip)
-        self.firmware = firmware
+        self.app = app
         self.nic = None
         self.fw = None
-        if firmware == "echo":
+        if app == "echo":
             self.chip = EchoDevice(self.mac, ip_bytes(ip))
             self.chip.set_link(True)
             return
@@ -187,14 +187,14 @@ class Board:
                 pass
 
 
-async def vm_main(chip, ip, mask, gateway, mac, firmware="main", poll_ms=100):
+async def vm_main(chip, ip, mask, gateway, mac, app="main", poll_ms=100):
     """The board inside the MicroPython VM: frames arrive hex-encoded from vmboard_io.recv() and
     leave through vmboard_io.send(); vmboard_io.wait(ms) resolves early when the host sends something."""
     import binascii
     import json
     import vmboard_io as io
 
-    board = Board(chip, ip, mask, gateway, mac, firmware)
+    board = Board(chip, ip, mask, gateway, mac, app)
     hexlify = binascii.hexlify
     unhexlify = binascii.unhexlify
 

@@ -3,7 +3,8 @@
 
     python3 tools/hostboard.py --tap IFNAME --chip w5500|enc28j60 --ip A.B.C.D/N [--gateway G]
         [--host-ip A.B.C.D/N] [--runtime cpython|micropython] [--mac M] [--pcap FILE]
-        [--impair loss=P,dup=P,reorder=P,corrupt=P,seed=N]
+        [--impair loss=P,dup=P,reorder=P,corrupt=P,seed=N] [--app main|echo]
+        [--firmware FILE.uf2] [--main FILE.py]      (the last two: --runtime rp2040 only)
 
 Run from the project root as root (it creates or opens the TAP in the current network namespace).
 Frames go: firmware -> driver -> emulated SPI -> chip model -> wire [impairment, pcap] -> TAP.
@@ -12,9 +13,24 @@ Frames go: firmware -> driver -> emulated SPI -> chip model -> wire [impairment,
                           tools/vmboard.mjs); only whole frames cross, length-prefixed over its stdin/stdout
   --runtime rp2040        stock MicroPython on an emulated Pico (tools/rp2040/run.py, rp2040js): our files
                           from a littlefs image, the chip model on SPI0 in the node process (experimental)
+  --app main|echo         main: firmware/main.py; echo: a stand-in ARP/ICMP responder with no stack
+                          (cpython and micropython runtimes)
+  --firmware FILE         the MicroPython .uf2 the rp2040 runtime boots (default
+                          ../shared/rp2040/micropython-v1.28.0-RPI_PICO.uf2); when it is missing the host
+                          board says so on one line and exits with status 2 before making a TAP
+  --main FILE             rp2040: boot with FILE as the board's /main.py, running from boot; our
+                          setup/serve code is not run. E.g. the lwIP reference:
+                            --chip w5500 --firmware ../shared/rp2040/micropython-v1.28.0-W5500_EVB_PICO.uf2
+                            --main tools/rp2040/ref_main.py --ip 10.7.0.2/24
+                          (ref_main.py drives network.WIZNET5K, so only --chip w5500 makes sense with it;
+                          --ip must be the address FILE sets up: `ready` waits for its ARP answer; --mac
+                          and --gateway are not passed on). Frames are relayed both ways; `stats` has the
+                          emulated board's and the chip model's counters, no stack counters.
 Prints (flushed, one line each):
   ready ip=10.7.0.2 mac=02:00:0a:07:00:02 chip=w5500 runtime=cpython tap=bsd0
-        once the board answered an ARP request that the host board sent it itself;
+        once the board answered an ARP request that the host board sent it itself (also with
+        --main: ready means FILE brought the interface up at --ip); rp2040 adds firmware=NAME.uf2
+        and, with --main, main=NAME.py;
   stats {...}   the board's counters as JSON, on SIGUSR1 and at exit;
   error ...     when the board did not come up (exit status 1).
 Exits within 5 s of SIGTERM or Ctrl-C, deleting the TAP if it created it.
@@ -281,6 +297,7 @@ class Rp2040Board:
         self._tmp = None
         self._stopping = False
         self.last_stats = {}
+        self.console = ""  # --main: the tail of main.py's console output
 
     def attach(self, wire):
         self.port = wire.port(self._to_board, "board")
@@ -313,21 +330,52 @@ class Rp2040Board:
         bp = self._board_config()
         fs = os.path.join(self._tmp, "fs.img")
         mkfs.build(fs, None, [bp + ":/board.py"], False)
-        self.b = rp.Board(chip=self.a.chip, fs=fs, pace=True, stderr=sys.stderr,
+        self.b = rp.Board(chip=self.a.chip, uf2=self.a.firmware, fs=fs, pace=True, stderr=sys.stderr,
                           on_frame=lambda f: loop.call_soon_threadsafe(self.port.send, f))
         out, err = self.b.exec(_RP_SETUP, timeout=120)
         if err.strip():
             raise RuntimeError(err.strip())
         log("rp2040: " + out.strip())
 
+    def _boot_main(self, loop):
+        """--main FILE: the firmware boots with FILE as /main.py and runs it (no Ctrl-C, no raw REPL);
+        its console goes to our stderr, a traceback from it fails the board."""
+        sys.path.insert(0, os.path.join(ROOT, "tools", "rp2040"))
+        import run as rp
+
+        self.console = ""
+        self.b = rp.Board(chip=self.a.chip, uf2=self.a.firmware, board="", extras=[self.a.main + ":/main.py"],
+                          serve=True, pace=True, stderr=sys.stderr, on_console=self._on_console,
+                          on_frame=lambda f: loop.call_soon_threadsafe(self.port.send, f))
+        r = self.b.ready
+        log("rp2040: booted %s with %s as /main.py in %.0f ms wall (%.0f ms emulated)" % (
+            os.path.basename(self.a.firmware), self.a.main, r.get("boot_wall_ms", 0), r.get("boot_emu_ms", 0)))
+
+    def _on_console(self, s):
+        """main.py's output (board.mjs console events, reader thread)."""
+        for line in s.splitlines():
+            if line.strip():
+                log("rp2040 console: " + line.rstrip())
+        self.console = (self.console + s)[-4096:]
+        c = self.console
+        i = c.rfind("Traceback (most recent call last)")
+        if i >= 0 and self.failed is None and not self._stopping:
+            # the REPL banner or prompt after the traceback: main.py has ended with it
+            j = max(c.find("MicroPython v", i), c.find(">>>", i))
+            if j > i:
+                lines = [x.strip() for x in c[i:j].splitlines() if x.strip()]
+                self.failed = "main.py stopped: %s" % (lines[-1] if lines else "traceback")
+
     async def start(self):
         loop = asyncio.get_running_loop()
         try:
-            await in_thread(lambda: self._boot(loop))
+            await in_thread(lambda: (self._boot_main if self.a.main else self._boot)(loop))
         except Exception as e:  # noqa: BLE001
             self.failed = "rp2040: %s" % (e,)
             return
         self.vm_ready = True
+        if self.a.main:
+            return  # FILE serves on its own from boot: nothing to exec
         self._waiters = []
         self._asked = False
         self._super = asyncio.create_task(self._supervise())
@@ -365,10 +413,31 @@ class Rp2040Board:
                 return self.last_stats
         return None
 
+    async def _stats_main(self, b):
+        """--main: no stack counters (the firmware's own stack); the emulated board's and the chip
+        model's counters, and the last lines of main.py's console."""
+        import ast
+
+        d = {}
+        try:
+            st = await in_thread(b.stats)
+            d["rp2040"] = dict((k, v) for k, v in st.items() if k not in ("id", "ok"))
+        except Exception as e:  # noqa: BLE001
+            d["rp2040_error"] = repr(e)
+        try:
+            d["chip"] = ast.literal_eval(await in_thread(lambda: b.chip_eval("chip.counters()")))
+        except Exception as e:  # noqa: BLE001
+            d["chip_error"] = repr(e)
+        d["console_tail"] = [x.rstrip() for x in self.console.splitlines() if x.strip()][-5:]
+        self.last_stats = d
+        return dict(d)
+
     async def stats(self):
         b = self.b
         if b is None or not self.vm_ready or b.proc.poll() is not None or self.failed:
             return dict(self.last_stats)
+        if self.a.main:
+            return await self._stats_main(b)
         fut = asyncio.get_running_loop().create_future()
         self._waiters.append(fut)
         if not self._asked:
@@ -453,8 +522,13 @@ class HostBoard:
         if not self.ready and is_arp_reply_from(frame, self.ip_b):
             self.ready = True
             self.board_mac = frame[22:28]
-            say("ready ip=%s mac=%s chip=%s runtime=%s tap=%s" % (
-                self.ip, vmboard.mac_str(self.board_mac), self.a.chip, self.a.runtime, self.a.tap))
+            extra = ""
+            if self.a.runtime == "rp2040":
+                extra = " firmware=" + os.path.basename(self.a.firmware)
+                if self.a.main:
+                    extra += " main=" + os.path.basename(self.a.main)
+            say("ready ip=%s mac=%s chip=%s runtime=%s tap=%s%s" % (
+                self.ip, vmboard.mac_str(self.board_mac), self.a.chip, self.a.runtime, self.a.tap, extra))
         return self.tap.write(frame)
 
     def _from_tap(self):
@@ -498,8 +572,13 @@ class HostBoard:
         d = dict(await self.board.stats())
         d["wire"] = self.wire.stats()
         d["tap"] = {"rx": self.tap.rx, "tx": self.tap.tx, "tx_errors": self.tap.tx_errors}
+        # as the board answered ARP; with --main the MAC is the firmware's own, unknown until then
+        mac = self.board_mac if self.ready else None if self.a.main else self.board.mac
         d["board"] = {"chip": self.a.chip, "runtime": self.a.runtime, "ip": self.ip,
-                      "mac": vmboard.mac_str(self.board.mac)}
+                      "mac": vmboard.mac_str(mac) if mac else None}
+        if self.a.runtime == "rp2040":
+            d["board"]["firmware"] = self.a.firmware
+            d["board"]["main"] = self.a.main
         say("stats " + json.dumps(d, sort_keys=True))
 
     async def main(self):
@@ -562,6 +641,27 @@ class HostBoard:
         return self.status
 
 
+def _rp2040_missing(a):
+    """--runtime rp2040: make a.firmware / a.main absolute paths (node runs from the project root);
+    None when the board can boot, else one line saying what is missing."""
+    sys.path.insert(0, os.path.join(ROOT, "tools", "rp2040"))
+    import run as rp
+
+    readme = os.path.relpath(os.path.join(rp.SHARED, "README.md"))
+    a.firmware = os.path.abspath(a.firmware or rp.UF2)
+    if not os.path.isfile(a.firmware):
+        return ("firmware not found: %s (the MicroPython .uf2 that --runtime rp2040 boots; give --firmware FILE, "
+                "see %s for where the files come from)" % (a.firmware, readme))
+    if a.main is not None:
+        a.main = os.path.abspath(a.main)
+        if not os.path.isfile(a.main):
+            return "--main %s: no such file (it becomes the board's /main.py)" % a.main
+    why = rp.missing(a.firmware)
+    if why:
+        return "the emulated Pico cannot run here: %s" % why.replace("shared/rp2040/README.md", readme)
+    return None
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--tap", required=True, help="TAP interface name (created if missing)")
@@ -576,7 +676,23 @@ def main(argv=None):
     ap.add_argument("--app", default="main", choices=("main", "echo"),
                     help="main: firmware/main.py on the emulated chip; echo: a stand-in ARP/ICMP responder")
     ap.add_argument("--heap", default="8m", help="MicroPython VM heap (micropython runtime)")
+    ap.add_argument("--firmware", metavar="FILE",
+                    help="rp2040: the MicroPython .uf2 to boot (default ../shared/rp2040/micropython-v1.28.0-"
+                         "RPI_PICO.uf2)")
+    ap.add_argument("--main", metavar="FILE",
+                    help="rp2040: boot with FILE as the board's /main.py and relay its frames (e.g. the W5500_EVB_PICO "
+                         "firmware with tools/rp2040/ref_main.py, --chip w5500); our stack is not run")
     a = ap.parse_args(argv)
+    if a.runtime != "rp2040":
+        for opt in ("firmware", "main"):
+            if getattr(a, opt) is not None:
+                ap.error("--%s is for --runtime rp2040 only (this is --runtime %s)" % (opt, a.runtime))
+    else:
+        why = _rp2040_missing(a)
+        if why:
+            sys.stderr.write("hostboard: %s\n" % why)
+            sys.stderr.flush()
+            return 2
     if a.impair:
         parse_impair(a.impair)  # reject a bad spec before touching the network
     if os.geteuid() != 0:

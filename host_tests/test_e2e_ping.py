@@ -245,6 +245,64 @@ def test_lossy_wire_with_pcap(tmp_path):
         ns.close()
 
 
+_UDP_ECHO = r"""
+import socket, sys, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(3)
+for i, n in enumerate((1, 100, 1000)):
+    data = bytes((i * 7 + j) & 0xFF for j in range(n))
+    t = time.monotonic()
+    s.sendto(data, (sys.argv[1], 7))
+    got, src = s.recvfrom(2048)
+    assert got == data and src == (sys.argv[1], 7), (n, len(got), src)
+    print("udp echo %d B %.1f ms" % (n, 1000 * (time.monotonic() - t)))
+"""
+
+
+def test_reference_firmware_with_main_file(capsys):
+    """--firmware FILE --main FILE: MicroPython's own W5500_EVB_PICO firmware (network.WIZNET5K + lwIP)
+    booting tools/rp2040/ref_main.py as /main.py on the emulated Pico, relayed to the TAP: Linux pings
+    it and gets UDP echo from port 7; the counters are the board's and the chip model's."""
+    _needs("w5500", "rp2040")
+    sys.path.insert(0, os.path.join(ROOT, "tools", "rp2040"))
+    import run as rp
+
+    why = rp.missing(rp.UF2_W5500)
+    if why:
+        pytest.skip("reference firmware: " + why)
+    ns = Netns("bsdnet-e2e-%d-ref" % os.getpid())
+    b = None
+    try:
+        b = NetnsBoard(ns, "w5500", "rp2040", ip=BOARD_IP + "/24", host_ip=HOST_IP + "/24", tap=TAP,
+                       extra=["--firmware", rp.UF2_W5500, "--main", os.path.join("tools", "rp2040", "ref_main.py")])
+        r = b.wait_ready(60)
+        assert r["firmware"] == os.path.basename(rp.UF2_W5500) and r["main"] == "ref_main.py", r
+        sent, got, rtt, out = _ping(b, count=5, interval="0.2")
+        assert sent == 5 and got == 5, out
+        p = ns.run([sys.executable, "-c", _UDP_ECHO, BOARD_IP], timeout=30, check=False)
+        assert p.returncode == 0, "%s%s\nhost board: %s" % (p.stdout, p.stderr, _tail(b.stderr, board=b))
+        st = b.stats()
+        assert "icmp" not in st  # not our stack: no stack counters
+        assert any("ref up: %s" % BOARD_IP in x for x in st["console_tail"]), st["console_tail"]
+        # 5 echo requests + 3 datagrams (+ ARP) reached the chip and as many answers left it
+        assert st["chip"]["rx_frames"] >= 8 and st["chip"]["tx_frames"] >= 8, st["chip"]
+        assert st["rp2040"]["frames_out"] == st["chip"]["tx_frames"], st
+        assert st["board"]["mac"] == r["mac"], st["board"]
+        key = "w5500/rp2040 lwIP ref"
+        RTT[key] = rtt
+        with capsys.disabled():
+            print("\nping RTT %-22s min/avg/max %.3f/%.3f/%.3f ms (5/5 answered); %s" % (
+                (key,) + rtt + ("; ".join(p.stdout.split("\n")).strip("; "),)))
+        secs = b.stop(5)
+        b = None
+        assert secs is not None and secs < 5.0, secs
+        assert ns.run(["ip", "link", "show", TAP], check=False).returncode != 0, "TAP left behind"
+    finally:
+        if b is not None:
+            b.stop(5)
+        ns.close()
+
+
 def test_rtt_summary(capsys):
     # printed last, past pytest's capture: ping RTT per chip and runtime
     if not RTT:

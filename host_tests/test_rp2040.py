@@ -376,3 +376,53 @@ def test_firmware_main_answers_arp_and_ping_on_emulated_pico(chip):
         print("\nemulated Pico + %s, firmware up: ping %.1f ms wall average over %d, gc.mem_free() %s after main"
               % (chip, 1000 * sum(rtts) / len(rtts), len(rtts), out.strip()))
         assert b.chip_eval("chip.violations") == "[]"
+
+
+# ---------------------------------------------------------------- hostboard.py --firmware / --main
+def _hostboard_fails_fast(args, tmp_name):
+    """Run tools/hostboard.py with args; as root inside a namespace of our own (so a host board that
+    got past the checks could not leave a TAP in ours). (exit status, stderr, seconds, TAP made)."""
+    import subprocess
+
+    argv = [sys.executable, os.path.join(ROOT, "tools", "hostboard.py"), "--tap", "bsdfw0", "--chip", "w5500",
+            "--ip", "10.7.0.2/24"] + list(args)
+    ns = None
+    if os.geteuid() == 0 and subprocess.run(["ip", "netns", "add", tmp_name], capture_output=True).returncode == 0:
+        ns = tmp_name
+        argv = ["ip", "netns", "exec", ns] + argv
+    try:
+        t = time.monotonic()
+        p = subprocess.run(argv, capture_output=True, text=True, timeout=30, cwd=ROOT)
+        secs = time.monotonic() - t
+        tap = ns is not None and subprocess.run(["ip", "netns", "exec", ns, "ip", "link", "show", "bsdfw0"],
+                                                capture_output=True).returncode == 0
+        return p.returncode, p.stdout, p.stderr, secs, tap
+    finally:
+        if ns is not None:
+            subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+
+
+def test_hostboard_missing_firmware_fails_fast_with_a_clear_message():
+    rc, out, err, secs, tap = _hostboard_fails_fast(
+        ["--runtime", "rp2040", "--firmware", "/nonexistent.uf2"], "bsdnet-fw-%d" % os.getpid())
+    assert rc == 2, (rc, out, err)
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert "firmware not found: /nonexistent.uf2" in lines[0], err
+    assert "shared/rp2040/README.md" in lines[0], err
+    assert out == "" and not tap
+    assert secs < 10, "took %.1f s" % secs
+
+
+def test_hostboard_firmware_and_main_options_are_checked():
+    # --firmware / --main belong to --runtime rp2040: a usage error elsewhere
+    for opt, val in (("--firmware", rp.UF2), ("--main", os.path.join(ROOT, "tools", "rp2040", "ref_main.py"))):
+        rc, out, err, secs, tap = _hostboard_fails_fast(["--runtime", "cpython", opt, val],
+                                                        "bsdnet-fw-%d" % os.getpid())
+        assert rc == 2 and "%s is for --runtime rp2040 only" % opt in err and "usage:" in err, (rc, err)
+        assert not tap
+    # a --main file that is not there: named, before any TAP
+    rc, out, err, secs, tap = _hostboard_fails_fast(["--runtime", "rp2040", "--main", "/nonexistent/main.py"],
+                                                    "bsdnet-fw-%d" % os.getpid())
+    assert rc == 2 and "--main /nonexistent/main.py: no such file" in err, (rc, err)
+    assert not tap and secs < 10

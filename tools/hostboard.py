@@ -344,6 +344,7 @@ class Rp2040Board:
         import run as rp
 
         self.console = ""
+        self._line = ""
         self.b = rp.Board(chip=self.a.chip, uf2=self.a.firmware, board="", extras=[self.a.main + ":/main.py"],
                           serve=True, pace=True, stderr=sys.stderr, on_console=self._on_console,
                           on_frame=lambda f: loop.call_soon_threadsafe(self.port.send, f))
@@ -353,9 +354,14 @@ class Rp2040Board:
 
     def _on_console(self, s):
         """main.py's output (board.mjs console events, reader thread)."""
-        for line in s.splitlines():
+        self._line += s
+        while "\n" in self._line:  # whole lines to our stderr (events split lines anywhere)
+            line, self._line = self._line.split("\n", 1)
             if line.strip():
                 log("rp2040 console: " + line.rstrip())
+        if len(self._line) > 1024 or self._line.startswith(">>>"):
+            log("rp2040 console: " + self._line.rstrip())
+            self._line = ""
         self.console = (self.console + s)[-4096:]
         c = self.console
         i = c.rfind("Traceback (most recent call last)")

@@ -21,3 +21,21 @@ def mbuf_pool_full_after_test():
     if short:
         m.pool_reset()
         pytest.fail("mbuf pool short by %d cluster(s) after the test" % short)
+
+
+@pytest.fixture(autouse=True)
+def portable_test_leaves_no_sockets(request):
+    """The portable tests share one process under pytest (one VM per module in the VM): sockets
+    and interfaces a portable test left open must not reach the next test or the host tests
+    (whose in-process boards bind the firmware's service ports)."""
+    yield
+    if os.sep + "portable" + os.sep not in str(request.node.fspath):
+        return
+    u = sys.modules.get("bsdnet.udp_usrreq")
+    if u is not None:
+        for inp in u.udbinfo.pcbs:
+            if inp.attached and inp.so is not None:
+                inp.so.close()
+    r = sys.modules.get("bsdnet.route")
+    if r is not None:
+        del r.ifnet[:]

@@ -2,7 +2,8 @@
 # and frame builders (using the hdr modules) for ARP and ICMP echo.
 from bsdnet.netif import Interface
 from bsdnet.inet import inet_aton
-from bsdnet.hdr import ether as eh, arp as ah, ip as iph, icmp as ich
+from bsdnet import route
+from bsdnet.hdr import ether as eh, arp as ah, ip as iph, icmp as ich, udp as udph
 
 HOST_MAC = b"\x02\x00\x00\x00\x00\x01"
 BOARD_MAC = b"\x02\x00\x00\x00\x00\x02"
@@ -75,8 +76,11 @@ class ReplayDev(FakeDev):
         return True
 
 
-def make_if(ip="10.7.0.2", mask="255.255.255.0", gw="10.7.0.1"):
-    dev = FakeDev()
+def make_if(ip="10.7.0.2", mask="255.255.255.0", gw="10.7.0.1", dev=None):
+    """An interface up on a FakeDev (or dev), the only one in the interface list (route.ifnet)."""
+    del route.ifnet[:]  # interfaces of earlier tests are gone: sockets must not poll or route through them
+    if dev is None:
+        dev = FakeDev()
     nic = Interface(dev)
     nic.active(True)
     nic.ifconfig((ip, mask, gw, "0.0.0.0"))
@@ -107,4 +111,23 @@ def echo_frame(src, dst, ident=0x1234, seq=1, payload=b"abcdefgh", dmac=BOARD_MA
     ich.fill_cksum(b, ic, 8 + len(payload))
     if len(b) < 60:
         b.extend(bytes(60 - len(b)))  # the sender's MAC pads to the Ethernet minimum
+    return bytes(b)
+
+
+def udp_frame(src, dst, sport, dport, payload=b"", dmac=BOARD_MAC, smac=HOST_MAC, cksum=True, ulen=None):
+    """A UDP datagram in an Ethernet frame (checksum 0 = none when cksum is False; ulen overrides
+    the UDP length field, to build bad ones)."""
+    n = 28 + len(payload)
+    b = bytearray(14 + n)
+    eh.emit(b, 0, dmac, 0, smac, 0, eh.ETHERTYPE_IP)
+    iph.emit(b, 14, 20, 0, n, 9, 0, 64, iph.IPPROTO_UDP, inet_aton(src), 0, inet_aton(dst), 0)
+    iph.fill_cksum(b, 14)
+    udph.emit(b, 34, sport, dport, 8 + len(payload))
+    b[42:] = payload
+    if cksum:
+        udph.fill_cksum(b, 34, 8 + len(payload), b, 14 + iph.IP_SRC, b, 14 + iph.IP_DST)
+    if ulen is not None:
+        udph.set_ulen(b, 34, ulen)
+    if len(b) < 60:
+        b.extend(bytes(60 - len(b)))
     return bytes(b)

@@ -1,16 +1,76 @@
-# ICMP (RFC 792), after FreeBSD ip_icmp.c: for now the echo server (icmp_reflect of an echo
-# request, in place: no copy, no new mbuf). Error generation with the RFC 1122 rules and the
-# rate limit come with the IPv4 issue.
+# ICMP (RFC 792), after FreeBSD ip_icmp.c: the echo server (icmp_reflect of an echo request, in
+# place: no copy, no new mbuf) and icmp_error() with the RFC 1122 3.2.2 rules and a rate limit
+# (FreeBSD's badport_bandlim, net.inet.icmp.icmplim). Redirects, timestamps and ctlinput to the
+# transport protocols come with the IPv4 issue.
+from .compat import const, ticks_diff
+from . import opts
 from . import mbuf
 from .hdr import ip as iph
 from .hdr import icmp as ich
-from .inet import in_copy
+from .inet import in_copy, in_nullhost, in_multicast, in_allones
 from .ip_output import ip_output
 
 icmpstat = {
     "icps_received": 0, "icps_tooshort": 0, "icps_checksum": 0, "icps_badtype": 0,
     "icps_echo": 0, "icps_reflect": 0, "icps_bmcastecho": 0, "icps_outhist_echoreply": 0,
+    "icps_error": 0, "icps_oldicmp": 0, "icps_bmcasterr": 0, "icps_ratelimited": 0, "icps_nombuf": 0,
+    "icps_outhist_unreach": 0,
 }
+
+_ETHER_HDR_LEN = const(14)
+_QUOTE = const(8)  # bytes of the offending datagram's payload quoted after its header (RFC 792)
+_lim = [0, 0]  # [start of the current one-second window (ms), errors sent in it]
+
+
+def icmp_error(ifp, m, type, code, now):
+    """Answer the datagram in m (m.off at its IP header, as received) with an ICMP error; m is
+    not consumed. RFC 1122 3.2.2: never about an ICMP error, a fragment other than the first,
+    a datagram to a broadcast/multicast address or sent as link-level broadcast, or one whose
+    source is not a unicast host. Rate limited to opts.ICMP_LIM errors per second."""
+    b = m.buf
+    o = m.off
+    ia = ifp.ia
+    hlen = iph.hlen(b, o)
+    if iph.frag(b, o) & iph.IP_OFFMASK:
+        return False
+    if iph.proto(b, o) == iph.IPPROTO_ICMP and m.len >= hlen + 1:
+        t = b[o + hlen]
+        if t != ich.ICMP_ECHO and t != ich.ICMP_ECHOREPLY and t != ich.ICMP_TSTAMP and t != ich.ICMP_MASKREQ:
+            icmpstat["icps_oldicmp"] += 1
+            return False
+    dst = o + iph.IP_DST
+    src = o + iph.IP_SRC
+    if (ia.is_broadcast(b, dst) or in_multicast(b, dst) or (o >= _ETHER_HDR_LEN and b[o - _ETHER_HDR_LEN] & 1)
+            or in_nullhost(b, src) or in_allones(b, src) or in_multicast(b, src) or b[src] == 127
+            or ia.is_broadcast(b, src)):
+        icmpstat["icps_bmcasterr"] += 1
+        return False
+    if ticks_diff(now, _lim[0]) >= 1000 or ticks_diff(now, _lim[0]) < 0:
+        _lim[0] = now
+        _lim[1] = 0
+    if _lim[1] >= opts.ICMP_LIM:
+        icmpstat["icps_ratelimited"] += 1
+        return False
+    q = hlen + _QUOTE
+    if q > m.len:
+        q = m.len
+    n = mbuf.m_get(_ETHER_HDR_LEN)
+    if n is None:
+        icmpstat["icps_nombuf"] += 1
+        return False
+    _lim[1] += 1
+    icmpstat["icps_error"] += 1
+    if type == ich.ICMP_UNREACH:
+        icmpstat["icps_outhist_unreach"] += 1
+    nb = n.buf
+    no = n.off
+    ic = no + iph.IP_HDR_LEN
+    ich.emit(nb, ic, type, code, 0, 0)
+    nb[ic + ich.ICMP_MINLEN:ic + ich.ICMP_MINLEN + q] = b[o:o + q]
+    ich.fill_cksum(nb, ic, ich.ICMP_MINLEN + q)
+    iph.emit(nb, no, iph.IP_HDR_LEN, 0, 0, 0, 0, 0, iph.IPPROTO_ICMP, ia.addr, 0, b, src)
+    n.len = iph.IP_HDR_LEN + ich.ICMP_MINLEN + q
+    return ip_output(ifp, n, now)
 
 
 def icmp_input(ifp, m, hlen, now):

@@ -9,6 +9,7 @@ from . import mbuf
 from .hdr import ip as iph
 from .inet import in_multicast
 from . import ip_icmp
+from . import udp_usrreq
 from .ip_var import ipstat
 
 
@@ -24,13 +25,14 @@ def rip_input(ifp, m, hlen, now):
 
 
 # inetsw[] and ip_protox[]: every protocol indexes the raw entry until a protocol claims it
-inetsw = [rip_input, ip_icmp.icmp_input]
+inetsw = [rip_input, ip_icmp.icmp_input, udp_usrreq.udp_input]
 ip_protox = bytearray(256)
 ip_protox[iph.IPPROTO_ICMP] = 1
+ip_protox[iph.IPPROTO_UDP] = 2
 
 
 def ip_register(proto, pr_input):
-    """Claim a protocol number for pr_input(ifp, m, hlen, now) (UDP, TCP, IGMP in later issues)."""
+    """Claim a protocol number for pr_input(ifp, m, hlen, now) (TCP, IGMP in later issues)."""
     inetsw.append(pr_input)
     ip_protox[proto] = len(inetsw) - 1
 

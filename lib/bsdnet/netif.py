@@ -10,7 +10,8 @@ from . import opts
 from . import mbuf
 from .inet import InIfaddr, inet_ntoa
 from . import if_ether
-from . import ip_input, ip_icmp
+from . import ip_input, ip_icmp, udp_usrreq
+from . import route
 from .ip_var import ipstat
 
 _NO_DEADLINE = const(-1)
@@ -60,7 +61,9 @@ class Interface:
             if self.intr is not None:
                 self.intr.irq(self._isr, trigger=self.intr.IRQ_FALLING)
             self.up = True
+            route.if_attach(self)
         elif not on and self.up:
+            route.if_detach(self)
             if self.intr is not None:
                 self.intr.irq(None)
             self.up = False
@@ -184,6 +187,7 @@ class Interface:
             "arp": dict(if_ether.arpstat),
             "ip": dict(ipstat),
             "icmp": dict(ip_icmp.icmpstat),
+            "udp": dict(udp_usrreq.udpstat),
             "mbuf": {"free": mbuf.pool_free(), "size": mbuf.pool_size(), "drops": mbuf.mbstat["drops"],
                      "min_free": mbuf.mbstat["min_free"]},
         }

@@ -27,6 +27,7 @@ ARP_DOWN_MS = const(20000)  # how long an unanswered entry stays down (arpt_down
 IP_DEFTTL = const(64)
 IP_REASS_SLOTS = const(2)
 IP_REASS_TTL_MS = const(30000)
+ICMP_LIM = const(200)  # ICMP errors sent per second at most (net.inet.icmp.icmplim)
 
 # --- TCP (used from the TCP issue on) ---
 TCP_MSS = const(1460)
@@ -45,8 +46,9 @@ TCP_MSL_MS = const(30000)
 TCP_FINWAIT2_MS = const(60000)
 
 # --- UDP ---
-UDP_SOCKETS = const(4)
-UDP_RCVQ = const(4)
+UDP_SOCKETS = const(4)  # UDP pcbs (sockets open at once)
+UDP_RCVQ = const(4)  # datagrams queued per socket before udps_fullsock drops
+UDP_SENDSPACE = const(1472)  # largest datagram sent (no fragmentation yet: MTU - 28)
 
 # --- debug: set True for checks that cost time (double free of an mbuf, ...) ---
 DEBUG = const(True)

@@ -1,0 +1,151 @@
+# Internet protocol control blocks (BSD netinet/in_pcb.c): the local and foreign halves of an
+# association, the list a protocol keeps them on, and the lookup input uses to find a socket.
+#
+# Addresses are 4-byte buffers made once per pcb; ports are small ints. Lookup is
+# exact-then-wildcard as in in_pcblookup(): a pcb whose four fields all match wins at once,
+# otherwise the match with the fewest wildcards (unspecified local address, unconnected
+# foreign half) is taken. A connected pcb only ever matches its own peer. No allocation.
+from .compat import const
+from .inet import in_eq, in_copy, in_nullhost
+
+IPPORT_EPHEMERALFIRST = const(49152)  # RFC 6335 dynamic range (net.inet.ip.portrange.first)
+IPPORT_EPHEMERALLAST = const(65535)
+INPLOOKUP_WILDCARD = const(1)
+
+# errno values as MicroPython's errno module numbers them (Linux numbering)
+EADDRINUSE = const(98)
+EADDRNOTAVAIL = const(99)
+ENOBUFS = const(105)
+EINVAL = const(22)
+
+
+class Inpcb:
+    __slots__ = ("laddr", "lport", "faddr", "fport", "so", "info", "attached")
+
+    def __init__(self, info):
+        self.laddr = bytearray(4)  # inp_laddr: 0.0.0.0 = INADDR_ANY
+        self.lport = 0  # inp_lport: 0 = not bound
+        self.faddr = bytearray(4)  # inp_faddr: 0.0.0.0 = not connected
+        self.fport = 0
+        self.so = None  # the socket this pcb serves
+        self.info = info
+        self.attached = False
+
+
+class Inpcbinfo:
+    """One protocol's pcbs (udbinfo, tcbinfo): a fixed number of slots made at import, so that
+    opening a socket does not grow the heap and running out is an error, not a crash."""
+
+    def __init__(self, name, size):
+        self.name = name
+        self.pcbs = [Inpcb(self) for _ in range(size)]
+        self.lastport = IPPORT_EPHEMERALFIRST + (id(self) & 0x3FF)  # spread the first pick a little
+
+
+def in_pcballoc(info, so):
+    """A free pcb attached to so; OSError(ENOBUFS) when every slot is taken."""
+    for inp in info.pcbs:
+        if not inp.attached:
+            inp.attached = True
+            inp.so = so
+            inp.lport = 0
+            inp.fport = 0
+            for i in range(4):
+                inp.laddr[i] = 0
+                inp.faddr[i] = 0
+            return inp
+    raise OSError(ENOBUFS, "all %d %s sockets are in use (opts: raise the limit or close one)"
+                  % (len(info.pcbs), info.name))
+
+
+def in_pcbdetach(inp):
+    inp.attached = False
+    inp.so = None
+    inp.lport = 0
+    inp.fport = 0
+
+
+def _port_in_use(info, addr, port, skip):
+    for p in info.pcbs:
+        if p is skip or not p.attached or p.lport != port:
+            continue
+        # the same port on two different specific local addresses may coexist; a wildcard
+        # bind conflicts with any (no SO_REUSEADDR/SO_REUSEPORT yet)
+        if in_nullhost(p.laddr, 0) or in_nullhost(addr, 0) or in_eq(p.laddr, 0, addr, 0):
+            return True
+    return False
+
+
+def in_pcbbind(inp, addr, port, is_ours):
+    """Bind the local half: addr (4 bytes; 0.0.0.0 = any) and port (0 = pick an ephemeral one).
+    is_ours(addr) says whether a specific address belongs to this host (EADDRNOTAVAIL if not)."""
+    info = inp.info
+    if inp.lport != 0:
+        raise OSError(EINVAL, "socket is already bound to port %d" % inp.lport)
+    if not in_nullhost(addr, 0) and not is_ours(addr):
+        raise OSError(EADDRNOTAVAIL, "%d.%d.%d.%d is not an address of this host" % tuple(addr))
+    if port == 0:
+        port = in_pcb_ephemeral(info, addr)
+    elif not 0 < port <= 0xFFFF:
+        raise OSError(EINVAL, "port %d out of range" % port)
+    elif _port_in_use(info, addr, port, inp):
+        raise OSError(EADDRINUSE, "%s port %d is in use" % (info.name, port))
+    in_copy(inp.laddr, 0, addr, 0)
+    inp.lport = port
+
+
+def in_pcb_ephemeral(info, addr):
+    """The next free port of the dynamic range, round robin from the last one handed out."""
+    span = IPPORT_EPHEMERALLAST - IPPORT_EPHEMERALFIRST + 1
+    p = info.lastport
+    for _ in range(span):
+        p += 1
+        if p > IPPORT_EPHEMERALLAST:
+            p = IPPORT_EPHEMERALFIRST
+        if not _port_in_use(info, addr, p, None):
+            info.lastport = p
+            return p
+    raise OSError(EADDRINUSE, "no free %s port in %d-%d" % (info.name, IPPORT_EPHEMERALFIRST,
+                                                            IPPORT_EPHEMERALLAST))
+
+
+def in_pcbconnect(inp, faddr, fport):
+    """Record the foreign half (the local one must be bound already)."""
+    if fport == 0 or not 0 < fport <= 0xFFFF:
+        raise OSError(EINVAL, "cannot connect to port %d" % fport)
+    in_copy(inp.faddr, 0, faddr, 0)
+    inp.fport = fport
+
+
+def in_pcbdisconnect(inp):
+    for i in range(4):
+        inp.faddr[i] = 0
+    inp.fport = 0
+
+
+def in_pcblookup(info, fa, faoff, fport, la, laoff, lport, flags):
+    """The pcb for a segment from fa:fport to la:lport (addresses at offsets in a packet buffer),
+    or None. With INPLOOKUP_WILDCARD, wildcard pcbs match too (fewest wildcards wins)."""
+    best = None
+    bestw = 3
+    for inp in info.pcbs:
+        if not inp.attached or inp.lport != lport:
+            continue
+        w = 0
+        if inp.fport != 0:
+            if inp.fport != fport or not in_eq(inp.faddr, 0, fa, faoff):
+                continue
+        else:
+            w += 1
+        if in_nullhost(inp.laddr, 0):
+            w += 1
+        elif not in_eq(inp.laddr, 0, la, laoff):
+            continue
+        if w == 0:
+            return inp
+        if w < bestw:
+            best = inp
+            bestw = w
+    if flags & INPLOOKUP_WILDCARD:
+        return best
+    return None

@@ -1,0 +1,108 @@
+# UDP (RFC 768), after FreeBSD udp_usrreq.c: udp_input() delivers to the socket found by
+# in_pcblookup(), udp_output() prepends the UDP and IP headers in the mbuf's leading space.
+#
+# A datagram is queued on the socket in the very mbuf it arrived in: no copy. The eight bytes of
+# the UDP header are no longer needed once the checksum is verified, so udp_input() rewrites them
+# as the sender's address (what sbappendaddr() puts in front of the data in BSD):
+#     m.off - 8: source port (2 bytes), source address (4), flags (1: FROM_BCAST), unused (1)
+# and leaves m.off/m.len on the payload. The socket reads them back with udp_fromaddr().
+from .compat import const
+from . import opts
+from . import mbuf
+from .hdr import ip as iph
+from .hdr import udp as udph
+from .hdr import icmp as ich
+from .inet import in_copy, in_nullhost, in_multicast
+from .in_pcb import Inpcbinfo, in_pcblookup, INPLOOKUP_WILDCARD
+from .ip_icmp import icmp_error
+from .ip_output import ip_output
+
+udpstat = {
+    "udps_ipackets": 0, "udps_hdrops": 0, "udps_badlen": 0, "udps_badsum": 0, "udps_nosum": 0,
+    "udps_noport": 0, "udps_noportbcast": 0, "udps_fullsock": 0, "udps_opackets": 0,
+    "udps_onombuf": 0, "udps_noroute": 0,
+}
+_DROP_STAT = ("", "udps_hdrops", "udps_badlen", "udps_badsum")
+
+udbinfo = Inpcbinfo("udp", opts.UDP_SOCKETS)
+
+UDP_HDR_LEN = const(8)
+FROM_PORT = const(8)  # offsets back from m.off of a queued datagram
+FROM_ADDR = const(6)
+FROM_FLAGS = const(2)
+FROM_BCAST = const(1)
+_UDP_IP_HDRS = const(28)
+_ETHER_HDR_LEN = const(14)
+
+
+def udp_input(ifp, m, hlen, now):
+    """m.off at the IP header (checked by ip_input), m.len the IP total length. Consumes m."""
+    b = m.buf
+    o = m.off
+    u = o + hlen
+    udpstat["udps_ipackets"] += 1
+    r = udph.check(b, u, m.len - hlen, b, o + iph.IP_SRC, b, o + iph.IP_DST)
+    if r != 0:
+        udpstat[_DROP_STAT[r]] += 1
+        mbuf.m_free(m)
+        return
+    if not (b[u + udph.UDP_SUM] | b[u + udph.UDP_SUM + 1]):
+        udpstat["udps_nosum"] += 1
+    ia = ifp.ia
+    dst = o + iph.IP_DST
+    bcast = ia.is_broadcast(b, dst) or in_multicast(b, dst)
+    inp = in_pcblookup(udbinfo, b, o + iph.IP_SRC, udph.sport(b, u), b, dst, udph.dport(b, u),
+                       INPLOOKUP_WILDCARD)
+    if inp is None:
+        if bcast:
+            udpstat["udps_noportbcast"] += 1
+        else:
+            udpstat["udps_noport"] += 1
+            icmp_error(ifp, m, ich.ICMP_UNREACH, ich.ICMP_UNREACH_PORT, now)
+        mbuf.m_free(m)
+        return
+    # the sender's address over the UDP header (see the top of this file), then the payload only
+    ulen = udph.ulen(b, u)
+    sport = udph.sport(b, u)
+    in_copy(b, u + 2, b, o + iph.IP_SRC)
+    b[u] = sport >> 8
+    b[u + 1] = sport & 0xFF
+    b[u + 6] = FROM_BCAST if bcast else 0
+    m.off = u + UDP_HDR_LEN
+    m.len = ulen - UDP_HDR_LEN
+    if not inp.so.sbappendaddr(m):
+        udpstat["udps_fullsock"] += 1
+        mbuf.m_free(m)
+
+
+def udp_fromport(m):
+    """The sender's port of a queued datagram; its address is the 4 bytes at m.off - FROM_ADDR."""
+    o = m.off - FROM_PORT
+    return (m.buf[o] << 8) | m.buf[o + 1]
+
+
+def udp_output(ifp, inp, src, n, faddr, foff, fport, now):
+    """Send n bytes of src (a bytes-like) from inp's local half to faddr[foff:foff+4]:fport.
+    Returns 0 or an errno (the socket layer raises it)."""
+    if n > opts.UDP_SENDSPACE:
+        return 90  # EMSGSIZE: no IP fragmentation yet
+    # room for the Ethernet header only: the frame then starts at the cluster's first byte, which the
+    # driver takes without a slice (if_output), and a 1472-byte datagram fits
+    m = mbuf.m_get(_ETHER_HDR_LEN)
+    if m is None:
+        udpstat["udps_onombuf"] += 1
+        return 105  # ENOBUFS
+    b = m.buf
+    o = m.off
+    ia = ifp.ia
+    laddr = inp.laddr if not in_nullhost(inp.laddr, 0) else ia.addr
+    u = o + iph.IP_HDR_LEN
+    if n:
+        b[u + UDP_HDR_LEN:u + UDP_HDR_LEN + n] = src if len(src) == n else memoryview(src)[:n]
+    udph.emit(b, u, inp.lport, fport, n + UDP_HDR_LEN)
+    iph.emit(b, o, iph.IP_HDR_LEN, 0, n + _UDP_IP_HDRS, 0, 0, 0, iph.IPPROTO_UDP, laddr, 0, faddr, foff)
+    udph.fill_cksum(b, u, n + UDP_HDR_LEN, b, o + iph.IP_SRC, b, o + iph.IP_DST)
+    m.len = n + _UDP_IP_HDRS
+    udpstat["udps_opackets"] += 1
+    ip_output(ifp, m, now)
+    return 0

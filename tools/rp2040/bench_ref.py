@@ -1,46 +1,64 @@
 #!/usr/bin/env python3
 """Our stack next to the reference on the same emulated Pico and the same W5500 model.
 
-    .venv/bin/python tools/rp2040/bench_ref.py [--pings 20] [--udp 50] [--udp-size 512] [--only ours|ref]
-        [--stock-chip] [--ref-stock-chip] [--slice-ms 2] [-v]
+    .venv/bin/python tools/rp2040/bench_ref.py [--only ours|ref] [--pings 20] [--udp 50] [--udp-size 512]
+        [--tcp-kb 128] [--echo-kb 4] [--connects 20] [--no-tap] [--ref-stock-chip] [--slice-ms 2] [-v]
 
 (a) ours: stock MicroPython RPI_PICO firmware; after a soft reset, firmware/main.py's start() and
     serve() (what its main() does) with boards/pico_w5500.py as board.py, lib/bsdnet from the image;
 (b) ref:  MicroPython W5500_EVB_PICO firmware (network.WIZNET5K + lwIP in C) with
-    tools/rp2040/ref_main.py as /main.py (UDP echo on port 7).
-Both boot in tools/rp2040/board.mjs (through run.Board) with the W5500 model (tools/emu/w5500.py) on
-SPI0 and INTn on GP21. Frames go in and out through the harness's frame protocol, no TAP. Printed,
-for NAME = ours / ref:
+    tools/rp2040/ref_main.py as /main.py (UDP and TCP echo 7, discard 9, chargen 19).
+Both boot in tools/rp2040/board.mjs (through run.Board) on the stock W5500 model (tools/emu/w5500.py,
+"w5500") on SPI0, INTn on GP21. Two parts per board:
+
+1. Frame level (no root needed): hand-made frames through the harness's frame protocol, one at a
+   time, the board's clock unpaced: ping RTT and UDP echo (port 7) stop-and-wait.
+2. Over a TAP (root): the Linux kernel as the peer, Python sockets on the Linux side. The bench runs
+   itself again under `ip netns exec` in a namespace it makes (bsdnet-bench-<pid>, 10.7.0.1/24 on
+   TAP rb0, board 10.7.0.2), relays frames between run.Board and the TAP, and deletes the namespace
+   at the end (also on failure or timeout). The board is paced (emulated time may not run ahead of
+   wall time, or its timers fire early relative to the kernel). UDP echo rate and the UDP
+   discard/chargen answers; TCP bulk host->board (--tcp-kb to discard, timed until the board
+   closed after reading all of it), board->host (--tcp-kb from chargen, the RFC 864 pattern
+   checked), echo round trip of --echo-kb, connect rate (--connects times: connect to echo, 1 byte
+   there and back, close). For ours, each service is probed first and reported "n/a until the
+   TCP issue" (or the UDP issue) while it does not answer.
+
+Printed, for NAME = ours / ref:
 
     ref-bench NAME ping rtt avg: X ms wall, Y ms emulated (N pings, lost, medians, maxima)
     ref-bench NAME udp echo: D datagrams/s wall (KB/s), E datagrams/s emulated; rtt ...
-                                 (ours: "n/a until the UDP issue" while port 7 gives no echo)
+    ref-bench NAME tap udp echo / udp discard+chargen / tcp bulk host->board / tcp bulk board->host /
+                   tcp echo / tcp connect rate: ... wall, ... emulated (board busy ... emulated)
     ref-bench NAME gc.mem_free: N bytes with the services up; M at boot, M - N used
-    ref-bench total: S s wall                       (about 5-10 s)
+    ref-bench total: S s wall
+
+Times. Wall time is host-side. Frame level: emulated time is the board's clock from the moment
+board.mjs delivered the request to the chip model to the moment the chip model sent the reply.
+TAP part: emulated time is the board clock's advance over the whole exchange (paced, so it
+includes the time the board sat idle waiting for the kernel), and "busy" is the part of it the
+core was not asleep in WFI/WFE (the CPU time the exchange cost on the emulated RP2040). Both come
+from a small module preloaded into board.mjs's node process (written to a temporary directory,
+node --import through NODE_OPTIONS): it timestamps frames in Board.deliverFrame and at the chip
+model's transmit callback, counts idle clock time, and shortens board.mjs's run slice to
+--slice-ms (default 2; board.mjs uses 15 ms, and a frame from the host waits for the end of the
+slice), for both boards alike; the harness files are not changed.
 
 gc.mem_free() is taken after gc.collect(): at boot before the network is touched, and once the
-interface is up (ref: with the UDP socket bound). The two firmwares differ in heap size at boot
-(lwIP's memory is static in the reference), so compare both numbers.
+services are up (ref: all six sockets bound and listening). The two firmwares differ in heap size
+at boot (lwIP's memory is static in the reference), so compare both numbers.
 
-Wall time is host-side, from send_frame() to the reply read back (pipes included). Emulated time is
-the board's clock from the moment board.mjs delivered the request to the chip model to the moment
-the chip model sent the reply: the process board.mjs runs in gets a small preloaded module (written
-to a temporary directory, node --import through NODE_OPTIONS) that timestamps frames in
-Board.deliverFrame and at the chip model's transmit callback; the harness files are not changed.
-The same module shortens board.mjs's run slice to --slice-ms (default 2; board.mjs uses 15 ms, and
-a frame from the host waits for the end of the slice), for both boards alike.
-
-The chip model: W5500Chip with SIR bit n = (Sn_IR(n) & Sn_IMR(n)) != 0. tools/emu/w5500.py as it is
-drives INTn for any Sn_IR bit; the reference driver (Sn_IMR = RECV only, clears Sn_IR from its INTn
-handler) then loses SENDOK inside its own spin after the first SEND and polls Sn_IR for ever (see
-ref_main.py). Our driver sets the same masks, so both run on the same model. --stock-chip runs ours
-on the unmodified W5500Chip as well (the reference cannot come up on it).
+--ref-stock-chip: regression check that the reference comes up on the stock W5500 model (it hung
+before the model gated SIR/INTn with Sn_IMR; tools/emu/w5500.py _update_int).
 """
 import argparse
 import os
 import pathlib
+import select
 import shutil
+import socket
 import struct
+import subprocess
 import sys
 import tempfile
 import threading
@@ -51,29 +69,20 @@ sys.path.insert(0, HERE)
 import run  # noqa: E402
 
 ROOT = run.ROOT
+sys.path.insert(0, os.path.join(ROOT, "tools"))
 HOST_MAC = bytes([2, 0, 10, 7, 0, 1])
 HOST_IP = bytes([10, 7, 0, 1])
 BOARD_IP = bytes([10, 7, 0, 2])
 UDP_PORT = 7
-
-# W5500 model with INTn gated by Sn_IMR (run in the MicroPython VM inside board.mjs; "py:" chip)
-IMR_CHIP = """from emu.w5500 import W5500Chip, IR, IMR, SIR, SIMR, SN_IR, SN_IMR
-class ImrGatedW5500(W5500Chip):
-    def _update_int(self):
-        c = self.common
-        sir = 0
-        for s in range(8):
-            r = self.sock[s]
-            if r[SN_IR] & r[SN_IMR]:
-                sir |= 1 << s
-        c[SIR] = sir
-        self.intn.drive(0 if ((c[IR] & c[IMR]) or (sir & c[SIMR])) else 1)
-chip = ImrGatedW5500()
-"""
+CHIP = "w5500"
+TAP_NAME = "rb0"
+TAP_HOST_IP = "10.7.0.1/24"
+BOARD = "10.7.0.2"
+ECHO, DISCARD, CHARGEN = 7, 9, 19
 
 # Preloaded into board.mjs's node process: emulated timestamps of frames in and out, exposed
 # through the "stats" answer (which copies board.stats): in_emu / out_emu (the last 256 each)
-# and in_n / out_n (how many frames so far).
+# and in_n / out_n (how many frames so far); idle_ns: emulated time the core spent in WFI/WFE.
 HOOK = """import { Board } from %s;
 const KEEP = 256;
 const SLICE_MS = %s;
@@ -102,9 +111,19 @@ function wrapTransmit(board) {
   Object.defineProperty(model, "onFrame", { configurable: true, enumerable: true,
     get: () => (inner ? wrapped : inner), set: (v) => { inner = v; } });
 }
+// idle time: the run loop ticks the clock while core.waiting (WFI/WFE) to the next alarm
+function wrapClock(board) {
+  const mcu = board.mcu;
+  if (!mcu || mcu._idleCounted) return;
+  mcu._idleCounted = true;
+  const clock = mcu.clock, core = mcu.core, tick = clock.tick.bind(clock);
+  board.stats.idle_ns = 0;
+  clock.tick = (dt) => { if (core.waiting) board.stats.idle_ns += dt; return tick(dt); };
+}
 const start = Board.prototype.start;
 Board.prototype.start = function () {
   wrapTransmit(this);
+  wrapClock(this);
   if (SLICE_MS > 0) this.opts.sliceMs = SLICE_MS;
   return start.call(this);
 };
@@ -169,9 +188,16 @@ class Bench:
         self.nrx = 0
         self.ntx = 0
         self.verbose = kw.pop("verbose", False)
+        self.tap = None
+        self._stop = None
+        self._relay_thread = None
         self.b = run.Board(on_frame=self._frame, **kw)
 
     def _frame(self, f):
+        tap = self.tap
+        if tap is not None:
+            tap.write(bytes(f))
+            return
         with self.cv:
             self.rx.append((self.nrx, time.perf_counter(), bytes(f)))
             self.nrx += 1
@@ -265,7 +291,36 @@ class Bench:
         emu = [e for e in self.emu_pairs(pairs) if e is not None]
         return wall, emu, lost, total
 
+    # -- TAP relay: frames from the board go to the TAP, frames from the kernel to the board
+    def tap_start(self, tap):
+        self._stop = threading.Event()
+        self.tap = tap
+        self._relay_thread = threading.Thread(target=self._relay, args=(tap, self._stop), daemon=True)
+        self._relay_thread.start()
+
+    def _relay(self, tap, stop):
+        fd = tap.fd
+        while not stop.is_set():
+            r, _, _ = select.select([fd], [], [], 0.05)
+            for _ in range(64 if r else 0):
+                f = tap.read()
+                if f is None:
+                    break
+                if len(f) < 60:
+                    f += bytes(60 - len(f))  # a real NIC pads short frames on the wire; the chip drops runts
+                try:
+                    self.b.send_frame(f)
+                except (OSError, ValueError):  # the board went away
+                    return
+
+    def tap_stop(self):
+        if self._stop is not None:
+            self._stop.set()
+            self._relay_thread.join(2)
+        self.tap = None
+
     def close(self):
+        self.tap_stop()
         self.b.close()
 
 
@@ -313,9 +368,309 @@ def bench_udp(bn, mac, args, probe=False):
               len(emu) * args.udp_size / (sum(emu) / 1000) / 1024 if emu else 0, _fmt(wall), _fmt(emu)))
 
 
-def run_ours(args, chip, label):
-    bn = Bench(label, chip=chip, board="pico_w5500", bridge="w5500", stderr=args.stderr,
-               verbose=args.v)
+# ---------------------------------------------------------------- over a TAP, the kernel as the peer
+def _period():
+    p = bytearray()
+    for k in range(95):
+        p += bytes(32 + (k + j) % 95 for j in range(72)) + b"\r\n"
+    return bytes(p)
+
+
+PATTERN = _period()  # one period of the RFC 864 chargen pattern: 95 lines of 74 bytes
+
+
+def rfc864(n):
+    """The first n bytes a chargen server sends."""
+    return (PATTERN * (n // len(PATTERN) + 1))[:n]
+
+
+class Clock:
+    """Wall and emulated time of one exchange; busy = emulated time the core was not idle."""
+
+    def __init__(self, board):
+        self.b = board
+        board.pace(True)  # a fresh pacing base: the emulated clock gains no more than the wall clock from here
+        st = board.stats()
+        self.e0, self.i0 = st["emu_ms"], st.get("idle_ns", 0)
+        self.w0 = time.perf_counter()
+
+    def stop(self):
+        self.wall = time.perf_counter() - self.w0
+        st = self.b.stats()
+        self.emu = (st["emu_ms"] - self.e0) / 1000
+        self.busy = self.emu - (st.get("idle_ns", 0) - self.i0) / 1e9
+        return self
+
+    def text(self, amount=None, unit="KB/s"):
+        """'X s wall (R), Y s emulated (R), board busy Z s' with rates amount/s when given."""
+        def rate(t):
+            return " (%.0f %s)" % (amount / t, unit) if amount is not None and t > 0 else ""
+        return "%.2f s wall%s, %.2f s emulated%s, board busy %.2f s emulated%s" % (
+            self.wall, rate(self.wall), self.emu, rate(self.emu), self.busy, rate(self.busy))
+
+
+# ACCEPT_NOTE: MicroPython's lwIP socket layer (extmod/modlwip.c) refuses data that arrives between
+# lwIP accepting a connection and the application's accept() (_lwip_tcp_recv_unaccepted returns
+# ERR_BUF): lwIP holds it until its next tcp_fasttmr, up to 250 ms, and drops further segments
+# meanwhile (the peer retransmits). A FIN that arrives in that window is lost outright (lwIP ignores
+# the callback's answer to it): the server never reads EOF (ref_main.py closes such connections
+# after 3 s of silence). So the bulk-in and echo figures start once the server has accepted, the
+# connect rate closes with a RST (which the accept queue handles), and "tcp transactions" (connect,
+# 1 byte echoed, close) shows what a client that talks at once gets.
+SETTLE_S = 0.5
+
+
+class NotServed(Exception):
+    """The service did not answer (ours: not there yet)."""
+
+
+def _connect(port, timeout):
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.settimeout(timeout)
+    try:
+        s.connect((BOARD, port))
+    except OSError as e:
+        s.close()
+        raise NotServed("TCP port %d: %s" % (port, e.__class__.__name__ if isinstance(e, socket.timeout)
+                                              else e.strerror or e))
+    s.settimeout(20)
+    return s
+
+
+def _recv_exact(s, n):
+    buf = bytearray(n)
+    mv = memoryview(buf)
+    got = 0
+    while got < n:
+        k = s.recv_into(mv[got:], n - got)
+        if not k:
+            raise RuntimeError("connection closed after %d of %d bytes" % (got, n))
+        got += k
+    return bytes(buf)
+
+
+def tap_udp_echo(bn, args, probe_timeout):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        s.connect((BOARD, ECHO))
+        s.settimeout(probe_timeout)
+        try:  # the first one also resolves ARP
+            s.send(b"probe")
+            if s.recv(2048) != b"probe":
+                raise RuntimeError("udp echo: wrong answer to the probe")
+        except OSError as e:
+            raise NotServed("UDP port 7: %s" % e.__class__.__name__)
+        s.settimeout(2)
+        lost = 0
+        rtt = []
+        clk = Clock(bn.b)
+        for seq in range(args.udp):
+            data = struct.pack(">H", seq) + bytes((seq * 7 + k) & 0xFF for k in range(args.udp_size - 2))
+            t = time.perf_counter()
+            s.send(data)
+            try:
+                while s.recv(2048) != data:
+                    pass
+                rtt.append((time.perf_counter() - t) * 1000)
+            except socket.timeout:
+                lost += 1
+        clk.stop()
+        n = args.udp - lost
+        return ("%d x %d B stop-and-wait, %d lost: %.0f datagrams/s wall, %.0f/s emulated, %.0f/s per busy s; "
+                "rtt avg %s ms wall (median %.2f)" % (args.udp, args.udp_size, lost, n / clk.wall, n / clk.emu,
+                                                      n / clk.busy if clk.busy > 0 else 0, _fmt(rtt), _median(rtt)))
+    finally:
+        s.close()
+
+
+def tap_udp_other(bn, args, probe_timeout):
+    """discard: no answer; chargen: each datagram answered with the next line of the pattern."""
+    d = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        d.connect((BOARD, DISCARD))
+        c.connect((BOARD, CHARGEN))
+        c.settimeout(probe_timeout)
+        lines, rtt = [], []
+        for _ in range(5):
+            t = time.perf_counter()
+            c.send(b"x")
+            try:
+                r = c.recv(2048)
+            except OSError as e:
+                raise NotServed("UDP port 19: %s" % e.__class__.__name__)
+            rtt.append((time.perf_counter() - t) * 1000)
+            c.settimeout(2)
+            if len(r) < 74 or r[72:74] != b"\r\n" or r[:72] not in PATTERN:
+                raise RuntimeError("udp chargen: not a line of the RFC 864 pattern: %r" % r[:80])
+            lines.append(r)
+        d.settimeout(0.5)
+        for i in range(5):
+            d.send(b"discard me %d" % i)
+        try:
+            r = d.recv(2048)
+            discard = "answered %r (wrong)" % r[:20]
+        except socket.timeout:
+            discard = "no answer (right)"
+        except ConnectionRefusedError:
+            discard = "port unreachable"
+        return "discard: 5 datagrams, %s; chargen: 5 of 5 answered with a %d-byte line of the RFC 864 " \
+               "pattern, rtt avg %s ms wall" % (discard, len(lines[0]), _fmt(rtt))
+    finally:
+        d.close()
+        c.close()
+
+
+def tap_tcp_in(bn, args, probe_timeout):
+    n = args.tcp_kb * 1024
+    s = _connect(DISCARD, probe_timeout)
+    try:
+        block = bytes(range(256)) * 64
+        time.sleep(SETTLE_S)  # the server accept()s first (see ACCEPT_NOTE)
+        clk = Clock(bn.b)
+        sent = 0
+        while sent < n:
+            sent += s.send(block[:min(len(block), n - sent)])
+        s.shutdown(socket.SHUT_WR)
+        while s.recv(4096):  # the server closes once it read our FIN: all data acked and read
+            pass
+        clk.stop()
+    finally:
+        s.close()
+    return "%d KB to discard, until it closed: %s" % (args.tcp_kb, clk.text(args.tcp_kb))
+
+
+def tap_tcp_out(bn, args, probe_timeout):
+    n = args.tcp_kb * 1024
+    s = _connect(CHARGEN, probe_timeout)
+    try:
+        clk = Clock(bn.b)
+        got = _recv_exact(s, n)
+        clk.stop()
+    finally:
+        s.close()  # unread data: the kernel resets the connection, which the server must survive
+    if got != rfc864(n):
+        k = next(i for i in range(n) if got[i] != rfc864(n)[i])
+        raise RuntimeError("tcp chargen: pattern wrong at byte %d" % k)
+    return "%d KB from chargen, pattern checked: %s" % (args.tcp_kb, clk.text(args.tcp_kb))
+
+
+def tap_tcp_echo(bn, args, probe_timeout):
+    n = args.echo_kb * 1024
+    data = bytes((i * 7 + 3) & 0xFF for i in range(n))
+    s = _connect(ECHO, probe_timeout)
+    try:
+        s.sendall(b"!")  # one byte there and back first: the server has accept()ed (see ACCEPT_NOTE)
+        if s.recv(1) != b"!":
+            raise RuntimeError("tcp echo: wrong answer to the first byte")
+        clk = Clock(bn.b)
+        s.sendall(data)
+        got = _recv_exact(s, n)
+        clk.stop()
+    finally:
+        s.close()
+    if got != data:
+        raise RuntimeError("tcp echo: %d bytes came back different" % n)
+    return "%d KB there and back: %s" % (args.echo_kb, clk.text(args.echo_kb * 2))
+
+
+def tap_tcp_connects(bn, args, probe_timeout):
+    s = _connect(DISCARD, probe_timeout)  # probe, not counted
+    s.close()
+    k = args.connects
+    clk = Clock(bn.b)
+    for _ in range(k):
+        s = _connect(DISCARD, 10)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        s.close()  # with a RST: see ACCEPT_NOTE
+    clk.stop()
+    return "%d x (connect to discard, close with RST): %.1f/s wall, %.1f/s emulated, %.1f/s per busy s " \
+           "(%.2f s wall, %.2f s emulated, busy %.2f s)" % (
+               k, k / clk.wall, k / clk.emu, k / clk.busy if clk.busy > 0 else 0, clk.wall, clk.emu, clk.busy)
+
+
+def tap_tcp_transactions(bn, args, probe_timeout):
+    s = _connect(ECHO, probe_timeout)  # probe, not counted
+    s.close()
+    k = args.connects
+    clk = Clock(bn.b)
+    for i in range(k):
+        s = _connect(ECHO, 10)
+        try:
+            s.sendall(b"%c" % (65 + i % 26))
+            if s.recv(1) != b"%c" % (65 + i % 26):
+                raise RuntimeError("connection %d: wrong echo" % i)
+        finally:
+            s.close()
+    clk.stop()
+    return "%d x (connect to echo, 1 byte there and back, close): %.1f/s wall, %.1f/s emulated, %.1f/s per " \
+           "busy s (%.2f s wall, %.2f s emulated, busy %.2f s)" % (
+               k, k / clk.wall, k / clk.emu, k / clk.busy if clk.busy > 0 else 0, clk.wall, clk.emu, clk.busy)
+
+
+TAP_TESTS = (("tap udp echo", tap_udp_echo, "UDP"), ("tap udp discard+chargen", tap_udp_other, "UDP"),
+             ("tcp bulk host->board", tap_tcp_in, "TCP"), ("tcp bulk board->host", tap_tcp_out, "TCP"),
+             ("tcp echo", tap_tcp_echo, "TCP"), ("tcp connect rate", tap_tcp_connects, "TCP"),
+             ("tcp transactions", tap_tcp_transactions, "TCP"))
+
+
+def tap_missing():
+    if os.geteuid() != 0:
+        return "needs root (network namespace and TAP)"
+    if not os.path.exists("/dev/net/tun"):
+        return "/dev/net/tun is missing"
+    if shutil.which("ip") is None:
+        return "ip is not installed (Debian: iproute2)"
+    return None
+
+
+def tap_part(bn, args, ours):
+    """The TAP tests on a running board (this process is in the bench's namespace). Returns the
+    number of failures."""
+    from tap import Tap
+
+    tap = Tap.open(TAP_NAME, host_ip=TAP_HOST_IP)
+    fails = 0
+    try:
+        bn.tap_start(tap)
+        bn.b.pace(True)
+        for what, fn, kind in TAP_TESTS:
+            try:
+                report(bn.name, what, fn(bn, args, 3 if ours else 10))
+            except NotServed as e:
+                if not ours:
+                    raise RuntimeError("%s: %s" % (what, e))
+                report(bn.name, what, "n/a until the %s issue (%s does not answer)" % (kind, e))
+            except (OSError, RuntimeError) as e:
+                report(bn.name, what, "FAILED: %s: %s" % (e.__class__.__name__, e))
+                fails += 1
+    finally:
+        try:
+            bn.b.pace(False)
+        except run.BoardError:
+            pass
+        bn.tap_stop()
+        tap.close()
+    return fails
+
+
+def serve_and_measure(bn, args, label, boot_free, free, what_up):
+    fails = 0
+    mac = bn.arp()
+    bench_ping(bn, mac, args.pings)
+    bench_udp(bn, mac, args, probe=(label == "ours"))
+    if args.tap:
+        fails += tap_part(bn, args, label == "ours")
+    report(label, "gc.mem_free", "%d bytes with the services up (%s); %d at boot, %d used" % (
+        free, what_up, boot_free, boot_free - free))
+    v = bn.b.chip_eval("chip.violations")
+    if v != "[]":
+        report(label, "chip violations", v)
+    return fails
+
+
+def run_ours(args):
+    bn = Bench("ours", chip=CHIP, board="pico_w5500", bridge="w5500", stderr=args.stderr, verbose=args.v)
     try:
         t0 = time.time()
         # raw REPL is up (main.py was stopped at boot by the harness): a fresh heap, then main's
@@ -325,81 +680,110 @@ def run_ours(args, chip, label):
         boot_free = int(bn.wait_console("bsdnet heap at boot", 60).split()[-1])
         bn.wait_console("bsdnet up", 60)
         free = int(bn.wait_console("bsdnet mem_free", 60).split()[-1])
-        report(label, "boot to up", "%.1f s wall" % (time.time() - t0))
-        mac = bn.arp()
-        bench_ping(bn, mac, args.pings)
-        bench_udp(bn, mac, args, probe=True)
-        report(label, "gc.mem_free", "%d bytes with the services up (interface up, serving ICMP/ARP); %d at boot, "
-               "%d used by the stack" % (free, boot_free, boot_free - free))
-        if chip.startswith("py:") or chip == "w5500":
-            v = bn.b.chip_eval("chip.violations")
-            if v != "[]":
-                report(label, "chip violations", v)
+        report("ours", "boot to up", "%.1f s wall" % (time.time() - t0))
+        return serve_and_measure(bn, args, "ours", boot_free, free, "interface up, firmware/main.py serving")
     finally:
         bn.close()
 
 
+def _ref_board(args, name):
+    return Bench(name, chip=CHIP, uf2=run.UF2_W5500, board="", bridge="w5500", serve=True,
+                 extras=[os.path.join(HERE, "ref_main.py") + ":/main.py"], stderr=args.stderr, verbose=args.v)
+
+
 def run_ref(args):
-    bn = Bench("ref", chip="py:" + IMR_CHIP, uf2=run.UF2_W5500, board="", bridge="w5500", serve=True,
-               extras=[os.path.join(HERE, "ref_main.py") + ":/main.py"], stderr=args.stderr, verbose=args.v)
+    bn = _ref_board(args, "ref")
     try:
         t0 = time.time()
         boot_free = int(bn.wait_console("ref heap at boot", 60).split()[-1])
         up = bn.wait_console("ref up", 60)
         free = int(bn.wait_console("ref mem_free", 60).split()[-1])
         report("ref", "boot to up", "%.1f s wall (%s)" % (time.time() - t0, up.strip()))
-        mac = bn.arp()
-        bench_ping(bn, mac, args.pings)
-        bench_udp(bn, mac, args)
-        report("ref", "gc.mem_free", "%d bytes with the services up (WIZNET5K + lwIP up, UDP echo socket bound); "
-               "%d at boot, %d used from the Python heap" % (free, boot_free, boot_free - free))
-        v = bn.b.chip_eval("chip.violations")
-        if v != "[]":
-            report("ref", "chip violations", v)
+        fails = serve_and_measure(bn, args, "ref", boot_free, free,
+                                  "WIZNET5K + lwIP up, UDP and TCP echo/discard/chargen bound")
+        errs = [ln for ln in "".join(bn.b.console).splitlines() if ln.startswith("ref error")]
+        if errs:
+            report("ref", "server errors", "; ".join(errs[:5]))
+        return fails
     finally:
         bn.close()
 
 
 def run_ref_stock(args):
-    """The reference on the unmodified W5500Chip: does it come up within args.ref_stock_wait s wall?"""
-    bn = Bench("ref-stock-chip", chip="w5500", uf2=run.UF2_W5500, board="", bridge="w5500", serve=True,
-               extras=[os.path.join(HERE, "ref_main.py") + ":/main.py"], stderr=args.stderr, verbose=args.v)
+    """Regression check: the reference comes up on the stock W5500 model within --ref-stock-wait s wall
+    (before the model gated SIR/INTn with Sn_IMR it spun on Sn_IR for ever) and answers ARP."""
+    bn = _ref_board(args, "ref-stock-chip")
     try:
-        try:
-            bn.wait_console("ref up", args.ref_stock_wait)
-            up = "came up"
-        except RuntimeError:
-            up = "did not come up in %.0f s wall" % args.ref_stock_wait
+        t0 = time.time()
+        bn.wait_console("ref mem_free", args.ref_stock_wait)
+        bn.arp()
         st = bn.b.stats()
-        report("ref-stock-chip", "boot", "%s: %.0f ms emulated, %d chip selects, %d frames out (INTn asserted "
-               "for SENDOK, which the reference's INTn handler clears inside its SENDOK spin)"
-               % (up, st["emu_ms"], st["spi_selects"], st["frames_out"]))
+        report("ref-stock-chip", "boot", "came up and answered ARP on the stock W5500 model in %.1f s wall "
+               "(%.0f ms emulated, %d chip selects, %d frames out)"
+               % (time.time() - t0, st["emu_ms"], st["spi_selects"], st["frames_out"]))
+        return 0
     finally:
         bn.close()
 
 
+def in_netns(argv, args):
+    """Run this bench again inside a network namespace of its own; delete the namespace after."""
+    ns = "bsdnet-bench-%d" % os.getpid()
+    subprocess.run(["ip", "netns", "add", ns], check=True, timeout=10)
+    p = None
+    try:
+        subprocess.run(["ip", "netns", "exec", ns, "ip", "link", "set", "lo", "up"], check=True, timeout=10)
+        # no IPv6 chatter from the kernel on the TAP (router solicitations, MLD): the same quiet wire for both
+        subprocess.run(["ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1",
+                        "net.ipv6.conf.default.disable_ipv6=1"], timeout=10)
+        p = subprocess.Popen(["ip", "netns", "exec", ns, sys.executable, os.path.abspath(__file__)] + list(argv)
+                             + ["--netns", ns])
+        try:
+            return p.wait(args.timeout)
+        except subprocess.TimeoutExpired:
+            print("ref-bench error: no end within --timeout %d s wall; stopped" % args.timeout, flush=True)
+            return 1
+    finally:
+        if p is not None and p.poll() is None:
+            p.kill()
+            p.wait(10)
+        subprocess.run(["ip", "netns", "del", ns], timeout=10)
+
+
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--pings", type=int, default=20)
-    ap.add_argument("--udp", type=int, default=50, help="UDP echo datagrams (reference only)")
+    ap.add_argument("--udp", type=int, default=50, help="UDP echo datagrams")
     ap.add_argument("--udp-size", type=int, default=512, help="UDP payload bytes")
+    ap.add_argument("--tcp-kb", type=int, default=128, help="KB each way for TCP bulk")
+    ap.add_argument("--echo-kb", type=int, default=4, help="KB for the TCP echo round trip")
+    ap.add_argument("--connects", type=int, default=20, help="connections for the connect rate")
     ap.add_argument("--only", choices=("ours", "ref"))
+    ap.add_argument("--no-tap", action="store_true", help="frame-level part only (no namespace, no TAP)")
+    ap.add_argument("--timeout", type=int, default=900, help="seconds wall for the whole run in the namespace")
     ap.add_argument("--slice-ms", type=float, default=2,
                     help="board.mjs run slice (its default 15 ms adds up to 15 ms wall before a frame from "
                          "the host is seen; 0 keeps the default)")
-    ap.add_argument("--stock-chip", action="store_true", help="also run ours on the unmodified W5500Chip")
     ap.add_argument("--ref-stock-chip", action="store_true",
-                    help="also boot the reference on the unmodified W5500Chip (it hangs: see ref_main.py)")
-    ap.add_argument("--ref-stock-wait", type=float, default=15, help="seconds wall for --ref-stock-chip")
+                    help="also check that the reference comes up on the stock W5500 model (regression check)")
+    ap.add_argument("--ref-stock-wait", type=float, default=30, help="seconds wall for --ref-stock-chip")
+    ap.add_argument("--netns", help=argparse.SUPPRESS)  # set when run again inside the namespace
     ap.add_argument("-v", action="store_true", help="board.mjs diagnostics on stderr")
     args = ap.parse_args(argv)
-    args.stderr = None if args.v else open(os.devnull, "w")
     for uf2 in ((run.UF2,) if args.only == "ours" else (run.UF2_W5500,) if args.only == "ref"
                 else (run.UF2, run.UF2_W5500)):
         why = run.missing(uf2)
         if why:
             print("ref-bench: skipped: %s" % why)
             return 0
+    args.tap = args.netns is not None
+    if not args.tap and not args.no_tap:
+        why = tap_missing()
+        if why is None:
+            return in_netns(argv, args)
+        print("ref-bench: TAP part (TCP, kernel peer) skipped: %s; frame-level part only" % why, flush=True)
+    args.stderr = None if args.v else open(os.devnull, "w")
     tmp = tempfile.mkdtemp(prefix="refbench")
     hook = os.path.join(tmp, "hook.mjs")
     url = pathlib.Path(HERE, "board.mjs").as_uri()
@@ -412,17 +796,16 @@ def main(argv=None):
     try:
         jobs = []
         if args.only in (None, "ours"):
-            jobs.append(lambda: run_ours(args, "py:" + IMR_CHIP, "ours"))
-            if args.stock_chip:
-                jobs.append(lambda: run_ours(args, "w5500", "ours-stock-chip"))
+            jobs.append(run_ours)
         if args.only in (None, "ref"):
-            jobs.append(lambda: run_ref(args))
+            jobs.append(run_ref)
             if args.ref_stock_chip:
-                jobs.append(lambda: run_ref_stock(args))
+                jobs.append(run_ref_stock)
         for job in jobs:
             try:
-                job()
-            except (RuntimeError, run.BoardError) as e:
+                if job(args):
+                    rc = 1
+            except (RuntimeError, OSError, run.BoardError) as e:
                 print("ref-bench error: %s" % e, flush=True)
                 rc = 1
     finally:
@@ -431,7 +814,7 @@ def main(argv=None):
         else:
             os.environ["NODE_OPTIONS"] = old
         shutil.rmtree(tmp, ignore_errors=True)
-    print("ref-bench total: %.1f s wall" % (time.time() - t0))
+    print("ref-bench total: %.1f s wall" % (time.time() - t0), flush=True)
     return rc
 
 

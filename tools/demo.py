@@ -8,7 +8,8 @@ Without root: two emulated boards on the in-process wire (tools/emu/wire.py); bo
 (ARP resolution, ICMP echo request and reply), every frame printed as it crosses.
 
     python3 tools/demo.py [--chip w5500|enc28j60] [--runtime cpython|micropython|rp2040] [--count 5]
-                          [--impair loss=0.1,seed=1] [--pcap demo.pcap] [--inprocess]
+                          [--impair loss=0.1,seed=1] [--pcap demo.pcap] [--app main|echo]
+                          [--inprocess]
 
 NetnsBoard, the host board in a namespace of its own, is also what host_tests/test_e2e_ping.py uses.
 """

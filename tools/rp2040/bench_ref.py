@@ -616,6 +616,33 @@ def tap_tcp_transactions(bn, args, probe_timeout):
                k, k / clk.wall, k / clk.emu, k / clk.busy if clk.busy > 0 else 0, clk.wall, clk.emu, clk.busy)
 
 
+def tap_tcp_abuse(bn, args, probe_timeout):
+    """Clients that misbehave must not stop the server: 3 reset chargen mid-stream, 6 connect to
+    discard and close at once (their FIN can be lost before accept(), see ACCEPT_NOTE), then one
+    echo exchange must work; reports how long until it did."""
+    s = _connect(CHARGEN, probe_timeout)
+    s.close()
+    t0 = time.perf_counter()
+    for _ in range(3):
+        s = _connect(CHARGEN, 10)
+        _recv_exact(s, 1000)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        s.close()
+    for _ in range(6):
+        _connect(DISCARD, 20).close()
+    t1 = time.perf_counter()
+    s = _connect(ECHO, 20)
+    try:
+        s.sendall(b"still there?")
+        if _recv_exact(s, 12) != b"still there?":
+            raise RuntimeError("wrong echo after the abuse")
+    finally:
+        s.close()
+    t2 = time.perf_counter()
+    return "3 chargen clients reset mid-stream, 6 connect-and-close clients: all served, echo answered " \
+           "%.2f s wall after them (%.2f s for the lot)" % (t2 - t1, t2 - t0)
+
+
 def tap_idle(bn, args, probe_timeout):
     """How much of the emulated CPU the board uses with no traffic (after ARP settled)."""
     time.sleep(0.5)
@@ -634,7 +661,8 @@ TAP_TESTS = (("tap udp echo", tap_udp_echo, "UDP", "UDP port 7"),
              ("tcp bulk board->host", tap_tcp_out, "TCP", "TCP port 19"),
              ("tcp echo", tap_tcp_echo, "TCP", "TCP port 7"),
              ("tcp connect rate", tap_tcp_connects, "TCP", "TCP port 9"),
-             ("tcp transactions", tap_tcp_transactions, "TCP", "TCP port 7"))
+             ("tcp transactions", tap_tcp_transactions, "TCP", "TCP port 7"),
+             ("tcp misbehaving clients", tap_tcp_abuse, "TCP", "TCP port 19"))
 
 
 def tap_missing():

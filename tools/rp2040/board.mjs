@@ -596,10 +596,24 @@ export class RawRepl {
   async enter(timeoutMs = 30000) {
     this.busy = true;
     await this.waitConnected(timeoutMs);
-    // Ctrl-C twice stops main.py or whatever runs; then Ctrl-A to the raw REPL
-    this.board.serialWrite("\r\x03\x03");
+    // Ctrl-C twice stops main.py or whatever runs; then Ctrl-A to the raw REPL. A Ctrl-C that
+    // arrives while the firmware is still booting (before main.py runs, when the interrupt
+    // character is not armed) is only a byte in the input buffer and main.py then runs on, so
+    // Ctrl-C is sent again every second until the friendly prompt shows.
     let banner = "";
-    try { banner = await this.readUntil(">>> ", timeoutMs); } catch (e) { banner = e.partial || ""; }
+    const t0 = performance.now();
+    for (;;) {
+      this.board.serialWrite("\r\x03\x03");
+      const left = timeoutMs - (performance.now() - t0);
+      try {
+        banner += await this.readUntil(">>> ", Math.max(1, Math.min(1000, left)));
+        break;
+      } catch (e) {
+        banner += e.partial || "";
+        this.buf = "";
+        if (performance.now() - t0 >= timeoutMs) break;
+      }
+    }
     await new Promise((r) => setTimeout(r, 20));
     banner += this.buf;
     this.buf = "";

@@ -1,0 +1,166 @@
+"""End to end UDP: the firmware's services (echo 7, discard 9, chargen 19) on the host board against
+Linux's own UDP sockets, in a network namespace this test makes, for each chip and runtime (cpython,
+the MicroPython VM, the emulated Pico; the VM and Pico are skipped without node or their files).
+
+Checks: echo of sizes 0..1472 byte for byte (Linux drops a reply with a bad UDP checksum, so a reply
+also proves the checksum), discard gives no answer but is counted, chargen answers with the RFC 864
+pattern, a closed port answers ICMP port unreachable (ECONNREFUSED on a connected Linux socket), and
+nothing leaks from the mbuf pool. Prints the stop-and-wait echo rate per chip and runtime.
+Needs root, /dev/net/tun and ip (Debian: iproute2).
+"""
+import json
+import os
+import shutil
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "tools"))
+sys.path.insert(0, os.path.join(ROOT, "firmware"))
+
+from demo import Netns, NetnsBoard  # noqa: E402
+from services import chargen_fill  # noqa: E402  (the pattern the board sends, computed here too)
+
+BOARD_IP = "10.7.0.2"
+HOST_IP = "10.7.0.1"
+TAP = "bsd0"
+
+
+def _missing():
+    if os.geteuid() != 0:
+        return "needs root (network namespace and TAP)"
+    if not os.path.exists("/dev/net/tun"):
+        return "/dev/net/tun is missing"
+    if shutil.which("ip") is None:
+        return "ip is not installed (Debian: iproute2)"
+    return None
+
+
+pytestmark = pytest.mark.skipif(_missing() is not None, reason=_missing() or "")
+
+RUNTIMES = ("cpython", "micropython", "rp2040")
+CHIPS = ("w5500", "enc28j60")
+
+
+@pytest.fixture(scope="module", params=[(c, r) for r in RUNTIMES for c in CHIPS], ids=lambda p: "%s-%s" % p)
+def board(request):
+    chip, runtime = request.param
+    if runtime in ("micropython", "rp2040") and shutil.which("node") is None:
+        pytest.skip("node is not installed (needed for the MicroPython VM and rp2040js)")
+    if runtime == "rp2040":
+        sys.path.insert(0, os.path.join(ROOT, "tools", "rp2040"))
+        import run as rp
+
+        why = rp.missing()
+        if why:
+            pytest.skip("emulated Pico: " + why)
+    ns = Netns("bsdnet-udp-%d-%s-%s" % (os.getpid(), chip[:3], runtime[:2]))
+    b = None
+    try:
+        b = NetnsBoard(ns, chip, runtime, ip=BOARD_IP + "/24", host_ip=HOST_IP + "/24", tap=TAP)
+        b.wait_ready(60)
+        yield b
+    finally:
+        if b is not None:
+            b.stop(5)
+        ns.close()
+
+
+# The Linux side: a Python script run inside the namespace; it prints one JSON line.
+CLIENT = r"""
+import json, socket, sys, time
+BOARD = "10.7.0.2"
+out = {}
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(3)
+# warm up ARP on both sides
+for _ in range(5):
+    s.sendto(b"warm", (BOARD, 7))
+    try:
+        if s.recvfrom(2000)[0] == b"warm":
+            break
+    except socket.timeout:
+        pass
+sizes = [0, 1, 17, 100, 511, 512, 1000, 1471, 1472]
+bad = []
+for n in sizes:
+    data = bytes((n * 7 + k) & 0xFF for k in range(n))
+    s.sendto(data, (BOARD, 7))
+    try:
+        got, addr = s.recvfrom(2000)
+        if got != data or addr != (BOARD, 7):
+            bad.append([n, len(got), list(addr)])
+    except socket.timeout:
+        bad.append([n, "timeout"])
+out["echo_bad"] = bad
+# stop-and-wait rate, 64-byte datagrams
+N = int(sys.argv[1])
+t0 = time.perf_counter()
+ok = 0
+for i in range(N):
+    d = i.to_bytes(4, "big") * 16
+    s.sendto(d, (BOARD, 7))
+    try:
+        while True:
+            got = s.recvfrom(2000)[0]
+            if got == d:
+                ok += 1
+                break
+    except socket.timeout:
+        break
+out["rate_ok"] = ok
+out["rate_s"] = time.perf_counter() - t0
+# discard: no answer
+s.settimeout(0.5)
+s.sendto(b"into the void", (BOARD, 9))
+try:
+    s.recvfrom(2000)
+    out["discard_answered"] = True
+except socket.timeout:
+    out["discard_answered"] = False
+# chargen: asked length, and the default 512
+s.settimeout(3)
+s.sendto(b"\x00\x48", (BOARD, 19))
+out["chargen72"] = s.recvfrom(2000)[0].hex()
+s.sendto(b"", (BOARD, 19))
+out["chargen_default_len"] = len(s.recvfrom(2000)[0])
+# a closed port: ICMP port unreachable -> ECONNREFUSED on a connected socket
+c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+c.settimeout(3)
+c.connect((BOARD, 4242))
+c.send(b"anyone?")
+try:
+    c.recv(100)
+    out["closed"] = "answered"
+except ConnectionRefusedError:
+    out["closed"] = "refused"
+except socket.timeout:
+    out["closed"] = "timeout"
+print(json.dumps(out))
+"""
+
+
+def test_udp_services_against_linux(board, capsys):
+    n = 20 if board.runtime == "rp2040" else 100
+    p = board.ns.run([sys.executable, "-c", CLIENT, str(n)], timeout=120, check=False)
+    assert p.returncode == 0, p.stdout + p.stderr
+    r = json.loads(p.stdout.strip().splitlines()[-1])
+    assert r["echo_bad"] == [], r
+    assert r["rate_ok"] == n, r
+    assert r["discard_answered"] is False
+    want = bytearray(72)
+    chargen_fill(want, 72, 0)
+    got = bytes.fromhex(r["chargen72"])
+    assert got == bytes(want), got  # the first answer's line starts at the first character
+    assert r["chargen_default_len"] == 512
+    assert r["closed"] == "refused", r
+    st = board.stats()
+    u = st["udp"]
+    assert u["udps_noport"] >= 1 and u["udps_badsum"] == 0 and u["udps_hdrops"] == 0
+    assert u["udps_ipackets"] >= n + 12 and u["udps_opackets"] >= n + 11
+    assert st["icmp"]["icps_outhist_unreach"] >= 1
+    assert st["mbuf"]["free"] == st["mbuf"]["size"], st["mbuf"]
+    with capsys.disabled():
+        print("\nUDP echo %s/%s: %d x 64 B stop-and-wait in %.2f s wall: %.0f datagrams/s"
+              % (board.chip, board.runtime, n, r["rate_s"], n / r["rate_s"]))

@@ -135,14 +135,12 @@ Board.prototype.start = function () {
 
 # Ours: what firmware/main.py's main() does, with gc.mem_free() once the interface is up. Typed
 # into the raw REPL (Ctrl-D runs it); it serves for ever, its output arrives as console events.
-# firmware/main.py goes into the image as /fw_main.py and /main.py is a comment: with the UDP
-# services in firmware/main.py, the harness's boot-time stop of main.py (board.mjs sends Ctrl-C once,
-# when USB connects) no longer works: `run.py --chip w5500 --exec "print(1)"` does not reach the raw
-# REPL in 60 s, while the same image with a stub /main.py boots in 0.5 s.
+# The image is the one a user deploys (firmware/main.py as /main.py); the harness stopped main.py at
+# boot, and a soft reset gives a fresh heap before the figures.
 OURS_SERVE = """import gc
 gc.collect()
 print('bsdnet heap at boot: %d' % gc.mem_free())
-import asyncio, board, fw_main as main
+import asyncio, board, main
 nic = board.interface()
 main.start(nic, board.IP, board.NETMASK, getattr(board, 'GATEWAY', '0.0.0.0'), getattr(board, 'DNS', '0.0.0.0'))
 print('bsdnet up: %s mac %s' % (nic.ifconfig()[0], ':'.join('%02x' % b for b in nic.config('mac'))))
@@ -731,11 +729,7 @@ def serve_and_measure(bn, args, label, boot_free, free, what_up):
 
 
 def run_ours(args):
-    stub = os.path.join(args.tmp, "main.py")
-    with open(stub, "w") as f:
-        f.write("# bench_ref.py: firmware/main.py is /fw_main.py in this image\n")
-    bn = Bench("ours", chip=CHIP, board="pico_w5500", bridge="w5500", stderr=args.stderr, verbose=args.v,
-               extras=[stub + ":/main.py", os.path.join(ROOT, "firmware", "main.py") + ":/fw_main.py"])
+    bn = Bench("ours", chip=CHIP, board="pico_w5500", bridge="w5500", stderr=args.stderr, verbose=args.v)
     try:
         t0 = time.time()
         # raw REPL is up (main.py was stopped at boot by the harness): a fresh heap, then main's

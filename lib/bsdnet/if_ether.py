@@ -42,9 +42,22 @@ class ArpTable:
         self.used = [0] * size  # ticks of last use, for LRU eviction
         self.hold = [None] * size  # la_hold: mbufs linked through m.next
         self.nhold = bytearray(size)
+        self.npend = 0  # entries INCOMPLETE or DOWN (the ones with a timer): none is the common case
+        self.last = 0  # the slot resolve() hit last: most traffic goes to one peer or the gateway
 
     # --- lookup and slots ---------------------------------------------------------------
+    def _set(self, i, s):
+        old = self.state[i]
+        self.npend += (s == _LLE_INCOMPLETE or s == _LLE_DOWN) - (old == _LLE_INCOMPLETE or old == _LLE_DOWN)
+        self.state[i] = s
+
     def lookup(self, a, off):
+        i = self.last
+        ip = self.ip
+        o = 4 * i
+        if (self.state[i] != _LLE_FREE and ip[o] == a[off] and ip[o + 1] == a[off + 1] and ip[o + 2] == a[off + 2]
+                and ip[o + 3] == a[off + 3]):
+            return i
         for i in range(self.size):
             if self.state[i] != _LLE_FREE and in_eq(self.ip, 4 * i, a, off):
                 return i
@@ -77,7 +90,7 @@ class ArpTable:
             mbuf.m_freem(m)
         self.hold[i] = None
         self.nhold[i] = 0
-        self.state[i] = _LLE_FREE
+        self._set(i, _LLE_FREE)
         self.asked[i] = 0
 
     def flush(self):
@@ -99,13 +112,9 @@ class ArpTable:
         for next hop dst. True: send now. False: m is held until the answer, or dropped (counted)."""
         i = self.lookup(dst, doff)
         if i >= 0 and self.state[i] == _LLE_REACHABLE:
+            self.last = i
             self.used[i] = now
-            b = self.mac
-            o = 6 * i
-            buf = m.buf
-            d = m.off
-            for k in range(6):
-                buf[d + k] = b[o + k]
+            eh.mac_copy(m.buf, m.off, self.mac, 6 * i)
             if ticks_diff(self.expire[i], now) <= 0:
                 # stale: keep using it but ask again (unicast refresh would do too)
                 self.expire[i] = ticks_add(now, opts.ARP_KEEP_MS)
@@ -121,7 +130,7 @@ class ArpTable:
                 arpstat["dropped"] += 1
                 mbuf.m_free(m)
                 return False
-            self.state[i] = _LLE_INCOMPLETE
+            self._set(i, _LLE_INCOMPLETE)
             self.asked[i] = 1
             self.expire[i] = ticks_add(now, opts.ARP_RETRY_MS)
             self._request(dst, doff, now)
@@ -148,6 +157,8 @@ class ArpTable:
 
     # --- timers -------------------------------------------------------------------------
     def next_timeout(self, now):
+        if self.npend == 0:
+            return _NO_DEADLINE
         best = _NO_DEADLINE
         for i in range(self.size):
             s = self.state[i]
@@ -173,7 +184,7 @@ class ArpTable:
                     mbuf.m_freem(h)
                 self.hold[i] = None
                 self.nhold[i] = 0
-                self.state[i] = _LLE_DOWN
+                self._set(i, _LLE_DOWN)
                 self.expire[i] = ticks_add(now, opts.ARP_DOWN_MS)
             else:
                 self.asked[i] += 1
@@ -241,7 +252,7 @@ class ArpTable:
             mo = 6 * i
             for k in range(6):
                 self.mac[mo + k] = b[sha + k]
-            self.state[i] = _LLE_REACHABLE
+            self._set(i, _LLE_REACHABLE)
             self.expire[i] = ticks_add(now, opts.ARP_KEEP_MS)
             self.asked[i] = 0
             h = self.hold[i]

@@ -40,11 +40,8 @@ def in_multicast(a, off):
 
 def in_masked_eq(a, aoff, b, boff, mask):
     """(a & mask) == (b & mask) with mask a 4-byte buffer at 0."""
-    for i in range(4):
-        m = mask[i]
-        if a[aoff + i] & m != b[boff + i] & m:
-            return False
-    return True
+    return ((a[aoff] ^ b[boff]) & mask[0] == 0 and (a[aoff + 1] ^ b[boff + 1]) & mask[1] == 0
+            and (a[aoff + 2] ^ b[boff + 2]) & mask[2] == 0 and (a[aoff + 3] ^ b[boff + 3]) & mask[3] == 0)
 
 
 class InIfaddr:
@@ -79,6 +76,9 @@ class InIfaddr:
 
     def is_broadcast(self, a, off):
         """in_broadcast(): all ones, the subnet's all-ones or all-zeros host part (4.2BSD form)."""
+        x = a[off + 3]
+        if x != 255 and x != self.bcast[3] and x != self.net[3]:
+            return False  # the usual case, a unicast host, told by its last byte alone
         if in_allones(a, off):
             return True
         if not self.configured:

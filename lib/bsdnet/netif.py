@@ -5,7 +5,8 @@
 # called from the driver's interrupt thread): it reads `now` once, drains up to RX_BATCH frames
 # into mbufs and hands them to ether_input, then runs the timers that are due. run() is the
 # asyncio task that calls poll() and sleeps until the next frame (interrupt pin) or deadline.
-from .compat import const, ticks_ms, ticks_diff, aio_sleep_ms, Flag, wait_flag_ms
+import asyncio
+from .compat import const, ticks_ms, ticks_add, ticks_diff, aio_sleep_ms, Flag
 from . import opts
 from . import mbuf
 from .inet import InIfaddr, inet_ntoa
@@ -15,6 +16,7 @@ from . import route
 from .ip_var import ipstat
 
 _NO_DEADLINE = const(-1)
+_INTR_RECHECK_MS = const(1000)
 
 
 class Interface:
@@ -32,6 +34,8 @@ class Interface:
         self.ipintr = ip_input.ip_input  # a plain function on the instance: calling it does not allocate
         self._timers = [self.arp]  # objects with next_timeout(now) -> ms or -1, and timeout(now)
         self._flag = Flag()
+        self._clock = None  # the task that sets _flag at the next deadline (interrupt mode)
+        self._clock_at = 0
         self._running = False
         self._poll_ms = opts.POLL_MIN_MS
         self.intr = getattr(dev, "intr", None)
@@ -143,25 +147,50 @@ class Interface:
 
     async def run(self):
         """The interface task: poll, then sleep until a frame (interrupt) or the next deadline.
-        Without an interrupt pin the poll interval adapts: short while frames flow, longer when idle."""
+        Without an interrupt pin the poll interval adapts: short while frames flow, longer when idle.
+        With one, the task waits on the flag alone (a timeout on it would cost a task per wake-up
+        on MicroPython: asyncio.wait_for) and a clock task sets the flag at the next deadline."""
         self._running = True
-        while self._running:
-            now = ticks_ms()
-            got = self.poll(now)
-            if got >= opts.RX_BATCH or (got and self.dev.pending()):
-                await aio_sleep_ms(0)  # more waiting: let other tasks run, then go on draining
-                continue
-            wait = self.next_deadline(now)
-            if self.intr is not None:
-                if wait == _NO_DEADLINE or wait > 1000:
-                    wait = 1000  # edges can be lost (W5500.md §11): look again at least once a second
-                if not self.dev.pending():
-                    await wait_flag_ms(self._flag, wait)
-                continue
-            self._poll_ms = opts.POLL_MIN_MS if got else min(self._poll_ms * 2, opts.POLL_MAX_MS)
-            if wait == _NO_DEADLINE or wait > self._poll_ms:
-                wait = self._poll_ms
-            await aio_sleep_ms(wait)
+        try:
+            while self._running:
+                now = ticks_ms()
+                got = self.poll(now)
+                if got >= opts.RX_BATCH or (got and self.dev.pending()):
+                    await aio_sleep_ms(0)  # more waiting: let other tasks run, then go on draining
+                    continue
+                wait = self.next_deadline(now)
+                if self.intr is not None:
+                    # edges can be lost (W5500.md §11): look again at least once a second
+                    if wait == _NO_DEADLINE or wait > _INTR_RECHECK_MS:
+                        wait = _INTR_RECHECK_MS
+                    self._arm_clock(now, wait)
+                    if not self.dev.pending():
+                        await self._flag.wait()
+                    continue
+                self._poll_ms = opts.POLL_MIN_MS if got else min(self._poll_ms * 2, opts.POLL_MAX_MS)
+                if wait == _NO_DEADLINE or wait > self._poll_ms:
+                    wait = self._poll_ms
+                await aio_sleep_ms(wait)
+        finally:
+            if self._clock is not None:
+                self._clock.cancel()
+                self._clock = None
+
+    def _arm_clock(self, now, wait):
+        """Make sure the clock task wakes us within `wait` ms: a new clock task only when the
+        running one would wake later than that (a deadline moved earlier), which is rare."""
+        at = ticks_add(now, wait)
+        if self._clock is not None and ticks_diff(self._clock_at, at) <= 0:
+            return
+        if self._clock is not None:
+            self._clock.cancel()
+        self._clock_at = at
+        self._clock = asyncio.create_task(self._tick(wait))
+
+    async def _tick(self, wait):
+        await aio_sleep_ms(wait)
+        self._clock = None
+        self._flag.set()
 
     def stop(self):
         self._running = False

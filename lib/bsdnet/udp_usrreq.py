@@ -12,7 +12,7 @@ from . import mbuf
 from .hdr import ip as iph
 from .hdr import udp as udph
 from .hdr import icmp as ich
-from .inet import in_copy, in_nullhost, in_multicast
+from .inet import in_copy, in_nullhost
 from .in_pcb import Inpcbinfo, in_pcblookup, INPLOOKUP_WILDCARD
 from .ip_icmp import icmp_error
 from .ip_output import ip_output
@@ -48,9 +48,8 @@ def udp_input(ifp, m, hlen, now):
         return
     if not (b[u + udph.UDP_SUM] | b[u + udph.UDP_SUM + 1]):
         udpstat["udps_nosum"] += 1
-    ia = ifp.ia
     dst = o + iph.IP_DST
-    bcast = ia.is_broadcast(b, dst) or in_multicast(b, dst)
+    bcast = not ifp.ia.is_ours(b, dst)  # ip_input let it in: ours, else broadcast or multicast
     inp = in_pcblookup(udbinfo, b, o + iph.IP_SRC, udph.sport(b, u), b, dst, udph.dport(b, u),
                        INPLOOKUP_WILDCARD)
     if inp is None:

@@ -44,24 +44,27 @@ def ethertype(buf, off):
     return (buf[off + 12] << 8) | buf[off + 13]
 
 
+# Straight-line code, not `for i in range(6)`: on MicroPython a loop costs several times more
+# per byte than the unrolled stores, and these run for every frame.
 def emit(buf, off, dst, doff, src, soff, etype):
-    for i in range(6):
-        buf[off + i] = dst[doff + i]
-        buf[off + 6 + i] = src[soff + i]
+    mac_copy(buf, off, dst, doff)
+    mac_copy(buf, off + 6, src, soff)
     buf[off + 12] = etype >> 8
     buf[off + 13] = etype & 0xFF
 
 
 def mac_eq(a, aoff, b, boff):
-    for i in range(6):
-        if a[aoff + i] != b[boff + i]:
-            return False
-    return True
+    return (a[aoff] == b[boff] and a[aoff + 1] == b[boff + 1] and a[aoff + 2] == b[boff + 2]
+            and a[aoff + 3] == b[boff + 3] and a[aoff + 4] == b[boff + 4] and a[aoff + 5] == b[boff + 5])
 
 
 def mac_copy(dst, doff, src, soff):
-    for i in range(6):
-        dst[doff + i] = src[soff + i]
+    dst[doff] = src[soff]
+    dst[doff + 1] = src[soff + 1]
+    dst[doff + 2] = src[soff + 2]
+    dst[doff + 3] = src[soff + 3]
+    dst[doff + 4] = src[soff + 4]
+    dst[doff + 5] = src[soff + 5]
 
 
 def is_broadcast(buf, off):

@@ -17,7 +17,6 @@
 #                                       (-1 and no change when the TTL is already 0)
 #   opt_find(buf, off, kind) -> offset of the first option of that kind in a checked header, or -1
 #   reason_name(code) -> str, NREASONS  (the ipstat counters: ips_toosmall, ips_badvers, ...)
-import struct
 
 from ..compat import const
 from ..in_cksum import in_cksum, cksum_adjust
@@ -171,9 +170,27 @@ def addr_copy(dst, doff, src, soff):
 
 
 def emit(buf, off, hlen, tos, total_len, ident, frag, ttl, proto, src, soff, dst, doff):
-    struct.pack_into(">BBHHHBBH", buf, off, 0x40 | (hlen >> 2), tos, total_len, ident, frag, ttl, proto, 0)
-    addr_copy(buf, off + IP_SRC, src, soff)
-    addr_copy(buf, off + IP_DST, dst, doff)
+    # byte stores: struct.pack_into parses its format on every call, about twice the time
+    buf[off] = 0x40 | (hlen >> 2)
+    buf[off + 1] = tos
+    buf[off + 2] = total_len >> 8
+    buf[off + 3] = total_len & 0xFF
+    buf[off + 4] = ident >> 8
+    buf[off + 5] = ident & 0xFF
+    buf[off + 6] = frag >> 8
+    buf[off + 7] = frag & 0xFF
+    buf[off + 8] = ttl
+    buf[off + 9] = proto
+    buf[off + 10] = 0
+    buf[off + 11] = 0
+    buf[off + 12] = src[soff]
+    buf[off + 13] = src[soff + 1]
+    buf[off + 14] = src[soff + 2]
+    buf[off + 15] = src[soff + 3]
+    buf[off + 16] = dst[doff]
+    buf[off + 17] = dst[doff + 1]
+    buf[off + 18] = dst[doff + 2]
+    buf[off + 19] = dst[doff + 3]
 
 
 def fill_cksum(buf, off):

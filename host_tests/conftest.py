@@ -31,11 +31,6 @@ def portable_test_leaves_no_sockets(request):
     yield
     if os.sep + "portable" + os.sep not in str(request.node.fspath):
         return
-    u = sys.modules.get("bsdnet.udp_usrreq")
-    if u is not None:
-        for inp in u.udbinfo.pcbs:
-            if inp.attached and inp.so is not None:
-                inp.so.close()
-    r = sys.modules.get("bsdnet.route")
-    if r is not None:
-        del r.ifnet[:]
+    import ptest
+
+    ptest.cleanup()

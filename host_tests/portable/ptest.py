@@ -54,3 +54,17 @@ def report_alloc(what, fn, n=50, limit=0):
     print("alloc %s: %d bytes per call" % (what, per))
     assert per <= limit, "%s allocates %d bytes per call (limit %d)" % (what, per, limit)
     return per
+
+
+def cleanup():
+    """After each test (pytest's conftest and the VM harness call it): close the sockets and drop
+    the interfaces a test left behind, so that the next test neither routes through nor polls them
+    and finds the service ports free."""
+    u = sys.modules.get("bsdnet.udp_usrreq")
+    if u is not None:
+        for inp in u.udbinfo.pcbs:
+            if inp.attached and inp.so is not None:
+                inp.so.close()
+    r = sys.modules.get("bsdnet.route")
+    if r is not None:
+        del r.ifnet[:]

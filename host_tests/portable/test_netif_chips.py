@@ -5,7 +5,9 @@ from bsdnet.netif import Interface
 from bsdnet.hdr import arp as ah, ip as iph, icmp as ich
 from bsdnet.in_cksum import in_cksum
 import ptest
-from netfix import HOST_MAC, BOARD_MAC, arp_frame, echo_frame
+from netfix import HOST_MAC, BOARD_MAC, arp_frame, echo_frame, udp_frame
+from bsdnet import socket
+from bsdnet.hdr import udp as udph
 
 
 def _board(chip_name, **kw):
@@ -97,3 +99,47 @@ def test_board_mac_is_used():
     assert nic.isconnected()
     chip.set_link(False)
     assert not nic.isconnected()
+
+
+def _udp_echo_figures(chip_name):
+    """A UDP echo server on the socket API over each chip: the frames and the heap per datagram
+    for the whole board (what an application loop of recv_into + sendto costs)."""
+    nic, chip, out = _board(chip_name)
+    chip.deliver(arp_frame(ah.ARPOP_REQUEST, HOST_MAC, "10.7.0.1", b"\0" * 6, "10.7.0.2"))
+    nic.poll()  # the clock's time, as the socket calls use
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        s.bind(("", 7))
+        s.setblocking(False)
+        buf = bytearray(512)
+        addr = ("10.7.0.1", 40000)
+        req = udp_frame("10.7.0.1", "10.7.0.2", 40000, 7, bytes((i * 3) & 0xFF for i in range(512)))
+        chip.deliver(req)
+        nic.poll()
+        n = s.recv_into(buf)
+        assert n == 512 and buf == req[42:42 + 512], (n, nic.stats()["udp"], nic.stats()["if"])
+        s.sendto(buf, addr)
+        rep = out[-1]
+        assert udph.dport(rep, 34) == 40000 and udph.sport(rep, 34) == 7, rep[34:42]
+        assert rep[42:42 + 512] == bytes(buf)
+        chip.on_transmit = None
+
+        def one():
+            chip.deliver(req)
+            nic.poll()
+            s.recv_into(buf)
+            s.sendto(buf, addr)
+
+        ptest.report_alloc("%s: whole board per UDP echo of 512 B (socket recv_into + sendto)" % chip_name, one,
+                           n=30, limit=64)
+    finally:
+        s.close()
+    assert mbuf.pool_free() == opts.NMBCLUSTERS
+
+
+def test_udp_echo_w5500():
+    _udp_echo_figures("w5500")
+
+
+def test_udp_echo_enc28j60():
+    _udp_echo_figures("enc28j60")

@@ -170,6 +170,24 @@ def parse_ping(out):
     return int(m.group(1)), int(m.group(2)), rtt
 
 
+# Run inside the namespace by demo_root: a few UDP exchanges with the board's services.
+_UDP_CLIENT = r"""
+import socket, sys, time
+board = sys.argv[1]
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(2)
+for text in (b"hello, board", b"x" * 1000):
+    t = time.perf_counter()
+    s.sendto(text, (board, 7))
+    data, addr = s.recvfrom(2000)
+    assert data == text, data
+    print("echo %s:%d: %d bytes back in %.2f ms" % (addr[0], addr[1], len(data), (time.perf_counter() - t) * 1000))
+s.sendto(b"\x00\x48", (board, 19))
+data, addr = s.recvfrom(2000)
+print("chargen %s:%d: %r" % (addr[0], addr[1], data.decode()))
+"""
+
+
 def demo_root(a):
     name = "bsdnet-demo-%d" % os.getpid()
     extra = []
@@ -192,6 +210,12 @@ def demo_root(a):
         print(p.stdout.rstrip(), flush=True)
         print("$ ip neigh show dev %s" % board.tap)
         print(ns.run(["ip", "neigh", "show", "dev", board.tap]).stdout.rstrip())
+        udp_ok = True
+        if a.app == "main":
+            print("$ UDP from Linux to the board's echo (7) and chargen (19) services", flush=True)
+            p2 = ns.run([sys.executable, "-c", _UDP_CLIENT, r["ip"]], timeout=30, check=False)
+            print(p2.stdout.rstrip() or p2.stderr.rstrip(), flush=True)
+            udp_ok = p2.returncode == 0
         st = board.stats()
         print("board counters:")
         for k in sorted(st):
@@ -201,9 +225,10 @@ def demo_root(a):
             else:
                 print("  %-6s %s" % (k, json.dumps(st[k])))
         sent, got, rtt = parse_ping(p.stdout)
-        ok = got == sent
-        print("%s: %d/%d answered%s" % ("OK" if ok else "FAILED", got, sent,
-                                        ", rtt min/avg/max %.3f/%.3f/%.3f ms" % rtt if rtt else ""))
+        ok = got == sent and sent > 0 and udp_ok
+        print("%s: %d/%d pings answered%s%s" % (
+            "OK" if ok else "FAILED", got, sent, ", rtt min/avg/max %.3f/%.3f/%.3f ms" % rtt if rtt else "",
+            "" if a.app != "main" else ", UDP echo and chargen " + ("answered" if udp_ok else "NOT answered")))
         return 0 if ok else 1
     finally:
         if board is not None:

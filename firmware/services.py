@@ -16,7 +16,7 @@ _LINE = 72  # characters per chargen line, then CR LF
 _LOOP_PORTS = (0, 7, 9, 13, 19, 37)
 
 stats = {"echo": 0, "discard": 0, "chargen": 0, "refused": 0, "errors": 0}
-_socks = {}
+_socks = {}  # type: dict
 
 
 def open_udp(echo=ECHO_PORT, discard=DISCARD_PORT, chargen=CHARGEN_PORT):

@@ -18,7 +18,8 @@ def check(port):
     if not os.path.isdir(stubs):
         print("typecheck: %s missing; run make setup" % stubs)
         return 1
-    env = dict(os.environ, MYPYPATH=os.pathsep.join([stubs, os.path.join(ROOT, "lib")]))
+    # firmware/ is the board's root directory: its modules import one another by bare name
+    env = dict(os.environ, MYPYPATH=os.pathsep.join([stubs, os.path.join(ROOT, "lib"), os.path.join(ROOT, "firmware")]))
     targets = [d for d in ("lib/bsdnet", "firmware", "boards") if os.path.isdir(os.path.join(ROOT, d))
                and any(f.endswith(".py") for _, _, fs in os.walk(os.path.join(ROOT, d)) for f in fs)]
     cmd = [sys.executable, "-m", "mypy", "--custom-typeshed-dir", stubs, "--python-version", "3.11",

@@ -5,7 +5,7 @@
 # (a connected route), else the first one with a gateway (the default route, RTF_GATEWAY).
 # ip_output() then chooses direct delivery or the gateway on that interface. Longest-prefix match
 # over static routes comes with the IPv4 issue and replaces the body of rtalloc(), not its callers.
-ifnet = []  # attached interfaces, in the order they came up
+ifnet = []  # type: list  # attached interfaces, in the order they came up
 
 
 def if_attach(ifp):

@@ -126,6 +126,8 @@ class Interface:
             st["ibytes"] += ln
             n += 1
             if_ether.ether_input(self, m, now)
+            if not dev.pending():
+                break  # an interrupt pin read (or one register read) instead of an empty receive
         for t in self._timers:
             d = t.next_timeout(now)
             if d != _NO_DEADLINE and ticks_diff(d, now) <= 0:
@@ -155,7 +157,7 @@ class Interface:
             while self._running:
                 now = ticks_ms()
                 got = self.poll(now)
-                if got >= opts.RX_BATCH or (got and self.dev.pending()):
+                if got >= opts.RX_BATCH:
                     await aio_sleep_ms(0)  # more waiting: let other tasks run, then go on draining
                     continue
                 wait = self.next_deadline(now)
@@ -164,6 +166,8 @@ class Interface:
                     if wait == _NO_DEADLINE or wait > _INTR_RECHECK_MS:
                         wait = _INTR_RECHECK_MS
                     self._arm_clock(now, wait)
+                    # the flag keeps an edge that came while we polled; the pin read catches a line
+                    # that stayed low (no new edge) with a frame waiting
                     if not self.dev.pending():
                         await self._flag.wait()
                     continue

@@ -332,6 +332,9 @@ class Rp2040Board:
         mkfs.build(fs, None, [bp + ":/board.py"], False)
         self.b = rp.Board(chip=self.a.chip, uf2=self.a.firmware, fs=fs, pace=True, stderr=sys.stderr,
                           on_frame=lambda f: loop.call_soon_threadsafe(self.port.send, f))
+        # main.py ran at boot until the harness's Ctrl-C, which can land in the middle of a poll
+        # (an mbuf in flight) and leaves its interface attached: start from a fresh heap instead
+        self.b.soft_reset()
         out, err = self.b.exec(_RP_SETUP, timeout=120)
         if err.strip():
             raise RuntimeError(err.strip())

@@ -337,3 +337,49 @@ def test_alloc_udp_path():
     ptest.report_alloc("udp datagram out (sendto, udp_output, ip_output, driver)", tx, limit=0)
     ptest.report_alloc("udp recvfrom_into (the (n, addr) tuple)", rxfrom, limit=copy + 32)
     assert mbuf.pool_free() == opts.NMBCLUSTERS
+
+
+def _icmp_error_frame(quoted, type=3, code=3, src=HOST):
+    """An ICMP error from src about the datagram whose IP header and first bytes are `quoted`."""
+    n = 20 + 8 + len(quoted)
+    b = bytearray(14 + n)
+    eh.emit(b, 0, BOARD_MAC, 0, HOST_MAC, 0, eh.ETHERTYPE_IP)
+    iph.emit(b, 14, 20, 0, n, 77, 0, 64, iph.IPPROTO_ICMP, inet_aton(src), 0, inet_aton(BOARD), 0)
+    iph.fill_cksum(b, 14)
+    ich.emit(b, 34, type, code, 0, 0)
+    b[42:] = quoted
+    ich.fill_cksum(b, 34, 8 + len(quoted))
+    return bytes(b)
+
+
+def test_port_unreachable_reaches_the_connected_socket():
+    nic, dev = _if()
+    c = _sock()
+    c.connect((HOST, 6000))
+    assert c.getsockname()[0] == BOARD  # the source address is fixed at connect, as in_pcbconnect does
+    u = _sock(5002)  # unconnected: an error cannot be told apart from its other peers' traffic
+    c.send(b"are you there?")
+    u.sendto(b"and you?", (HOST, 6001))
+    sent_c, sent_u = dev.sent[-2], dev.sent[-1]
+    c.setblocking(False)
+    u.setblocking(False)
+    dev.rxq.append(_icmp_error_frame(sent_c[14:14 + 28]))
+    dev.rxq.append(_icmp_error_frame(sent_u[14:14 + 28]))
+    n0 = udpstat["udps_ctlnotify"]
+    nic.poll()
+    assert udpstat["udps_ctlnotify"] == n0 + 1
+    assert ptest.raises(OSError, c.recv, 10).args[0] == 111  # ECONNREFUSED, once
+    assert ptest.raises(OSError, c.recv, 10).args[0] == socket.EAGAIN
+    assert ptest.raises(OSError, u.recv, 10).args[0] == socket.EAGAIN
+    # host unreachable (code 1) is reported on the next send
+    dev.rxq.append(_icmp_error_frame(sent_c[14:14 + 28], code=1))
+    nic.poll()
+    assert ptest.raises(OSError, c.send, b"x").args[0] == 113  # EHOSTUNREACH
+    assert c.send(b"x") == 1
+    # quotes too short to hold the UDP ports are counted and ignored
+    bl = icmpstat["icps_badlen"]
+    dev.rxq.append(_icmp_error_frame(sent_c[14:14 + 24]))
+    nic.poll()
+    assert icmpstat["icps_badlen"] == bl + 1
+    assert ptest.raises(OSError, c.recv, 10).args[0] == socket.EAGAIN
+    assert mbuf.pool_free() == opts.NMBCLUSTERS

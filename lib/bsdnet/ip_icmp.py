@@ -1,7 +1,8 @@
 # ICMP (RFC 792), after FreeBSD ip_icmp.c: the echo server (icmp_reflect of an echo request, in
-# place: no copy, no new mbuf) and icmp_error() with the RFC 1122 3.2.2 rules and a rate limit
-# (FreeBSD's badport_bandlim, net.inet.icmp.icmplim). Redirects, timestamps and ctlinput to the
-# transport protocols come with the IPv4 issue.
+# place: no copy, no new mbuf), icmp_error() with the RFC 1122 3.2.2 rules and a rate limit
+# (FreeBSD's badport_bandlim, net.inet.icmp.icmplim), and the errors we receive handed to the
+# transport protocol of the quoted datagram (pr_ctlinput, as icmp_input's "deliver" path).
+# Redirects and timestamps come with the IPv4 issue.
 from .compat import const, ticks_diff
 from . import opts
 from . import mbuf
@@ -14,8 +15,20 @@ icmpstat = {
     "icps_received": 0, "icps_tooshort": 0, "icps_checksum": 0, "icps_badtype": 0,
     "icps_echo": 0, "icps_reflect": 0, "icps_bmcastecho": 0, "icps_outhist_echoreply": 0,
     "icps_error": 0, "icps_oldicmp": 0, "icps_bmcasterr": 0, "icps_ratelimited": 0, "icps_nombuf": 0,
-    "icps_outhist_unreach": 0,
+    "icps_outhist_unreach": 0, "icps_badlen": 0, "icps_unreach": 0, "icps_timxceed": 0,
 }
+
+# pr_ctlinput by protocol number: ctlinput(code_errno, quoted_ip_buf, ip_off) for errors about a
+# datagram of that protocol (udp_usrreq registers itself; TCP will)
+pr_ctlinput = {}  # type: dict
+
+# inetctlerrmap: ICMP unreachable code -> errno for the socket (RFC 1122 4.2.3.9: only port and
+# protocol unreachable are hard errors for a connection; the socket layer reports what it gets)
+_EHOSTUNREACH = const(113)
+_ECONNREFUSED = const(111)
+_ENOPROTOOPT = const(92)
+_EMSGSIZE = const(90)
+_EHOSTDOWN = const(112)
 
 _ETHER_HDR_LEN = const(14)
 _QUOTE = const(8)  # bytes of the offending datagram's payload quoted after its header (RFC 792)
@@ -85,8 +98,12 @@ def icmp_input(ifp, m, hlen, now):
         mbuf.m_free(m)
         return
     t = ich.msg_type(b, ic)
+    if t == ich.ICMP_UNREACH or t == ich.ICMP_TIMXCEED:
+        _notify(b, ic, icmplen, t)
+        mbuf.m_free(m)
+        return
     if t != ich.ICMP_ECHO:
-        icmpstat["icps_badtype"] += 1  # replies and errors: nobody listens yet
+        icmpstat["icps_badtype"] += 1  # echo replies and the rest: nobody listens yet
         mbuf.m_free(m)
         return
     icmpstat["icps_echo"] += 1
@@ -113,3 +130,33 @@ def icmp_input(ifp, m, hlen, now):
     icmpstat["icps_reflect"] += 1
     icmpstat["icps_outhist_echoreply"] += 1
     ip_output(ifp, m, now)
+
+
+def _notify(b, ic, icmplen, t):
+    """An error about a datagram we sent: check the quoted header (FreeBSD: at least the IP header
+    and 8 bytes) and hand it to the quoted protocol's ctlinput with the errno it means."""
+    q = ic + ich.ICMP_MINLEN
+    if icmplen < ich.ICMP_MINLEN + iph.IP_HDR_LEN + 8 or b[q] >> 4 != 4:
+        icmpstat["icps_badlen"] += 1
+        return
+    qhl = (b[q] & 0x0F) << 2
+    if qhl < iph.IP_HDR_LEN or icmplen < ich.ICMP_MINLEN + qhl + 8:
+        icmpstat["icps_badlen"] += 1
+        return
+    if t == ich.ICMP_UNREACH:
+        icmpstat["icps_unreach"] += 1
+        code = ich.msg_code(b, ic)
+        if code == ich.ICMP_UNREACH_PORT:
+            err = _ECONNREFUSED
+        elif code == ich.ICMP_UNREACH_PROTOCOL:
+            err = _ENOPROTOOPT
+        elif code == ich.ICMP_UNREACH_NEEDFRAG:
+            err = _EMSGSIZE  # path MTU discovery comes with the TCP speed issue
+        else:
+            err = _EHOSTUNREACH
+    else:
+        icmpstat["icps_timxceed"] += 1
+        err = _EHOSTUNREACH
+    fn = pr_ctlinput.get(b[q + iph.IP_P])
+    if fn is not None:
+        fn(err, b, q)

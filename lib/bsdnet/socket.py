@@ -103,6 +103,7 @@ class socket:
         self._from = None  # (host, port) of the last sender, reused while the sender stays the same
         self._from_a = bytearray(4)
         self._from_p = 0
+        self._error = 0  # so_error: an asynchronous error (ICMP) for the next call to report
 
     # --- called by udp_input ------------------------------------------------------------
     def sbappendaddr(self, m):
@@ -119,12 +120,24 @@ class socket:
         self._flag.set()
         return True
 
+    def sonotify(self, err):
+        """ctlinput: an ICMP error about our association (ECONNREFUSED for port unreachable, ...);
+        the next receive or send raises it, once."""
+        self._error = err
+        self._flag.set()
+
     # --- helpers ------------------------------------------------------------------------
     def _pcb(self):
         inp = self._inp
         if inp is None:
             raise OSError(EBADF, "socket is closed")
         return inp
+
+    def _soerror(self):
+        e = self._error
+        if e:
+            self._error = 0
+            raise OSError(e, "the peer's host answered an earlier datagram with an ICMP error")
 
     def _dequeue(self):
         m = self._rq
@@ -140,6 +153,7 @@ class socket:
         self._pcb()
         if self._rq is not None:
             return
+        self._soerror()
         t = self._timeout
         if t == 0:
             raise OSError(EAGAIN, "no datagram waiting (non-blocking socket)")
@@ -147,6 +161,7 @@ class socket:
         while self._rq is None:
             if self._inp is None:
                 raise OSError(EBADF, "socket closed while waiting")
+            self._soerror()
             if not route.ifnet:
                 raise OSError(ENETDOWN, "no interface is up to receive on")
             now = ticks_ms()
@@ -165,6 +180,7 @@ class socket:
         while self._rq is None:
             if self._inp is None:
                 raise OSError(EBADF, "socket closed while waiting")
+            self._soerror()
             if t < 0:
                 await self._flag.wait()
             else:
@@ -265,6 +281,7 @@ class socket:
     write = send
 
     def _send(self, inp, data, fa, fport):
+        self._soerror()
         n = len(data)
         ifp = route.rtalloc(fa, 0)
         if ifp is None:
@@ -293,14 +310,18 @@ class socket:
         port = _sockaddr(addr, a)
         if in_nullhost(a, 0):
             raise OSError(EINVAL, "cannot connect to 0.0.0.0")
-        if route.rtalloc(a, 0) is None:
+        ifp = route.rtalloc(a, 0)
+        if ifp is None:
             raise OSError(EHOSTUNREACH if route.ifnet else ENETDOWN, "no route to %s" % inet_ntoa(a))
         if inp.lport == 0:
             in_pcbbind(inp, _ANY, 0, _is_ours)
         if port == 0:
             in_pcbdisconnect(inp)  # connect to port 0 dissolves the association, as in BSD
         else:
+            if in_nullhost(inp.laddr, 0):
+                in_copy(inp.laddr, 0, ifp.ia.addr, 0)  # in_pcbconnect: the source address is fixed now
             in_pcbconnect(inp, a, port)
+        self._error = 0
 
     def getsockname(self):
         inp = self._pcb()

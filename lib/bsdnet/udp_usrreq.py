@@ -14,13 +14,13 @@ from .hdr import udp as udph
 from .hdr import icmp as ich
 from .inet import in_copy, in_nullhost
 from .in_pcb import Inpcbinfo, in_pcblookup, INPLOOKUP_WILDCARD
-from .ip_icmp import icmp_error
+from .ip_icmp import icmp_error, pr_ctlinput
 from .ip_output import ip_output
 
 udpstat = {
     "udps_ipackets": 0, "udps_hdrops": 0, "udps_badlen": 0, "udps_badsum": 0, "udps_nosum": 0,
     "udps_noport": 0, "udps_noportbcast": 0, "udps_fullsock": 0, "udps_opackets": 0,
-    "udps_onombuf": 0, "udps_noroute": 0,
+    "udps_onombuf": 0, "udps_noroute": 0, "udps_ctlnotify": 0,
 }
 _DROP_STAT = ("", "udps_hdrops", "udps_badlen", "udps_badsum")
 
@@ -105,3 +105,18 @@ def udp_output(ifp, inp, src, n, faddr, foff, fport, now):
     udpstat["udps_opackets"] += 1
     ip_output(ifp, m, now)
     return 0
+
+
+def udp_ctlinput(err, b, q):
+    """An ICMP error about a datagram we sent (q: its quoted IP header in b). As BSD's
+    udp_ctlinput/in_pcbnotify: only a connected socket whose association matches exactly learns
+    it (so_error); an unconnected one cannot tell which of its peers the error is about."""
+    u = q + ((b[q] & 0x0F) << 2)
+    # the quoted datagram went from us (its source) to the peer (its destination)
+    inp = in_pcblookup(udbinfo, b, q + iph.IP_DST, udph.dport(b, u), b, q + iph.IP_SRC, udph.sport(b, u), 0)
+    if inp is not None and inp.fport != 0:
+        udpstat["udps_ctlnotify"] += 1
+        inp.so.sonotify(err)
+
+
+pr_ctlinput[iph.IPPROTO_UDP] = udp_ctlinput

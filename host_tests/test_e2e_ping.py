@@ -20,7 +20,8 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tools"))
 
-from demo import Netns, NetnsBoard, parse_ping  # noqa: E402
+from demo import Netns, NetnsBoard, parse_ping, runtime_missing  # noqa: E402
+from tap import netns_missing  # noqa: E402
 from emu.wire import read_pcap  # noqa: E402
 
 APP = os.environ.get("BSDNET_E2E_APP", "main")
@@ -30,31 +31,15 @@ TAP = "bsd0"
 RTT = {}
 
 
-def _missing():
-    if os.geteuid() != 0:
-        return "needs root (network namespace and TAP)"
-    if not os.path.exists("/dev/net/tun"):
-        return "/dev/net/tun is missing"
-    for tool in ("ip", "ping"):
-        if shutil.which(tool) is None:
-            return "%s is not installed (Debian: %s)" % (tool, "iproute2" if tool == "ip" else "iputils-ping")
-    return None
-
-
-pytestmark = pytest.mark.skipif(_missing() is not None, reason=_missing() or "")
+_MISSING = netns_missing(("ip", "ping"))
+pytestmark = pytest.mark.skipif(_MISSING is not None, reason=_MISSING or "")
 
 
 def _needs(chip, runtime):
     """Skip (with the reason) while a piece the board is built from has not landed yet."""
-    if runtime in ("micropython", "rp2040") and shutil.which("node") is None:
-        pytest.skip("node is not installed (needed for the MicroPython VM and rp2040js)")
-    if runtime == "rp2040":
-        sys.path.insert(0, os.path.join(ROOT, "tools", "rp2040"))
-        import run as rp
-
-        why = rp.missing()
-        if why:
-            pytest.skip("emulated Pico: " + why)
+    why = runtime_missing(runtime)
+    if why:
+        pytest.skip(why)
     if APP != "main":
         return
     for rel in ("tools/emu/%s.py" % chip, "lib/bsdnet/dev/%s.py" % chip, "lib/bsdnet/netif.py", "firmware/main.py"):

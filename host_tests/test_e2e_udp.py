@@ -10,7 +10,6 @@ Needs root, /dev/net/tun and ip (Debian: iproute2).
 """
 import json
 import os
-import shutil
 import sys
 
 import pytest
@@ -19,7 +18,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tools"))
 sys.path.insert(0, os.path.join(ROOT, "firmware"))
 
-from demo import Netns, NetnsBoard  # noqa: E402
+from demo import Netns, NetnsBoard, runtime_missing  # noqa: E402
+from tap import netns_missing  # noqa: E402
 from services import chargen_fill  # noqa: E402  (the pattern the board sends, computed here too)
 
 BOARD_IP = "10.7.0.2"
@@ -27,17 +27,8 @@ HOST_IP = "10.7.0.1"
 TAP = "bsd0"
 
 
-def _missing():
-    if os.geteuid() != 0:
-        return "needs root (network namespace and TAP)"
-    if not os.path.exists("/dev/net/tun"):
-        return "/dev/net/tun is missing"
-    if shutil.which("ip") is None:
-        return "ip is not installed (Debian: iproute2)"
-    return None
-
-
-pytestmark = pytest.mark.skipif(_missing() is not None, reason=_missing() or "")
+_MISSING = netns_missing()
+pytestmark = pytest.mark.skipif(_MISSING is not None, reason=_MISSING or "")
 
 RUNTIMES = ("cpython", "micropython", "rp2040")
 CHIPS = ("w5500", "enc28j60")
@@ -46,15 +37,9 @@ CHIPS = ("w5500", "enc28j60")
 @pytest.fixture(scope="module", params=[(c, r) for r in RUNTIMES for c in CHIPS], ids=lambda p: "%s-%s" % p)
 def board(request):
     chip, runtime = request.param
-    if runtime in ("micropython", "rp2040") and shutil.which("node") is None:
-        pytest.skip("node is not installed (needed for the MicroPython VM and rp2040js)")
-    if runtime == "rp2040":
-        sys.path.insert(0, os.path.join(ROOT, "tools", "rp2040"))
-        import run as rp
-
-        why = rp.missing()
-        if why:
-            pytest.skip("emulated Pico: " + why)
+    why = runtime_missing(runtime)
+    if why:
+        pytest.skip(why)
     ns = Netns("bsdnet-udp-%d-%s-%s" % (os.getpid(), chip[:3], runtime[:2]))
     b = None
     try:

@@ -13,9 +13,12 @@ import sys
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "tools"))
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not os.path.exists("/dev/net/tun"),
-                                reason="needs root and /dev/net/tun (network namespace and TAP)")
+from tap import netns_missing  # noqa: E402
+
+_MISSING = netns_missing()
+pytestmark = pytest.mark.skipif(_MISSING is not None, reason=_MISSING or "")
 
 # Runs inside the namespace: the board (our stack + driver + chip model) relays frames with a TAP,
 # a Linux echo server answers on 10.7.0.1:5005, nothing listens on 10.7.0.1:5006.

@@ -68,6 +68,22 @@ class Netns:
         self.close()
 
 
+def runtime_missing(runtime):
+    """None when the host board can run this runtime here, else the reason (node, the Pico files)."""
+    import shutil
+
+    if runtime in ("micropython", "rp2040") and shutil.which("node") is None:
+        return "node is not installed (needed for the MicroPython VM and rp2040js)"
+    if runtime == "rp2040":
+        sys.path.insert(0, os.path.join(ROOT, "tools", "rp2040"))
+        import run as rp
+
+        why = rp.missing()
+        if why:
+            return "emulated Pico: " + why
+    return None
+
+
 class NetnsBoard:
     """tools/hostboard.py running in a namespace; reads its `ready`/`stats`/`error` lines."""
 

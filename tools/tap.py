@@ -33,6 +33,22 @@ def _run(cmd, check=True):
     return p
 
 
+_PACKAGES = {"ip": "iproute2", "ping": "iputils-ping", "arping": "iputils-arping", "tcpdump": "tcpdump"}
+
+
+def netns_missing(tools=("ip",)):
+    """None when a network namespace with a TAP can be made here (root, /dev/net/tun, the tools),
+    else the reason, for a skip or a skip line."""
+    if os.geteuid() != 0:
+        return "needs root (network namespace and TAP)"
+    if not os.path.exists("/dev/net/tun"):
+        return "/dev/net/tun is missing"
+    for t in tools:
+        if shutil.which(t) is None:
+            return "%s is not installed (Debian: %s)" % (t, _PACKAGES.get(t, t))
+    return None
+
+
 def link_exists(name):
     return os.path.exists("/sys/class/net/%s" % name)
 

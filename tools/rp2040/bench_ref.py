@@ -669,13 +669,10 @@ TAP_TESTS = (("tap udp echo", tap_udp_echo, "UDP", "UDP port 7"),
 
 
 def tap_missing():
-    if os.geteuid() != 0:
-        return "needs root (network namespace and TAP)"
-    if not os.path.exists("/dev/net/tun"):
-        return "/dev/net/tun is missing"
-    if shutil.which("ip") is None:
-        return "ip is not installed (Debian: iproute2)"
-    return None
+    sys.path.insert(0, os.path.join(ROOT, "tools"))
+    from tap import netns_missing
+
+    return netns_missing()
 
 
 def tap_part(bn, args, ours):

@@ -67,7 +67,7 @@ def icmp_error(ifp, m, type, code, now):
     q = hlen + _QUOTE
     if q > m.len:
         q = m.len
-    n = mbuf.m_get(_ETHER_HDR_LEN)
+    n = mbuf.m_get(opts.MAX_LINKHDR)
     if n is None:
         icmpstat["icps_nombuf"] += 1
         return False

@@ -2,8 +2,10 @@
 #
 # An mbuf is one cluster: `buf` is a memoryview over the whole cluster (made once, never sliced
 # per packet), `off` is where the data starts and `len` how long it is. Received frames land at
-# off 0; mbufs for output start at MAX_HDR so that each layer prepends its header in place
-# (m_prepend) without a copy, as BSD's M_PREPEND does with the leading space of an mbuf.
+# off 0; mbufs for output leave header room in front (MAX_HDR unless the caller asks for less) so
+# that each layer prepends its header in place (m_prepend) without a copy, as BSD's M_PREPEND does
+# with the leading space of an mbuf. A caller that knows every header below it asks for exactly
+# that much, so the finished frame starts at the cluster's first byte (no slice for the driver).
 # m_get() returns None when the pool is empty: the caller counts the drop (no exception).
 from .compat import const
 from . import opts

@@ -5,7 +5,8 @@ from .compat import const
 # --- mbuf pool (mbuf.py) ---
 NMBCLUSTERS = const(16)  # clusters in the pool; one frame each
 MCLBYTES = const(1536)  # one cluster: a full Ethernet frame (1514) rounded up
-MAX_LINKHDR = const(16)  # header room reserved for the link header (14, aligned)
+MAX_LINKHDR = const(14)  # room for the Ethernet header: a frame built behind it starts at the
+# cluster's first byte, which the driver takes without a memoryview slice (netif.if_output)
 MAX_HDR = const(128)  # header room for Ethernet + IP (60 with options) + TCP (60 with options)
 
 # --- link ---

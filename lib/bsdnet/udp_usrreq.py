@@ -32,7 +32,6 @@ FROM_ADDR = const(6)
 FROM_FLAGS = const(2)
 FROM_BCAST = const(1)
 _UDP_IP_HDRS = const(28)
-_ETHER_HDR_LEN = const(14)
 
 
 def udp_input(ifp, m, hlen, now):
@@ -87,7 +86,7 @@ def udp_output(ifp, inp, src, n, faddr, foff, fport, now):
         return 90  # EMSGSIZE: no IP fragmentation yet
     # room for the Ethernet header only: the frame then starts at the cluster's first byte, which the
     # driver takes without a slice (if_output), and a 1472-byte datagram fits
-    m = mbuf.m_get(_ETHER_HDR_LEN)
+    m = mbuf.m_get(opts.MAX_LINKHDR)
     if m is None:
         udpstat["udps_onombuf"] += 1
         return 105  # ENOBUFS

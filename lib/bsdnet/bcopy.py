@@ -15,12 +15,19 @@ bcopy = bcopy_portable
 try:
     from .bcopy_viper import bcopy_viper as _v
 
-    _s = b"0123456789"
-    _d = bytearray(6)
-    _v(_s, 3, _d, 1, 4)
-    if _d == bytearray(b"\x003456\x00"):  # a miscompiled variant falls back, not corrupts
+    # every alignment pair, both length parities: a miscompiled variant falls back, not corrupts
+    _s = bytearray(range(40))
+    _ok = True
+    for _so in range(4):
+        for _do in range(4):
+            for _n in (0, 1, 7, 18):
+                _d = bytearray(24)
+                _v(_s, _so, _d, _do, _n)
+                if _d[_do:_do + _n] != _s[_so:_so + _n] or any(_d[:_do]) or any(_d[_do + _n:]):
+                    _ok = False
+    if _ok:
         bcopy = _v
         IMPL = "viper"
-    del _s, _d
+    del _s, _d, _ok
 except (ImportError, SyntaxError, NameError, AttributeError, TypeError, ValueError):
     pass

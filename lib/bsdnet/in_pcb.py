@@ -7,16 +7,12 @@
 # foreign half) is taken. A connected pcb only ever matches its own peer. No allocation.
 from .compat import const
 from .inet import in_eq, in_copy, in_nullhost
+from .errno import EADDRINUSE, EADDRNOTAVAIL, ENOBUFS, EINVAL
 
 IPPORT_EPHEMERALFIRST = const(49152)  # RFC 6335 dynamic range (net.inet.ip.portrange.first)
 IPPORT_EPHEMERALLAST = const(65535)
 INPLOOKUP_WILDCARD = const(1)
 
-# errno values as MicroPython's errno module numbers them (Linux numbering)
-EADDRINUSE = const(98)
-EADDRNOTAVAIL = const(99)
-ENOBUFS = const(105)
-EINVAL = const(22)
 
 
 class Inpcb:

@@ -10,6 +10,7 @@ from .hdr import ip as iph
 from .hdr import icmp as ich
 from .inet import in_copy, in_nullhost, in_multicast, in_allones
 from .ip_output import ip_output
+from .errno import EHOSTUNREACH, ECONNREFUSED, ENOPROTOOPT, EMSGSIZE
 
 icmpstat = {
     "icps_received": 0, "icps_tooshort": 0, "icps_checksum": 0, "icps_badtype": 0,
@@ -22,13 +23,7 @@ icmpstat = {
 # datagram of that protocol (udp_usrreq registers itself; TCP will)
 pr_ctlinput = {}  # type: dict
 
-# inetctlerrmap: ICMP unreachable code -> errno for the socket (RFC 1122 4.2.3.9: only port and
-# protocol unreachable are hard errors for a connection; the socket layer reports what it gets)
-_EHOSTUNREACH = const(113)
-_ECONNREFUSED = const(111)
-_ENOPROTOOPT = const(92)
-_EMSGSIZE = const(90)
-_EHOSTDOWN = const(112)
+
 
 _ETHER_HDR_LEN = const(14)
 _QUOTE = const(8)  # bytes of the offending datagram's payload quoted after its header (RFC 792)
@@ -143,20 +138,22 @@ def _notify(b, ic, icmplen, t):
     if qhl < iph.IP_HDR_LEN or icmplen < ich.ICMP_MINLEN + qhl + 8:
         icmpstat["icps_badlen"] += 1
         return
+    # inetctlerrmap: the errno a socket learns (RFC 1122 4.2.3.9: port and protocol unreachable are
+    # the hard errors; the socket layer reports what it gets)
     if t == ich.ICMP_UNREACH:
         icmpstat["icps_unreach"] += 1
         code = ich.msg_code(b, ic)
         if code == ich.ICMP_UNREACH_PORT:
-            err = _ECONNREFUSED
+            err = ECONNREFUSED
         elif code == ich.ICMP_UNREACH_PROTOCOL:
-            err = _ENOPROTOOPT
+            err = ENOPROTOOPT
         elif code == ich.ICMP_UNREACH_NEEDFRAG:
-            err = _EMSGSIZE  # path MTU discovery comes with the TCP speed issue
+            err = EMSGSIZE  # path MTU discovery comes with the TCP speed issue
         else:
-            err = _EHOSTUNREACH
+            err = EHOSTUNREACH
     else:
         icmpstat["icps_timxceed"] += 1
-        err = _EHOSTUNREACH
+        err = EHOSTUNREACH
     fn = pr_ctlinput.get(b[q + iph.IP_P])
     if fn is not None:
         fn(err, b, q)

@@ -18,6 +18,10 @@ from .inet import inet_aton, inet_ntoa, in_eq, in_copy, in_nullhost
 from .in_pcb import in_pcballoc, in_pcbbind, in_pcbconnect, in_pcbdisconnect, in_pcbdetach
 from . import udp_usrreq
 from .udp_usrreq import udbinfo, udp_output, udp_fromport, FROM_ADDR, FROM_FLAGS, FROM_BCAST
+# the errno names a socket user compares with (socket.EAGAIN, ...), as MicroPython numbers them
+from .errno import (EBADF, EAGAIN, EACCES, EINVAL, EDESTADDRREQ, EMSGSIZE, ENOPROTOOPT,  # noqa: F401
+                    EPROTONOSUPPORT, EAFNOSUPPORT, ENETDOWN, EISCONN, ENOTCONN, ETIMEDOUT, EHOSTUNREACH,
+                    ECONNREFUSED, EADDRINUSE, ENOBUFS)
 
 AF_INET = const(2)
 SOCK_STREAM = const(1)
@@ -29,22 +33,6 @@ IPPROTO_UDP = const(17)
 SOL_SOCKET = const(1)
 SO_REUSEADDR = const(2)
 SO_BROADCAST = const(6)
-
-# errno numbers as MicroPython's errno module has them
-EBADF = const(9)
-EAGAIN = const(11)
-EINVAL = const(22)
-EDESTADDRREQ = const(89)
-EMSGSIZE = const(90)
-ENOPROTOOPT = const(92)
-EPROTONOSUPPORT = const(93)
-EAFNOSUPPORT = const(97)
-ENETDOWN = const(100)
-EISCONN = const(106)
-ENOTCONN = const(107)
-ETIMEDOUT = const(110)
-EHOSTUNREACH = const(113)
-EACCES = const(13)
 
 _ANY = bytes(4)
 

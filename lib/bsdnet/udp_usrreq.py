@@ -16,6 +16,7 @@ from .inet import in_copy, in_nullhost
 from .in_pcb import Inpcbinfo, in_pcblookup, INPLOOKUP_WILDCARD
 from .ip_icmp import icmp_error, pr_ctlinput
 from .ip_output import ip_output
+from .errno import EMSGSIZE, ENOBUFS
 
 udpstat = {
     "udps_ipackets": 0, "udps_hdrops": 0, "udps_badlen": 0, "udps_badsum": 0, "udps_nosum": 0,
@@ -83,13 +84,13 @@ def udp_output(ifp, inp, src, n, faddr, foff, fport, now):
     """Send n bytes of src (a bytes-like) from inp's local half to faddr[foff:foff+4]:fport.
     Returns 0 or an errno (the socket layer raises it)."""
     if n > opts.UDP_SENDSPACE:
-        return 90  # EMSGSIZE: no IP fragmentation yet
+        return EMSGSIZE  # no IP fragmentation yet
     # room for the Ethernet header only: the frame then starts at the cluster's first byte, which the
     # driver takes without a slice (if_output), and a 1472-byte datagram fits
     m = mbuf.m_get(opts.MAX_LINKHDR)
     if m is None:
         udpstat["udps_onombuf"] += 1
-        return 105  # ENOBUFS
+        return ENOBUFS
     b = m.buf
     o = m.off
     ia = ifp.ia

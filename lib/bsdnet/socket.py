@@ -17,7 +17,7 @@ from .bcopy import bcopy
 from .inet import inet_aton, inet_ntoa, in_eq, in_copy, in_nullhost
 from .in_pcb import in_pcballoc, in_pcbbind, in_pcbconnect, in_pcbdisconnect, in_pcbdetach
 from . import udp_usrreq
-from .udp_usrreq import udbinfo, udp_output, udp_fromport, FROM_ADDR, FROM_FLAGS, FROM_BCAST
+from .udp_usrreq import udbinfo, udp_output, udp_fromport, FROM_ADDR
 # the errno names a socket user compares with (socket.EAGAIN, ...), as MicroPython numbers them
 from .errno import (EBADF, EAGAIN, EACCES, EINVAL, EDESTADDRREQ, EMSGSIZE, ENOPROTOOPT,  # noqa: F401
                     EPROTONOSUPPORT, EAFNOSUPPORT, ENETDOWN, EISCONN, ENOTCONN, ETIMEDOUT, EHOSTUNREACH,
@@ -242,11 +242,6 @@ class socket:
     async def arecvfrom(self, bufsize):
         await self._await()
         return self._recv_bytes(bufsize)
-
-    def from_broadcast(self):
-        """Whether the datagram at the head of the queue was sent to a broadcast/multicast address."""
-        m = self._rq
-        return m is not None and bool(m.buf[m.off - FROM_FLAGS] & FROM_BCAST)
 
     # --- send ---------------------------------------------------------------------------
     def sendto(self, data, addr):

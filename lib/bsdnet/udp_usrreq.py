@@ -2,10 +2,11 @@
 # in_pcblookup(), udp_output() prepends the UDP and IP headers in the mbuf's leading space.
 #
 # A datagram is queued on the socket in the very mbuf it arrived in: no copy. The eight bytes of
-# the UDP header are no longer needed once the checksum is verified, so udp_input() rewrites them
-# as the sender's address (what sbappendaddr() puts in front of the data in BSD):
-#     m.off - 8: source port (2 bytes), source address (4), flags (1: FROM_BCAST), unused (1)
-# and leaves m.off/m.len on the payload. The socket reads them back with udp_fromaddr().
+# the UDP header are no longer needed once the checksum is verified, so udp_input() makes them the
+# sender's address (what sbappendaddr() puts in front of the data in BSD):
+#     m.off - 8: source port (uh_sport, where it was), source address (4, over uh_dport/uh_ulen),
+#     2 bytes unused
+# and leaves m.off/m.len on the payload. The socket reads them back (udp_fromport, FROM_ADDR).
 from .compat import const
 from . import opts
 from . import mbuf
@@ -30,8 +31,6 @@ udbinfo = Inpcbinfo("udp", opts.UDP_SOCKETS)
 UDP_HDR_LEN = const(8)
 FROM_PORT = const(8)  # offsets back from m.off of a queued datagram
 FROM_ADDR = const(6)
-FROM_FLAGS = const(2)
-FROM_BCAST = const(1)
 _UDP_IP_HDRS = const(28)
 
 
@@ -49,24 +48,20 @@ def udp_input(ifp, m, hlen, now):
     if not (b[u + udph.UDP_SUM] | b[u + udph.UDP_SUM + 1]):
         udpstat["udps_nosum"] += 1
     dst = o + iph.IP_DST
-    bcast = not ifp.ia.is_ours(b, dst)  # ip_input let it in: ours, else broadcast or multicast
     inp = in_pcblookup(udbinfo, b, o + iph.IP_SRC, udph.sport(b, u), b, dst, udph.dport(b, u),
                        INPLOOKUP_WILDCARD)
     if inp is None:
-        if bcast:
+        if not ifp.ia.is_ours(b, dst):  # ip_input let it in: ours, else broadcast or multicast
             udpstat["udps_noportbcast"] += 1
         else:
             udpstat["udps_noport"] += 1
             icmp_error(ifp, m, ich.ICMP_UNREACH, ich.ICMP_UNREACH_PORT, now)
         mbuf.m_free(m)
         return
-    # the sender's address over the UDP header (see the top of this file), then the payload only
+    # the sender's address over uh_dport/uh_ulen (uh_sport stays: see the top of this file), then
+    # the payload only
     ulen = udph.ulen(b, u)
-    sport = udph.sport(b, u)
     in_copy(b, u + 2, b, o + iph.IP_SRC)
-    b[u] = sport >> 8
-    b[u + 1] = sport & 0xFF
-    b[u + 6] = FROM_BCAST if bcast else 0
     m.off = u + UDP_HDR_LEN
     m.len = ulen - UDP_HDR_LEN
     if not inp.so.sbappendaddr(m):

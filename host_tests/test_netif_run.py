@@ -71,3 +71,67 @@ def test_run_serves_arp_retries_as_deadlines():
     assert len(reqs) >= 3  # the first request and at least two retries, timed by deadlines
     nic.active(False)
     assert mbuf.pool_free() == opts.NMBCLUSTERS
+
+
+class _StuckLowPin:
+    """An interrupt line held low by a cause the driver cannot clear."""
+
+    IRQ_FALLING = 2
+
+    def value(self):
+        return 0
+
+    def irq(self, handler=None, trigger=0):
+        pass
+
+
+class _StuckDev:
+    def __init__(self):
+        self.mac = BOARD_MAC
+        self.intr = _StuckLowPin()
+        self.reads = 0
+
+    def init(self):
+        pass
+
+    def link_up(self):
+        return True
+
+    def pending(self):
+        return True  # INTn low
+
+    def recv_into(self, buf):
+        self.reads += 1
+        if self.reads > 5000:  # bounded: a run() that never yields would otherwise hang the test
+            raise RuntimeError("run() spins on the low line without yielding")
+        return 0
+
+    def send(self, buf, n):
+        return True
+
+    def counters(self):
+        return {}
+
+
+def test_run_does_not_starve_other_tasks_when_the_line_stays_low():
+    dev = _StuckDev()
+    nic = Interface(dev)
+    nic.active(True)
+    ticks = []
+
+    async def other():
+        for _ in range(20):
+            ticks.append(1)
+            await asyncio.sleep(0.005)
+
+    async def main():
+        task = asyncio.create_task(nic.run())
+        await asyncio.wait_for(other(), 2)  # would time out if run() never yielded
+        nic.stop()
+        await asyncio.wait_for(task, 2)
+
+    asyncio.run(main())
+    assert len(ticks) == 20
+    # it keeps looking (the line says a frame may wait) but paced, not thousands of reads
+    assert 1 <= dev.reads < 2000, dev.reads
+    nic.active(False)

@@ -167,8 +167,11 @@ class Interface:
                         wait = _INTR_RECHECK_MS
                     self._arm_clock(now, wait)
                     # the flag keeps an edge that came while we polled; the pin read catches a line
-                    # that stayed low (no new edge) with a frame waiting
-                    if not self.dev.pending():
+                    # that stayed low (no new edge): look again, but let the other tasks run first,
+                    # and do not spin on a line held low by a cause the driver cannot clear
+                    if self.dev.pending():
+                        await aio_sleep_ms(0 if got else opts.POLL_MIN_MS)
+                    else:
                         await self._flag.wait()
                     continue
                 self._poll_ms = opts.POLL_MIN_MS if got else min(self._poll_ms * 2, opts.POLL_MAX_MS)

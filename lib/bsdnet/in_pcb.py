@@ -5,7 +5,7 @@
 # exact-then-wildcard as in in_pcblookup(): a pcb whose four fields all match wins at once,
 # otherwise the match with the fewest wildcards (unspecified local address, unconnected
 # foreign half) is taken. A connected pcb only ever matches its own peer. No allocation.
-from .compat import const
+from .compat import const, getrandbits
 from .inet import in_eq, in_copy, in_nullhost
 from .errno import EADDRINUSE, EADDRNOTAVAIL, ENOBUFS, EINVAL
 
@@ -35,7 +35,8 @@ class Inpcbinfo:
     def __init__(self, name, size):
         self.name = name
         self.pcbs = [Inpcb(self) for _ in range(size)]
-        self.lastport = IPPORT_EPHEMERALFIRST + (id(self) & 0x3FF)  # spread the first pick a little
+        # a random start (RFC 6056): port numbers after a reboot do not repeat the last run's
+        self.lastport = IPPORT_EPHEMERALFIRST + getrandbits(13)
 
 
 def in_pcballoc(info, so):

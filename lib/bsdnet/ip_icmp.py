@@ -10,6 +10,7 @@ from .hdr import ip as iph
 from .hdr import icmp as ich
 from .inet import in_copy, in_nullhost, in_multicast, in_allones
 from .ip_output import ip_output
+from .bcopy import bcopy
 from .errno import EHOSTUNREACH, ECONNREFUSED, ENOPROTOOPT, EMSGSIZE
 
 icmpstat = {
@@ -74,7 +75,7 @@ def icmp_error(ifp, m, type, code, now):
     no = n.off
     ic = no + iph.IP_HDR_LEN
     ich.emit(nb, ic, type, code, 0, 0)
-    nb[ic + ich.ICMP_MINLEN:ic + ich.ICMP_MINLEN + q] = b[o:o + q]
+    bcopy(b, o, nb, ic + ich.ICMP_MINLEN, q)
     ich.fill_cksum(nb, ic, ich.ICMP_MINLEN + q)
     iph.emit(nb, no, iph.IP_HDR_LEN, 0, 0, 0, 0, 0, iph.IPPROTO_ICMP, ia.addr, 0, b, src)
     n.len = iph.IP_HDR_LEN + ich.ICMP_MINLEN + q

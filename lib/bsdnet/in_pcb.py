@@ -16,7 +16,7 @@ INPLOOKUP_WILDCARD = const(1)
 
 
 class Inpcb:
-    __slots__ = ("laddr", "lport", "faddr", "fport", "so", "info", "attached")
+    __slots__ = ("laddr", "lport", "faddr", "fport", "so", "info", "attached", "proto")
 
     def __init__(self, info):
         self.laddr = bytearray(4)  # inp_laddr: 0.0.0.0 = INADDR_ANY
@@ -26,6 +26,7 @@ class Inpcb:
         self.so = None  # the socket this pcb serves
         self.info = info
         self.attached = False
+        self.proto = 0  # inp_ip_p: the IP protocol of a raw socket
 
 
 class Inpcbinfo:
@@ -39,12 +40,13 @@ class Inpcbinfo:
         self.lastport = IPPORT_EPHEMERALFIRST + getrandbits(13)
 
 
-def in_pcballoc(info, so):
+def in_pcballoc(info, so, proto=0):
     """A free pcb attached to so; OSError(ENOBUFS) when every slot is taken."""
     for inp in info.pcbs:
         if not inp.attached:
             inp.attached = True
             inp.so = so
+            inp.proto = proto
             inp.lport = 0
             inp.fport = 0
             for i in range(4):

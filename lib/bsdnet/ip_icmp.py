@@ -20,6 +20,13 @@ icmpstat = {
     "icps_outhist_unreach": 0, "icps_badlen": 0, "icps_unreach": 0, "icps_timxceed": 0,
 }
 
+def _no_raw(ifp, m, hlen, now):
+    icmpstat["icps_badtype"] += 1
+    mbuf.m_free(m)
+
+
+rip_deliver = _no_raw  # raw_ip.rip_input once raw_ip is imported (it imports this module)
+
 # pr_ctlinput by protocol number: ctlinput(code_errno, quoted_ip_buf, ip_off) for errors about a
 # datagram of that protocol (udp_usrreq registers itself; TCP will)
 pr_ctlinput = {}  # type: dict
@@ -95,12 +102,9 @@ def icmp_input(ifp, m, hlen, now):
         return
     t = ich.msg_type(b, ic)
     if t == ich.ICMP_UNREACH or t == ich.ICMP_TIMXCEED:
-        _notify(b, ic, icmplen, t)
-        mbuf.m_free(m)
-        return
+        _notify(b, ic, icmplen, t)  # then raw sockets see it too, as in BSD
     if t != ich.ICMP_ECHO:
-        icmpstat["icps_badtype"] += 1  # echo replies and the rest: nobody listens yet
-        mbuf.m_free(m)
+        rip_deliver(ifp, m, hlen, now)  # echo replies and the rest: for raw ICMP sockets
         return
     icmpstat["icps_echo"] += 1
     ia = ifp.ia

@@ -10,6 +10,7 @@ from .hdr import ip as iph
 from .inet import in_multicast
 from . import ip_icmp
 from . import udp_usrreq
+from . import raw_ip
 from .ip_var import ipstat
 
 
@@ -18,14 +19,8 @@ _DROP_STAT = ("", "ips_toosmall", "ips_badvers", "ips_badhlen", "ips_badsum", "i
               "ips_badoptions")
 
 
-def rip_input(ifp, m, hlen, now):
-    """The raw IP entry: no raw sockets yet, so count the protocol as unknown."""
-    ipstat["ips_noproto"] += 1
-    mbuf.m_free(m)
-
-
 # inetsw[] and ip_protox[]: every protocol indexes the raw entry until a protocol claims it
-inetsw = [rip_input, ip_icmp.icmp_input, udp_usrreq.udp_input]
+inetsw = [raw_ip.rip_input, ip_icmp.icmp_input, udp_usrreq.udp_input]
 ip_protox = bytearray(256)
 ip_protox[iph.IPPROTO_ICMP] = 1
 ip_protox[iph.IPPROTO_UDP] = 2

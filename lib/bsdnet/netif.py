@@ -11,7 +11,7 @@ from . import opts
 from . import mbuf
 from .inet import InIfaddr, inet_ntoa
 from . import if_ether
-from . import ip_input, ip_icmp, udp_usrreq
+from . import ip_input, ip_icmp, udp_usrreq, raw_ip
 from . import route
 from .ip_var import ipstat
 
@@ -224,6 +224,7 @@ class Interface:
             "ip": dict(ipstat),
             "icmp": dict(ip_icmp.icmpstat),
             "udp": dict(udp_usrreq.udpstat),
+            "raw": dict(raw_ip.ripstat),
             "mbuf": {"free": mbuf.pool_free(), "size": mbuf.pool_size(), "drops": mbuf.mbstat["drops"],
                      "min_free": mbuf.mbstat["min_free"]},
         }

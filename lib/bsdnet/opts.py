@@ -50,6 +50,7 @@ TCP_FINWAIT2_MS = const(60000)
 UDP_SOCKETS = const(4)  # UDP pcbs (sockets open at once)
 UDP_RCVQ = const(4)  # datagrams queued per socket before udps_fullsock drops
 UDP_SENDSPACE = const(1472)  # largest datagram sent (no fragmentation yet: MTU - 28)
+RAW_SOCKETS = const(2)  # raw IP sockets open at once (ping from the board)
 
 # --- debug: set True for checks that cost time (double free of an mbuf, ...) ---
 DEBUG = const(True)

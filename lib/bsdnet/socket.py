@@ -4,11 +4,12 @@
 # awaitable arecv_into / arecvfrom / arecvfrom_into for asyncio tasks. Errors are
 # OSError(errno, message).
 #
-# UDP for now (SOCK_DGRAM); SOCK_STREAM comes with the TCP issue. so_rcv is a queue of the mbufs
-# the datagrams arrived in (linked through m.next, at most opts.UDP_RCVQ): nothing is copied
-# until the application reads. Blocking calls drive the interfaces themselves (poll) until they
-# are satisfied or time out, so a plain loop without asyncio works; under asyncio, the
-# interface's run() task delivers and the a* methods wait on the socket's flag.
+# UDP (SOCK_DGRAM) and raw IP (SOCK_RAW, e.g. ICMP for ping); SOCK_STREAM comes with the TCP
+# issue. so_rcv is a queue of the mbufs the datagrams arrived in (linked through m.next, at most
+# opts.UDP_RCVQ): nothing is copied until the application reads. Blocking calls drive the
+# interfaces themselves (poll) until they are satisfied or time out, so a plain loop without
+# asyncio works; under asyncio, the interface's run() task delivers and the a* methods wait on the
+# socket's flag.
 from .compat import const, ticks_ms, ticks_diff, sleep_ms, Flag, wait_flag_ms
 from . import opts
 from . import mbuf
@@ -18,10 +19,11 @@ from .inet import inet_aton, inet_ntoa, in_eq, in_copy, in_nullhost
 from .in_pcb import in_pcballoc, in_pcbbind, in_pcbconnect, in_pcbdisconnect, in_pcbdetach
 from . import udp_usrreq
 from .udp_usrreq import udbinfo, udp_output, udp_fromport, FROM_ADDR
+from .raw_ip import ripcbinfo, rip_output
 # the errno names a socket user compares with (socket.EAGAIN, ...), as MicroPython numbers them
 from .errno import (EBADF, EAGAIN, EACCES, EINVAL, EDESTADDRREQ, EMSGSIZE, ENOPROTOOPT,  # noqa: F401
                     EPROTONOSUPPORT, EAFNOSUPPORT, ENETDOWN, EISCONN, ENOTCONN, ETIMEDOUT, EHOSTUNREACH,
-                    ECONNREFUSED, EADDRINUSE, ENOBUFS)
+                    ECONNREFUSED, EADDRINUSE, EADDRNOTAVAIL, ENOBUFS)
 
 AF_INET = const(2)
 SOCK_STREAM = const(1)
@@ -74,11 +76,17 @@ class socket:
         if af != AF_INET:
             raise OSError(EAFNOSUPPORT, "only AF_INET")
         if type == SOCK_STREAM:
-            raise OSError(EPROTONOSUPPORT, "SOCK_STREAM: TCP is not in this build yet (UDP only)")
-        if type != SOCK_DGRAM or proto not in (0, IPPROTO_UDP):
+            raise OSError(EPROTONOSUPPORT, "SOCK_STREAM: TCP is not in this build yet (UDP and raw IP only)")
+        self._raw = type == SOCK_RAW
+        if self._raw:
+            if not isinstance(proto, int) or not 0 < proto < 255:
+                raise OSError(EPROTONOSUPPORT, "SOCK_RAW needs an IP protocol 1-254 (1 for ICMP), not %r" % (proto,))
+            self._inp = in_pcballoc(ripcbinfo, self, proto)  # rip_attach()
+        elif type == SOCK_DGRAM and proto in (0, IPPROTO_UDP):
+            self._inp = in_pcballoc(udbinfo, self)  # udp_attach(); OSError(ENOBUFS) when all are taken
+        else:
             raise OSError(EPROTONOSUPPORT, "socket type %r, protocol %r" % (type, proto))
         self.type = type
-        self._inp = in_pcballoc(udbinfo, self)  # udp_attach(); OSError(ENOBUFS) when all are taken
         self._rq = None  # so_rcv: head and tail of the datagram queue
         self._rq_tail = None
         self._rq_n = 0
@@ -120,6 +128,9 @@ class socket:
         if inp is None:
             raise OSError(EBADF, "socket is closed")
         return inp
+
+    def _connected(self, inp):
+        return not in_nullhost(inp.faddr, 0) if self._raw else inp.fport != 0
 
     def _soerror(self):
         e = self._error
@@ -246,19 +257,19 @@ class socket:
     # --- send ---------------------------------------------------------------------------
     def sendto(self, data, addr):
         inp = self._pcb()
-        if inp.fport:
+        if self._connected(inp):
             raise OSError(EISCONN, "socket is connected: use send()")
         if addr is not self._to_key:
             self._to_port = _sockaddr(addr, self._to)
             self._to_key = addr
-        if self._to_port == 0:
+        if self._to_port == 0 and not self._raw:
             raise OSError(EINVAL, "cannot send to port 0")
         return self._send(inp, data, self._to, self._to_port)
 
     def send(self, data):
         inp = self._pcb()
-        if not inp.fport:
-            raise OSError(EDESTADDRREQ if self.type == SOCK_DGRAM else ENOTCONN, "socket is not connected")
+        if not self._connected(inp):
+            raise OSError(EDESTADDRREQ if self.type != SOCK_STREAM else ENOTCONN, "socket is not connected")
         return self._send(inp, data, inp.faddr, inp.fport)
 
     write = send
@@ -272,9 +283,12 @@ class socket:
             raise OSError(EHOSTUNREACH if route.ifnet else ENETDOWN, "no route to %s" % inet_ntoa(fa))
         if not self._bcast and ifp.ia.is_broadcast(fa, 0):
             raise OSError(EACCES, "sending to a broadcast address needs SO_BROADCAST")
-        if inp.lport == 0:
-            in_pcbbind(inp, _ANY, 0, _is_ours)
-        err = udp_output(ifp, inp, data, n, fa, 0, fport, ticks_ms())
+        if self._raw:
+            err = rip_output(ifp, inp, data, n, fa, 0, ticks_ms())
+        else:
+            if inp.lport == 0:
+                in_pcbbind(inp, _ANY, 0, _is_ours)
+            err = udp_output(ifp, inp, data, n, fa, 0, fport, ticks_ms())
         if err:
             raise OSError(err, "datagram of %d bytes not sent" % n)
         return n
@@ -284,6 +298,11 @@ class socket:
         inp = self._pcb()
         a = bytearray(4)
         port = _sockaddr(addr, a)
+        if self._raw:  # rip_bind: an address only (the port means nothing to raw IP)
+            if not in_nullhost(a, 0) and not _is_ours(a):
+                raise OSError(EADDRNOTAVAIL, "%s is not an address of this host" % inet_ntoa(a))
+            in_copy(inp.laddr, 0, a, 0)
+            return
         in_pcbbind(inp, a, port, _is_ours)
 
     def connect(self, addr):
@@ -296,6 +315,10 @@ class socket:
         ifp = route.rtalloc(a, 0)
         if ifp is None:
             raise OSError(EHOSTUNREACH if route.ifnet else ENETDOWN, "no route to %s" % inet_ntoa(a))
+        if self._raw:  # rip_connect: the peer's address only
+            in_copy(inp.faddr, 0, a, 0)
+            self._error = 0
+            return
         if inp.lport == 0:
             in_pcbbind(inp, _ANY, 0, _is_ours)
         if port == 0:
@@ -312,7 +335,7 @@ class socket:
 
     def getpeername(self):
         inp = self._pcb()
-        if not inp.fport:
+        if not self._connected(inp):
             raise OSError(ENOTCONN, "socket is not connected")
         return (inet_ntoa(inp.faddr), inp.fport)
 

@@ -1,10 +1,11 @@
-"""End to end, the board as a UDP client of Linux: our socket API (bsdnet.socket, blocking calls that
+"""End to end, the board as a client of Linux: our socket API (bsdnet.socket, blocking calls that
 drive the interface themselves) on the W5500 driver and model, wired to a TAP in a network namespace
-this test makes, against Linux UDP sockets in the same namespace.
+this test makes, against Linux's UDP sockets and its ICMP in the same namespace.
 
 Checks: sendto/recvfrom with a Linux echo server, a connected socket's send/recv, an ephemeral source
-port, and Linux's ICMP port unreachable for a closed port raising ECONNREFUSED on the board's
-connected socket (ctlinput), then the socket working again. Needs root and /dev/net/tun.
+port, Linux's ICMP port unreachable for a closed port raising ECONNREFUSED on the board's connected
+socket (ctlinput), then the socket working again; and the board pinging Linux with a raw ICMP socket
+(the kernel's echo replies, checked byte for byte). Needs root and /dev/net/tun.
 """
 import os
 import subprocess
@@ -96,22 +97,47 @@ d.send(b"again")
 assert d.recv(100) == b"AGAIN"
 for x in (s, c, d):
     x.close()
+
+# ping Linux from the board: SOCK_RAW, ICMP echo requests built here, the kernel's replies read back
+import struct
+from bsdnet.in_cksum import in_cksum
+p = socket.socket(socket.AF_INET, socket.SOCK_RAW, 1)
+p.settimeout(3)
+rtts = []
+for seq in range(5):
+    body = bytes(range(seq, seq + 32))
+    hdr = bytearray(struct.pack(">BBHHH", 8, 0, 0, 0xB5D, seq)) + body
+    ck = in_cksum(hdr, 0, len(hdr))
+    hdr[2] = ck >> 8
+    hdr[3] = ck & 0xFF
+    t0 = time.perf_counter()
+    p.sendto(hdr, ("10.7.0.1", 0))
+    while True:
+        pkt, frm = p.recvfrom(200)
+        hl = (pkt[0] & 15) * 4
+        if pkt[hl] == 0 and struct.unpack(">HH", pkt[hl + 4:hl + 8]) == (0xB5D, seq):
+            break
+    rtts.append((time.perf_counter() - t0) * 1000)
+    assert frm == ("10.7.0.1", 0) and pkt[hl + 8:hl + 8 + 32] == body, (frm, pkt)
+    assert in_cksum(pkt, hl, len(pkt) - hl) == 0
+p.close()
 st = nic.stats()
 assert st["udp"]["udps_ctlnotify"] == 1 and st["icmp"]["icps_unreach"] >= 1, st
 assert mbuf.pool_free() == mbuf.pool_size()
 tap.close()
 print("udp client ok: ephemeral port %d, ECONNREFUSED from Linux's port unreachable" % port)
+print("ping from the board: 5/5 answered by Linux, rtt avg %.2f ms" % (sum(rtts) / len(rtts)))
 """
 
 
-def test_board_as_udp_client_of_linux():
-    ns = "bsdnet-udpc-%d" % os.getpid()
+def test_board_as_client_of_linux():
+    ns = "bsdnet-client-%d" % os.getpid()
     subprocess.run(["ip", "netns", "add", ns], check=True, timeout=10)
     try:
         p = subprocess.run(["ip", "netns", "exec", ns, sys.executable, "-c", "ROOT = %r\n" % ROOT + SCRIPT],
                            capture_output=True, text=True, timeout=60)
         assert p.returncode == 0, p.stdout + p.stderr
-        assert "udp client ok" in p.stdout
+        assert "udp client ok" in p.stdout and "5/5 answered" in p.stdout
         print(p.stdout.strip())
     finally:
         subprocess.run(["ip", "netns", "del", ns], timeout=10)

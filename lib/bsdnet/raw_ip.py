@@ -1,0 +1,81 @@
+# Raw IP sockets (BSD netinet/raw_ip.c): SOCK_RAW for one IP protocol. rip_input() is the default
+# entry of ip_protox (protocols no one else claims) and where icmp_input() sends the ICMP messages
+# the stack does not answer itself (echo replies, errors after ctlinput, ...), so that a program
+# on the board can ping. What a raw socket reads starts at the IP header, as in BSD; what it
+# writes is the payload, and rip_output() puts the IP header in front (no IP_HDRINCL).
+#
+# The datagram is queued in the mbuf it came in; the spent Ethernet header in front of the IP
+# header is rewritten as the sender's address, as udp_input does with the UDP header, so the socket
+# reads both kinds of queue alike (port 0 for raw).
+from .compat import const
+from . import opts
+from . import mbuf
+from .hdr import ip as iph
+from .hdr import icmp as ich
+from .inet import in_eq, in_copy, in_nullhost
+from .in_pcb import Inpcbinfo
+from . import ip_icmp
+from .ip_output import ip_output
+from .ip_var import ipstat
+from .errno import EMSGSIZE, ENOBUFS
+
+ripcbinfo = Inpcbinfo("raw", opts.RAW_SOCKETS)
+ripstat = {"rips_delivered": 0, "rips_nosock": 0, "rips_fullsock": 0, "rips_opackets": 0, "rips_onombuf": 0}
+
+_FROM = const(8)  # the sender's address block sits 8 bytes before the data, as for UDP
+
+
+def rip_input(ifp, m, hlen, now):
+    """m.off at the IP header. Deliver to the raw socket of this protocol whose addresses match;
+    with none, a protocol no one claimed gets protocol unreachable (ICMP messages do not)."""
+    b = m.buf
+    o = m.off
+    p = b[o + iph.IP_P]
+    for inp in ripcbinfo.pcbs:
+        if not inp.attached or inp.proto != p:
+            continue
+        if not in_nullhost(inp.laddr, 0) and not in_eq(inp.laddr, 0, b, o + iph.IP_DST):
+            continue
+        if not in_nullhost(inp.faddr, 0) and not in_eq(inp.faddr, 0, b, o + iph.IP_SRC):
+            continue
+        if o < _FROM:
+            break  # not a received frame (nothing in front of it): cannot happen from ip_input
+        b[o - _FROM] = 0  # port 0
+        b[o - _FROM + 1] = 0
+        in_copy(b, o - _FROM + 2, b, o + iph.IP_SRC)
+        if inp.so.sbappendaddr(m):
+            ripstat["rips_delivered"] += 1
+        else:
+            ripstat["rips_fullsock"] += 1
+            mbuf.m_free(m)
+        return
+    ripstat["rips_nosock"] += 1
+    if p != iph.IPPROTO_ICMP:
+        ipstat["ips_noproto"] += 1
+        if ifp.ia.is_ours(b, o + iph.IP_DST):
+            ip_icmp.icmp_error(ifp, m, ich.ICMP_UNREACH, ich.ICMP_UNREACH_PROTOCOL, now)
+    mbuf.m_free(m)
+
+
+def rip_output(ifp, inp, src, n, faddr, foff, now):
+    """Send n bytes of src as the payload of an IP datagram of inp's protocol to faddr[foff:].
+    Returns 0 or an errno."""
+    if n > ifp.mtu - iph.IP_HDR_LEN:
+        return EMSGSIZE
+    m = mbuf.m_get(opts.MAX_LINKHDR)
+    if m is None:
+        ripstat["rips_onombuf"] += 1
+        return ENOBUFS
+    b = m.buf
+    o = m.off
+    laddr = inp.laddr if not in_nullhost(inp.laddr, 0) else ifp.ia.addr
+    if n:
+        b[o + iph.IP_HDR_LEN:o + iph.IP_HDR_LEN + n] = src if len(src) == n else memoryview(src)[:n]
+    iph.emit(b, o, iph.IP_HDR_LEN, 0, n + iph.IP_HDR_LEN, 0, 0, 0, inp.proto, laddr, 0, faddr, foff)
+    m.len = n + iph.IP_HDR_LEN
+    ripstat["rips_opackets"] += 1
+    ip_output(ifp, m, now)
+    return 0
+
+
+ip_icmp.rip_deliver = rip_input

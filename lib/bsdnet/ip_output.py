@@ -38,3 +38,23 @@ def ip_output(ifp, m, now, ttl=opts.IP_DEFTTL):
         mbuf.m_free(m)
         return False
     return ether_output(ifp, m, ia.gateway, 0, now)
+
+
+def ip_newpacket(ifp, laddr, proto, src, n, xhlen, faddr, foff):
+    """A new packet for a transport's output: an IPv4 header from laddr (the interface's address
+    when it is 0.0.0.0) to faddr[foff:foff+4], xhlen bytes left for the transport header, then n
+    bytes of src. Built behind exactly MAX_LINKHDR bytes of room, so the finished frame starts at
+    the cluster's first byte. None when the pool is empty (the caller counts it)."""
+    m = mbuf.m_get(opts.MAX_LINKHDR)
+    if m is None:
+        return None
+    b = m.buf
+    o = m.off
+    if in_nullhost(laddr, 0):
+        laddr = ifp.ia.addr
+    p = o + iph.IP_HDR_LEN + xhlen
+    if n:
+        b[p:p + n] = src if len(src) == n else memoryview(src)[:n]
+    m.len = iph.IP_HDR_LEN + xhlen + n
+    iph.emit(b, o, iph.IP_HDR_LEN, 0, m.len, 0, 0, 0, proto, laddr, 0, faddr, foff)
+    return m

@@ -15,7 +15,7 @@ from .hdr import icmp as ich
 from .inet import in_eq, in_copy, in_nullhost
 from .in_pcb import Inpcbinfo
 from . import ip_icmp
-from .ip_output import ip_output
+from .ip_output import ip_output, ip_newpacket
 from .ip_var import ipstat
 from .errno import EMSGSIZE, ENOBUFS
 
@@ -62,17 +62,10 @@ def rip_output(ifp, inp, src, n, faddr, foff, now):
     Returns 0 or an errno."""
     if n > ifp.mtu - iph.IP_HDR_LEN:
         return EMSGSIZE
-    m = mbuf.m_get(opts.MAX_LINKHDR)
+    m = ip_newpacket(ifp, inp.laddr, inp.proto, src, n, 0, faddr, foff)
     if m is None:
         ripstat["rips_onombuf"] += 1
         return ENOBUFS
-    b = m.buf
-    o = m.off
-    laddr = inp.laddr if not in_nullhost(inp.laddr, 0) else ifp.ia.addr
-    if n:
-        b[o + iph.IP_HDR_LEN:o + iph.IP_HDR_LEN + n] = src if len(src) == n else memoryview(src)[:n]
-    iph.emit(b, o, iph.IP_HDR_LEN, 0, n + iph.IP_HDR_LEN, 0, 0, 0, inp.proto, laddr, 0, faddr, foff)
-    m.len = n + iph.IP_HDR_LEN
     ripstat["rips_opackets"] += 1
     ip_output(ifp, m, now)
     return 0

@@ -13,10 +13,10 @@ from . import mbuf
 from .hdr import ip as iph
 from .hdr import udp as udph
 from .hdr import icmp as ich
-from .inet import in_copy, in_nullhost
+from .inet import in_copy
 from .in_pcb import Inpcbinfo, in_pcblookup, INPLOOKUP_WILDCARD
 from .ip_icmp import icmp_error, pr_ctlinput
-from .ip_output import ip_output
+from .ip_output import ip_output, ip_newpacket
 from .errno import EMSGSIZE, ENOBUFS
 
 udpstat = {
@@ -31,7 +31,6 @@ udbinfo = Inpcbinfo("udp", opts.UDP_SOCKETS)
 UDP_HDR_LEN = const(8)
 FROM_PORT = const(8)  # offsets back from m.off of a queued datagram
 FROM_ADDR = const(6)
-_UDP_IP_HDRS = const(28)
 
 
 def udp_input(ifp, m, hlen, now):
@@ -80,23 +79,15 @@ def udp_output(ifp, inp, src, n, faddr, foff, fport, now):
     Returns 0 or an errno (the socket layer raises it)."""
     if n > opts.UDP_SENDSPACE:
         return EMSGSIZE  # no IP fragmentation yet
-    # room for the Ethernet header only: the frame then starts at the cluster's first byte, which the
-    # driver takes without a slice (if_output), and a 1472-byte datagram fits
-    m = mbuf.m_get(opts.MAX_LINKHDR)
+    m = ip_newpacket(ifp, inp.laddr, iph.IPPROTO_UDP, src, n, UDP_HDR_LEN, faddr, foff)
     if m is None:
         udpstat["udps_onombuf"] += 1
         return ENOBUFS
     b = m.buf
     o = m.off
-    ia = ifp.ia
-    laddr = inp.laddr if not in_nullhost(inp.laddr, 0) else ia.addr
     u = o + iph.IP_HDR_LEN
-    if n:
-        b[u + UDP_HDR_LEN:u + UDP_HDR_LEN + n] = src if len(src) == n else memoryview(src)[:n]
     udph.emit(b, u, inp.lport, fport, n + UDP_HDR_LEN)
-    iph.emit(b, o, iph.IP_HDR_LEN, 0, n + _UDP_IP_HDRS, 0, 0, 0, iph.IPPROTO_UDP, laddr, 0, faddr, foff)
     udph.fill_cksum(b, u, n + UDP_HDR_LEN, b, o + iph.IP_SRC, b, o + iph.IP_DST)
-    m.len = n + _UDP_IP_HDRS
     udpstat["udps_opackets"] += 1
     ip_output(ifp, m, now)
     return 0

@@ -585,38 +585,38 @@ def tap_tcp_echo(bn, args, probe_timeout):
     return "%d KB there and back: %s" % (args.echo_kb, clk.text(args.echo_kb * 2))
 
 
-def tap_tcp_connects(bn, args, probe_timeout):
-    s = _connect(DISCARD, probe_timeout)  # probe, not counted
-    s.close()
-    k = args.connects
-    clk = Clock(bn.b)
-    for _ in range(k):
-        s = _connect(DISCARD, 10)
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        s.close()  # with a RST: see ACCEPT_NOTE
-    clk.stop()
-    return "%d x (connect to discard, close with RST): %.1f/s wall, %.1f/s emulated, %.1f/s per busy s " \
-           "(%.2f s wall, %.2f s emulated, busy %.2f s)" % (
-               k, k / clk.wall, k / clk.emu, k / clk.busy if clk.busy > 0 else 0, clk.wall, clk.emu, clk.busy)
-
-
-def tap_tcp_transactions(bn, args, probe_timeout):
-    s = _connect(ECHO, probe_timeout)  # probe, not counted
-    s.close()
+def _connections(bn, args, port, probe_timeout, one, what):
+    """args.connects connections to port, each run by one(i, sock) (which closes it), timed after
+    an uncounted probe; the rate in wall, emulated and board-busy time."""
+    _connect(port, probe_timeout).close()  # probe, not counted
     k = args.connects
     clk = Clock(bn.b)
     for i in range(k):
-        s = _connect(ECHO, 10)
+        one(i, _connect(port, 10))
+    clk.stop()
+    return "%d x (%s): %.1f/s wall, %.1f/s emulated, %.1f/s per busy s (%.2f s wall, %.2f s emulated, " \
+           "busy %.2f s)" % (k, what, k / clk.wall, k / clk.emu, k / clk.busy if clk.busy > 0 else 0, clk.wall,
+                             clk.emu, clk.busy)
+
+
+def tap_tcp_connects(bn, args, probe_timeout):
+    def one(i, s):
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        s.close()  # with a RST: see ACCEPT_NOTE
+
+    return _connections(bn, args, DISCARD, probe_timeout, one, "connect to discard, close with RST")
+
+
+def tap_tcp_transactions(bn, args, probe_timeout):
+    def one(i, s):
         try:
             s.sendall(b"%c" % (65 + i % 26))
             if s.recv(1) != b"%c" % (65 + i % 26):
                 raise RuntimeError("connection %d: wrong echo" % i)
         finally:
             s.close()
-    clk.stop()
-    return "%d x (connect to echo, 1 byte there and back, close): %.1f/s wall, %.1f/s emulated, %.1f/s per " \
-           "busy s (%.2f s wall, %.2f s emulated, busy %.2f s)" % (
-               k, k / clk.wall, k / clk.emu, k / clk.busy if clk.busy > 0 else 0, clk.wall, clk.emu, clk.busy)
+
+    return _connections(bn, args, ECHO, probe_timeout, one, "connect to echo, 1 byte there and back, close")
 
 
 def tap_tcp_abuse(bn, args, probe_timeout):

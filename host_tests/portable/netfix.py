@@ -78,7 +78,8 @@ class ReplayDev(FakeDev):
 
 def make_if(ip="10.7.0.2", mask="255.255.255.0", gw="10.7.0.1", dev=None):
     """An interface up on a FakeDev (or dev), the only one in the interface list (route.ifnet)."""
-    del route.ifnet[:]  # interfaces of earlier tests are gone: sockets must not poll or route through them
+    for ifp in list(route.ifnet):  # interfaces of earlier tests are gone: sockets must not poll
+        route.if_detach(ifp)  # or route through them (their routes go with them)
     if dev is None:
         dev = FakeDev()
     nic = Interface(dev)

@@ -67,4 +67,6 @@ def cleanup():
                 inp.so.close()
     r = sys.modules.get("bsdnet.route")
     if r is not None:
-        del r.ifnet[:]
+        for ifp in list(r.ifnet):
+            r.if_detach(ifp)
+        del r.rtable[:]  # static routes too

@@ -4,9 +4,11 @@
 # EDESTADDRREQ, ...), and const() here costs nothing per use.
 from .compat import const
 
+ESRCH = const(3)
 EBADF = const(9)
 EAGAIN = const(11)
 EACCES = const(13)
+EEXIST = const(17)
 EINVAL = const(22)
 EDESTADDRREQ = const(89)
 EMSGSIZE = const(90)
@@ -16,6 +18,7 @@ EAFNOSUPPORT = const(97)
 EADDRINUSE = const(98)
 EADDRNOTAVAIL = const(99)
 ENETDOWN = const(100)
+ENETUNREACH = const(101)
 ENOBUFS = const(105)
 EISCONN = const(106)
 ENOTCONN = const(107)

@@ -1,13 +1,16 @@
 # ip_output(): complete the IPv4 header, pick the next hop and hand the packet to the link.
 #
 # The caller leaves m.off at a header whose protocol, source, destination and total length are
-# set. We fill version/IHL, TTL (when 0), the ID and the checksum; route: on-link destinations
-# and broadcasts go direct, anything else to the gateway (RTF_GATEWAY). No fragmentation yet:
-# a packet larger than the MTU is dropped and counted (the IPv4 issue adds ip_fragment).
+# set. We fill the total length, TTL, the ID and the checksum, then pick the next hop: the limited
+# broadcast, multicast and destinations on ifp's own subnet go out of ifp directly (a reply leaves
+# by the interface its request came in, and it is the cheapest test); anything else by the
+# longest-prefix route (route.rtalloc): a connected subnet directly, RTF_GATEWAY to its gateway.
+# No fragmentation yet: a packet larger than the MTU is dropped and counted.
 from . import opts
 from . import mbuf
 from .hdr import ip as iph
-from .inet import in_nullhost, in_multicast
+from .inet import in_nullhost, in_multicast, in_allones
+from .route import rtalloc, RTF_GATEWAY
 from .if_ether import ether_output
 from .ip_var import ipstat
 
@@ -23,7 +26,6 @@ def ip_output(ifp, m, now, ttl=opts.IP_DEFTTL):
         ipstat["ips_odropped"] += 1
         mbuf.m_free(m)
         return False
-    ia = ifp.ia
     dst = o + iph.IP_DST
     iph.set_total_len(b, o, m.len)
     iph.set_ident(b, o, _ip_id[0])
@@ -31,13 +33,16 @@ def ip_output(ifp, m, now, ttl=opts.IP_DEFTTL):
     if ttl:
         iph.set_ttl(b, o, ttl)
     iph.fill_cksum(b, o)
-    if ia.is_local(b, dst) or ia.is_broadcast(b, dst) or in_multicast(b, dst):
+    if ifp.ia.is_local(b, dst) or in_allones(b, dst) or in_multicast(b, dst):
         return ether_output(ifp, m, b, dst, now)
-    if in_nullhost(ia.gateway, 0):
+    rt = rtalloc(b, dst)
+    if rt is None:
         ipstat["ips_noroute"] += 1
         mbuf.m_free(m)
         return False
-    return ether_output(ifp, m, ia.gateway, 0, now)
+    if rt.flags & RTF_GATEWAY:
+        return ether_output(rt.ifp, m, rt.gateway, 0, now)
+    return ether_output(rt.ifp, m, b, dst, now)  # a connected route: the destination is on the link
 
 
 def ip_newpacket(ifp, laddr, proto, src, n, xhlen, faddr, foff):

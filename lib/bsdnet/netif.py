@@ -94,6 +94,7 @@ class Interface:
         if not isinstance(cfg, (tuple, list)) or len(cfg) != 4:
             raise ValueError("ifconfig takes (ip, netmask, gateway, dns)")
         ia.set(cfg[0], cfg[1], cfg[2], cfg[3])
+        route.rt_ifaddr(self)  # its connected and default routes anew
         self.arp.flush()
         if self.up and ia.configured:
             self.arp.announce(ticks_ms())  # gratuitous ARP: our address changed

@@ -1,33 +1,135 @@
-# The interface list and the route lookup (BSD net/if.c ifnet, net/route.c rtalloc).
+# The interface list and the routing table (BSD net/if.c ifnet, net/route.c rtalloc/rtrequest).
 #
-# A board has one or two interfaces, so the "routing table" is the interfaces' own prefixes plus
-# each one's default gateway: rtalloc() picks the interface whose subnet holds the destination
-# (a connected route), else the first one with a gateway (the default route, RTF_GATEWAY).
-# ip_output() then chooses direct delivery or the gateway on that interface. Longest-prefix match
-# over static routes comes with the IPv4 issue and replaces the body of rtalloc(), not its callers.
+# A table of routes, longest prefix first, so the first entry that matches is the longest-prefix
+# match. Each interface brings its connected route (its subnet, delivered directly) and, when it
+# has a gateway, a default route (0.0.0.0/0, RTF_GATEWAY); ifconfig() replaces them. Static routes
+# (route_add) go through a gateway on a connected subnet and stay until route_delete(). Addresses
+# and masks are 4-byte buffers; a lookup allocates nothing.
+from .compat import const
+from .inet import inet_aton, inet_ntoa, in_masked_eq, in_allones, in_nullhost
+from .errno import EEXIST, ESRCH, ENETUNREACH, EINVAL
+
+RTF_UP = const(0x1)
+RTF_GATEWAY = const(0x2)  # the next hop is rt.gateway, not the destination itself
+RTF_HOST = const(0x4)  # a /32
+RTF_STATIC = const(0x800)  # added by route_add(), not by an interface's address
+
 ifnet = []  # type: list  # attached interfaces, in the order they came up
+rtable = []  # type: list  # Rtentry, longest prefix first
+
+
+class Rtentry:
+    __slots__ = ("dst", "mask", "gateway", "ifp", "flags", "plen")
+
+    def __init__(self, dst, mask, gateway, ifp, flags):
+        self.dst = bytearray(4)
+        self.mask = bytearray(mask)
+        for i in range(4):
+            self.dst[i] = dst[i] & mask[i]
+        self.gateway = bytearray(gateway)
+        self.ifp = ifp
+        self.flags = flags
+        n = 0
+        for i in range(4):
+            m = mask[i]
+            while m & 0x80:
+                n += 1
+                m = (m << 1) & 0xFF
+        self.plen = n
+
+
+def _insert(rt):
+    i = 0
+    while i < len(rtable) and rtable[i].plen >= rt.plen:
+        i += 1
+    rtable.insert(i, rt)
 
 
 def if_attach(ifp):
     if ifp not in ifnet:
         ifnet.append(ifp)
+    rt_ifaddr(ifp)
 
 
 def if_detach(ifp):
     if ifp in ifnet:
         ifnet.remove(ifp)
+    rtable[:] = [rt for rt in rtable if rt.ifp is not ifp]
+
+
+def rt_ifaddr(ifp):
+    """The interface's address changed (or it came up): its connected and default routes anew."""
+    rtable[:] = [rt for rt in rtable if rt.ifp is not ifp or rt.flags & RTF_STATIC]
+    ia = ifp.ia
+    if ifp not in ifnet or not ia.configured:
+        return
+    _insert(Rtentry(ia.net, ia.mask, bytes(4), ifp, RTF_UP))
+    if not in_nullhost(ia.gateway, 0):
+        _insert(Rtentry(bytes(4), bytes(4), ia.gateway, ifp, RTF_UP | RTF_GATEWAY))
 
 
 def rtalloc(dst, doff):
-    """The interface to reach dst (4 bytes at dst[doff]), or None (no route)."""
-    for ifp in ifnet:
-        ia = ifp.ia
-        if ia.is_local(dst, doff) or ia.is_broadcast(dst, doff):
-            return ifp
-    for ifp in ifnet:
-        ia = ifp.ia
-        if ia.configured and (ia.gateway[0] | ia.gateway[1] | ia.gateway[2] | ia.gateway[3]):
-            return ifp
-    if dst[doff] & 0xF0 == 0xE0 and ifnet:
-        return ifnet[0]  # multicast without a route: the first interface (IP_MULTICAST_IF later)
+    """The longest-prefix route to dst (4 bytes at dst[doff]), or None."""
+    for rt in rtable:
+        if in_masked_eq(dst, doff, rt.dst, 0, rt.mask):
+            return rt
     return None
+
+
+def rtalloc_ifp(dst, doff):
+    """The interface a datagram to dst leaves by, or None (no route). The limited broadcast and
+    multicast go out of the first interface (IP_MULTICAST_IF is for later)."""
+    if in_allones(dst, doff) or dst[doff] & 0xF0 == 0xE0:
+        return ifnet[0] if ifnet else None
+    rt = rtalloc(dst, doff)
+    return rt.ifp if rt is not None else None
+
+
+def route_add(dst, mask, gateway):
+    """A static route: dotted quads, e.g. route_add("10.9.0.0", "255.255.0.0", "10.7.0.254"). The
+    gateway must be on a connected subnet (ENETUNREACH otherwise); the same prefix twice is EEXIST."""
+    d = inet_aton(dst)
+    m = inet_aton(mask)
+    g = inet_aton(gateway)
+    bits = (m[0] << 24) | (m[1] << 16) | (m[2] << 8) | m[3]
+    inv = (~bits) & 0xFFFFFFFF
+    if inv & (inv + 1):
+        raise ValueError("netmask %s is not contiguous" % mask)
+    if in_nullhost(g, 0):
+        raise OSError(EINVAL, "a static route needs a gateway")
+    via = None
+    for rt in rtable:
+        if not rt.flags & RTF_GATEWAY and in_masked_eq(g, 0, rt.dst, 0, rt.mask):
+            via = rt.ifp
+            break
+    if via is None:
+        raise OSError(ENETUNREACH, "gateway %s is on no connected subnet" % gateway)
+    new = Rtentry(d, m, g, via, RTF_UP | RTF_GATEWAY | RTF_STATIC | (RTF_HOST if bits == 0xFFFFFFFF else 0))
+    for rt in rtable:
+        if rt.plen == new.plen and rt.dst == new.dst:
+            raise OSError(EEXIST, "a route to %s/%d exists" % (inet_ntoa(new.dst), new.plen))
+    _insert(new)
+
+
+def route_delete(dst, mask):
+    d = inet_aton(dst)
+    m = inet_aton(mask)
+    for i in range(len(rtable)):
+        rt = rtable[i]
+        if rt.flags & RTF_STATIC and rt.mask == m and in_masked_eq(d, 0, rt.dst, 0, m):
+            del rtable[i]
+            return
+    raise OSError(ESRCH, "no static route to %s mask %s" % (dst, mask))
+
+
+def routes():
+    """[(destination, mask, gateway or '', flags as netstat -r shows them)] longest prefix first."""
+    out = []
+    for rt in rtable:
+        f = "U" + ("G" if rt.flags & RTF_GATEWAY else "") + ("H" if rt.flags & RTF_HOST else "") + \
+            ("S" if rt.flags & RTF_STATIC else "")
+        out.append((inet_ntoa(rt.dst), inet_ntoa(rt.mask),
+                    inet_ntoa(rt.gateway) if rt.flags & RTF_GATEWAY else "", f))
+    return out
+
+

@@ -277,7 +277,7 @@ class socket:
     def _send(self, inp, data, fa, fport):
         self._soerror()
         n = len(data)
-        ifp = route.rtalloc(fa, 0)
+        ifp = route.rtalloc_ifp(fa, 0)
         if ifp is None:
             udp_usrreq.udpstat["udps_noroute"] += 1
             raise OSError(EHOSTUNREACH if route.ifnet else ENETDOWN, "no route to %s" % inet_ntoa(fa))
@@ -312,7 +312,7 @@ class socket:
         port = _sockaddr(addr, a)
         if in_nullhost(a, 0):
             raise OSError(EINVAL, "cannot connect to 0.0.0.0")
-        ifp = route.rtalloc(a, 0)
+        ifp = route.rtalloc_ifp(a, 0)
         if ifp is None:
             raise OSError(EHOSTUNREACH if route.ifnet else ENETDOWN, "no route to %s" % inet_ntoa(a))
         if self._raw:  # rip_connect: the peer's address only

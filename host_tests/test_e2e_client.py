@@ -4,8 +4,9 @@ this test makes, against Linux's UDP sockets and its ICMP in the same namespace.
 
 Checks: sendto/recvfrom with a Linux echo server, a connected socket's send/recv, an ephemeral source
 port, Linux's ICMP port unreachable for a closed port raising ECONNREFUSED on the board's connected
-socket (ctlinput), then the socket working again; and the board pinging Linux with a raw ICMP socket
-(the kernel's echo replies, checked byte for byte). Needs root and /dev/net/tun.
+socket (ctlinput), then the socket working again; the board pinging Linux with a raw ICMP socket (the
+kernel's echo replies, checked byte for byte), and an address reached only through a static route.
+Needs root and /dev/net/tun.
 """
 import os
 import subprocess
@@ -101,32 +102,46 @@ for x in (s, c, d):
 # ping Linux from the board: SOCK_RAW, ICMP echo requests built here, the kernel's replies read back
 import struct
 from bsdnet.in_cksum import in_cksum
+from bsdnet import route
 p = socket.socket(socket.AF_INET, socket.SOCK_RAW, 1)
 p.settimeout(3)
 rtts = []
-for seq in range(5):
+
+
+def ping(dst, seq):
     body = bytes(range(seq, seq + 32))
     hdr = bytearray(struct.pack(">BBHHH", 8, 0, 0, 0xB5D, seq)) + body
     ck = in_cksum(hdr, 0, len(hdr))
     hdr[2] = ck >> 8
     hdr[3] = ck & 0xFF
-    t0 = time.perf_counter()
-    p.sendto(hdr, ("10.7.0.1", 0))
+    p.sendto(hdr, (dst, 0))
     while True:
         pkt, frm = p.recvfrom(200)
         hl = (pkt[0] & 15) * 4
         if pkt[hl] == 0 and struct.unpack(">HH", pkt[hl + 4:hl + 8]) == (0xB5D, seq):
             break
-    rtts.append((time.perf_counter() - t0) * 1000)
-    assert frm == ("10.7.0.1", 0) and pkt[hl + 8:hl + 8 + 32] == body, (frm, pkt)
+    assert frm == (dst, 0) and pkt[hl + 8:hl + 8 + 32] == body, (frm, pkt)
     assert in_cksum(pkt, hl, len(pkt) - hl) == 0
+
+
+# a static route: the default gateway now leads nowhere (10.7.0.254 never answers ARP), and only
+# the route for 10.9.0.0/16 through Linux (which holds 10.9.0.5) reaches that address
+nic.ifconfig(("10.7.0.2", "255.255.255.0", "10.7.0.254", "0.0.0.0"))
+route.route_add("10.9.0.0", "255.255.0.0", "10.7.0.1")
+ping("10.9.0.5", 100)
+route.route_delete("10.9.0.0", "255.255.0.0")
+for seq in range(5):
+    t0 = time.perf_counter()
+    ping("10.7.0.1", seq)
+    rtts.append((time.perf_counter() - t0) * 1000)
 p.close()
 st = nic.stats()
 assert st["udp"]["udps_ctlnotify"] == 1 and st["icmp"]["icps_unreach"] >= 1, st
 assert mbuf.pool_free() == mbuf.pool_size()
 tap.close()
 print("udp client ok: ephemeral port %d, ECONNREFUSED from Linux's port unreachable" % port)
-print("ping from the board: 5/5 answered by Linux, rtt avg %.2f ms" % (sum(rtts) / len(rtts)))
+print("ping from the board: 5/5 answered by Linux, rtt avg %.2f ms; 10.9.0.5 reached by a static route"
+      % (sum(rtts) / len(rtts)))
 """
 
 
@@ -134,6 +149,8 @@ def test_board_as_client_of_linux():
     ns = "bsdnet-client-%d" % os.getpid()
     subprocess.run(["ip", "netns", "add", ns], check=True, timeout=10)
     try:
+        for cmd in (["ip", "link", "set", "lo", "up"], ["ip", "addr", "add", "10.9.0.5/32", "dev", "lo"]):
+            subprocess.run(["ip", "netns", "exec", ns] + cmd, check=True, timeout=10)
         p = subprocess.run(["ip", "netns", "exec", ns, sys.executable, "-c", "ROOT = %r\n" % ROOT + SCRIPT],
                            capture_output=True, text=True, timeout=60)
         assert p.returncode == 0, p.stdout + p.stderr

@@ -49,3 +49,29 @@ def counters_of(drv, extra=()):
     for k in extra:
         d[k] = getattr(drv, k)
     return d
+
+
+class Window:
+    """buf[0:n] as something machine.SPI reads into or writes from (it has no length argument):
+    buf itself when n is its whole length, else a memoryview slice that is kept and handed out
+    again while buf and n repeat, so that a driver's per-frame path allocates nothing."""
+
+    __slots__ = ("buf", "mv", "n", "view")
+
+    def __init__(self):
+        self.buf = None
+        self.mv = None
+        self.n = -1
+        self.view = None
+
+    def get(self, buf, n):
+        if n == len(buf):
+            return buf
+        if buf is not self.buf:
+            self.buf = buf
+            self.mv = buf if isinstance(buf, memoryview) else memoryview(buf)
+            self.n = -1
+        if n != self.n:
+            self.n = n
+            self.view = self.mv[0:n]
+        return self.view

@@ -39,7 +39,7 @@
 import errno
 
 from bsdnet.compat import const, ticks_ms, ticks_diff, sleep_ms, sleep_us
-from . import default_mac, counters_init, counters_of
+from . import default_mac, counters_init, counters_of, Window
 
 _EXTRA = ("rx_resets", "tx_retries")  # this chip's counters beyond the common ones
 
@@ -177,16 +177,8 @@ class ENC28J60:
         self._hdr = bytearray(6)  # next pointer, RSV (§6)
         self._tail4 = bytearray(4)  # FCS
         self._tail5 = bytearray(5)  # FCS + pad byte (odd count)
-        # machine.SPI has no length argument, so a frame shorter than the caller's buffer needs a
-        # memoryview slice: keep the last one and reuse it while buffer and length repeat
-        self._rxb = None
-        self._rxmv = None
-        self._rxn = -1
-        self._rxs = None
-        self._txb = None
-        self._txmv = None
-        self._txn = -1
-        self._txs = None
+        self._rxw = Window()  # the caller's buffer cut to the frame's length (machine.SPI has no length)
+        self._txw = Window()
         self.revid = 0
         counters_init(self, _EXTRA)
         self._state_reset()
@@ -471,16 +463,7 @@ class ENC28J60:
                 self._consumed(nxt)
                 skipped += 1
                 continue
-            if n == len(buf):
-                spi.readinto(buf)
-            else:
-                if buf is not self._rxb or n != self._rxn:
-                    if buf is not self._rxb:
-                        self._rxb = buf
-                        self._rxmv = buf if isinstance(buf, memoryview) else memoryview(buf)
-                    self._rxn = n
-                    self._rxs = self._rxmv[:n]
-                spi.readinto(self._rxs)
+            spi.readinto(self._rxw.get(buf, n))
             spi.readinto(self._tail5 if cnt & 1 else self._tail4)  # FCS (+ pad): ERDPT lands on nxt
             cs.value(1)
             self.spi_xfers += 1
@@ -546,16 +529,7 @@ class ENC28J60:
         spi = self._spi
         cs.value(0)
         spi.write(self._wbm)
-        if n == len(buf):
-            spi.write(buf)
-        else:
-            if buf is not self._txb or n != self._txn:
-                if buf is not self._txb:
-                    self._txb = buf
-                    self._txmv = buf if isinstance(buf, memoryview) else memoryview(buf)
-                self._txn = n
-                self._txs = self._txmv[:n]
-            spi.write(self._txs)
+        spi.write(self._txw.get(buf, n))
         cs.value(1)
         self.spi_xfers += 1
         self._ewrpt = _TX_START + 1 + n

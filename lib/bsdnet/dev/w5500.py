@@ -30,7 +30,7 @@
 import errno
 
 from bsdnet.compat import const, ticks_ms, ticks_diff, sleep_ms
-from . import default_mac, counters_init, counters_of
+from . import default_mac, counters_init, counters_of, Window
 
 _EXTRA = ("reopens",)  # this chip's counters beyond the common ones
 
@@ -163,16 +163,8 @@ class W5500:
         self._tctx = bytearray((0x00, _SN_IR, _CB_S0_W1, _IR_SENDOK | _IR_TIMEOUT,
                                 0x00, 0x24, _CB_S0_W2, 0, 0,
                                 0x00, _SN_CR, _CB_S0_W1, _CMD_SEND))
-        # the last caller buffer and its slice: machine.SPI has no length argument, so a frame shorter
-        # than the buffer needs a memoryview slice; reuse it while buffer and length repeat
-        self._rxb = None
-        self._rxmv = None
-        self._rxn = -1
-        self._rxs = None
-        self._txb = None
-        self._txmv = None
-        self._txn = -1
-        self._txs = None
+        self._rxw = Window()  # the caller's buffer cut to the frame's length (machine.SPI has no length)
+        self._txw = Window()
         self._state_reset()
         counters_init(self, _EXTRA)
 
@@ -462,14 +454,7 @@ class W5500:
         nxt = left - rec
         keep = n <= len(buf)
         if keep:
-            if buf is self._rxb and n == self._rxn:
-                dst = self._rxs
-            else:
-                if buf is not self._rxb:
-                    self._rxb = buf
-                    self._rxmv = memoryview(buf)
-                self._rxn = n
-                self._rxs = dst = self._rxmv[0:n]
+            dst = self._rxw.get(buf, n)
             a = (rd + 2) & 0xFFFF
             h = self._h
             h[0] = a >> 8
@@ -556,16 +541,7 @@ class W5500:
             if self._tx_busy:
                 self._reopen()  # #6: SENDOK never came; the socket state is unknown: start it afresh
             return False
-        if n == len(buf):
-            src = buf
-        elif buf is self._txb and n == self._txn:
-            src = self._txs
-        else:
-            if buf is not self._txb:
-                self._txb = buf
-                self._txmv = memoryview(buf)
-            self._txn = n
-            self._txs = src = self._txmv[0:n]
+        src = self._txw.get(buf, n)
         wr = self._tx_wr
         cs = self._cs
         spi = self._spi

@@ -4,13 +4,7 @@
 //   node tools/mpvm.mjs [--heap 4m] [--mount HOSTDIR:VMDIR ...] [--path VMDIR ...] (--run FILE | --exec CODE) [--async]
 import { loadMicroPython } from "../node_modules/@micropython/micropython-webassembly-pyscript/micropython.mjs";
 import fs from "fs";
-import path from "path";
-
-function parseSize(s) {
-  const m = /^(\d+)([kKmM]?)$/.exec(s);
-  if (!m) throw new Error("bad heap size " + s);
-  return parseInt(m[1]) * (m[2].toLowerCase() === "k" ? 1024 : m[2].toLowerCase() === "m" ? 1048576 : 1);
-}
+import { parseSize, copyTree } from "./vmfs.mjs";
 
 const args = process.argv.slice(2);
 let heap = 4 * 1048576, mounts = [], paths = [], code = null, isAsync = false;
@@ -30,25 +24,9 @@ const out = (s) => process.stdout.write(s);
 const mp = await loadMicroPython({ heapsize: heap, linebuffer: false,
   stdout: (b) => process.stdout.write(b), stderr: (b) => process.stderr.write(b) });
 
-function mkdirs(p) {
-  let cur = "";
-  for (const part of p.split("/").filter(Boolean)) {
-    cur += "/" + part;
-    try { mp.FS.mkdir(cur); } catch (e) { /* exists */ }
-  }
-}
-function copyTree(host, vm) {
-  mkdirs(vm);
-  for (const ent of fs.readdirSync(host, { withFileTypes: true })) {
-    if (ent.name === "__pycache__" || ent.name.startsWith(".")) continue;
-    const h = path.join(host, ent.name), v = vm + "/" + ent.name;
-    if (ent.isDirectory()) copyTree(h, v);
-    else if (ent.name.endsWith(".py")) mp.FS.writeFile(v, fs.readFileSync(h));
-  }
-}
 for (const m of mounts) {
   const [h, v] = m.split(":");
-  copyTree(h, v);
+  copyTree(mp, h, v);
 }
 let prologue = "import sys\n";
 for (const p of paths) prologue += `sys.path.append(${JSON.stringify(p)})\n`;

@@ -11,6 +11,7 @@ import { loadMicroPython } from "../node_modules/@micropython/micropython-webass
 import fs from "fs";
 import path from "path";
 import { fileURLToPath } from "url";
+import { parseSize, copyTree } from "./vmfs.mjs";
 
 const ROOT = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 const opt = { chip: "w5500", ip: null, mask: "255.255.255.0", gateway: "0.0.0.0", mac: "", app: "main", heap: "8m" };
@@ -22,10 +23,6 @@ for (let i = 0; i < argv.length; i++) {
 }
 if (!opt.ip) { console.error("vmboard: --ip is required"); process.exit(2); }
 
-function parseSize(s) {
-  const m = /^(\d+)([kKmM]?)$/.exec(s);
-  return parseInt(m[1]) * ({ k: 1024, m: 1048576 }[m[2].toLowerCase()] || 1);
-}
 
 function put(type, payload) {
   const b = Buffer.isBuffer(payload) ? payload : Buffer.from(payload, "utf8");
@@ -77,27 +74,10 @@ mp.registerJsModule("vmboard_io", {
   ready: (mac) => put("R", mac),
 });
 
-function mkdirs(p) {
-  let cur = "";
-  for (const part of p.split("/").filter(Boolean)) {
-    cur += "/" + part;
-    try { mp.FS.mkdir(cur); } catch (e) { /* exists */ }
-  }
-}
-function copyTree(host, vm) {
-  if (!fs.existsSync(host)) return;
-  mkdirs(vm);
-  for (const ent of fs.readdirSync(host, { withFileTypes: true })) {
-    if (ent.name === "__pycache__" || ent.name.startsWith(".") || ent.name === "node_modules") continue;
-    const h = path.join(host, ent.name), v = vm + "/" + ent.name;
-    if (ent.isDirectory()) copyTree(h, v);
-    else if (ent.name.endsWith(".py")) mp.FS.writeFile(v, fs.readFileSync(h));
-  }
-}
-copyTree(path.join(ROOT, "lib"), "/lib");
-copyTree(path.join(ROOT, "tools", "emu"), "/tools/emu");
+copyTree(mp, path.join(ROOT, "lib"), "/lib");
+copyTree(mp, path.join(ROOT, "tools", "emu"), "/tools/emu");
 fs.existsSync(path.join(ROOT, "tools", "vmboard.py")) && mp.FS.writeFile("/tools/vmboard.py", fs.readFileSync(path.join(ROOT, "tools", "vmboard.py")));
-copyTree(path.join(ROOT, "firmware"), "/firmware");
+copyTree(mp, path.join(ROOT, "firmware"), "/firmware");
 
 const code = `
 import sys

@@ -47,6 +47,7 @@ import fs from "fs";
 import path from "path";
 import { fileURLToPath } from "url";
 import { performance } from "perf_hooks";
+import { copyTree } from "../vmfs.mjs";
 
 // stdout carries the host protocol in --stdio mode: every library message goes to stderr. rp2040js
 // warns about the SIO inter-core FIFO (0x50/0x58, read by MicroPython's soft reset), which it lacks.
@@ -111,19 +112,8 @@ export class PyChipModel {
       stderr: (s) => process.stderr.write("[chip!] " + s + "\n") });
     const m = new PyChipModel();
     m.mp = mp;
-    const mkdirs = (p) => { let cur = ""; for (const part of p.split("/").filter(Boolean)) {
-      cur += "/" + part; try { mp.FS.mkdir(cur); } catch (e) { /* exists */ } } };
-    const copyTree = (host, vm) => {
-      mkdirs(vm);
-      for (const ent of fs.readdirSync(host, { withFileTypes: true })) {
-        if (ent.name === "__pycache__" || ent.name.startsWith(".")) continue;
-        const h = path.join(host, ent.name), v = vm + "/" + ent.name;
-        if (ent.isDirectory()) copyTree(h, v);
-        else if (ent.name.endsWith(".py")) mp.FS.writeFile(v, fs.readFileSync(h));
-      }
-    };
-    copyTree(path.join(ROOT, "tools", "emu"), "/tools/emu");
-    copyTree(path.join(ROOT, "lib"), "/lib");
+    copyTree(mp, path.join(ROOT, "tools", "emu"), "/tools/emu");
+    copyTree(mp, path.join(ROOT, "lib"), "/lib");
     mp.runPython("import sys\nsys.path.append('/tools')\nsys.path.append('/lib')\n");
     mp.runPython(opts.setup); // must bind a global `chip`
     const chip = mp.globals.get("chip");

@@ -303,10 +303,15 @@ class Rp2040Board:
         self.port = wire.port(self._to_board, "board")
 
     def _to_board(self, frame):
-        if self.b is None:
+        if self.b is None or not self.main_up():
             return False
         self.b.send_frame(frame)
         return True
+
+    def main_up(self):
+        """--main-ready TEXT: frames reach the board only once its console has shown TEXT."""
+        t = self.a.main_ready
+        return not t or t in self.console
 
     def _board_config(self):
         import re
@@ -558,7 +563,8 @@ class HostBoard:
             if time.monotonic() > deadline:
                 self.fail("the board did not answer ARP for %s within %d s" % (self.ip, READY_TIMEOUT_S))
                 return
-            if self.a.runtime == "cpython" or self.board.vm_ready:
+            main_up = getattr(self.board, "main_up", None)  # rp2040 --main --main-ready: not before
+            if self.a.runtime == "cpython" or (self.board.vm_ready and (main_up is None or main_up())):
                 self.tap_port.send(req)
             await asyncio.sleep(PROBE_EVERY_S)
 
@@ -691,11 +697,15 @@ def main(argv=None):
     ap.add_argument("--main", metavar="FILE",
                     help="rp2040: boot with FILE as the board's /main.py and relay its frames (e.g. the W5500_EVB_PICO "
                          "firmware with tools/rp2040/ref_main.py, --chip w5500); our stack is not run")
+    ap.add_argument("--main-ready", metavar="TEXT",
+                    help="with --main: relay no frame to the board until its console shows TEXT (the "
+                         "reference firmware's WIZNET5K driver can hang when frames arrive while it starts)")
     a = ap.parse_args(argv)
     if a.runtime != "rp2040":
-        for opt in ("firmware", "main"):
+        for opt in ("firmware", "main", "main_ready"):
             if getattr(a, opt) is not None:
-                ap.error("--%s is for --runtime rp2040 only (this is --runtime %s)" % (opt, a.runtime))
+                ap.error("--%s is for --runtime rp2040 only (this is --runtime %s)"
+                         % (opt.replace("_", "-"), a.runtime))
     else:
         why = _rp2040_missing(a)
         if why:

@@ -383,3 +383,16 @@ def test_port_unreachable_reaches_the_connected_socket():
     assert icmpstat["icps_badlen"] == bl + 1
     assert ptest.raises(OSError, c.recv, 10).args[0] == socket.EAGAIN
     assert mbuf.pool_free() == opts.NMBCLUSTERS
+
+
+def test_sending_what_is_not_bytes_is_a_clear_error_and_costs_nothing():
+    nic, dev = _if()
+    for sock in (_sock(), socket.socket(socket.AF_INET, socket.SOCK_RAW, 1)):
+        try:
+            for bad in ("text", [1, 2, 3]):
+                e = ptest.raises(TypeError, sock.sendto, bad, (HOST, 9))
+                assert "bytes-like" in str(e)
+            assert mbuf.pool_free() == opts.NMBCLUSTERS  # nothing leaked by the failed sends
+            assert sock.sendto(bytearray(b"ok"), (HOST, 9)) == 2
+        finally:
+            sock.close()

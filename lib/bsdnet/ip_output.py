@@ -59,7 +59,11 @@ def ip_newpacket(ifp, laddr, proto, src, n, xhlen, faddr, foff):
         laddr = ifp.ia.addr
     p = o + iph.IP_HDR_LEN + xhlen
     if n:
-        b[p:p + n] = src if len(src) == n else memoryview(src)[:n]
+        try:
+            b[p:p + n] = src if len(src) == n else memoryview(src)[:n]
+        except Exception:  # TypeError on CPython, NotImplementedError on MicroPython for a list
+            mbuf.m_free(m)  # not a bytes-like object: the caller's mistake must not cost a cluster
+            raise TypeError("a bytes-like object is required, not %r" % type(src).__name__)
     m.len = iph.IP_HDR_LEN + xhlen + n
     iph.emit(b, o, iph.IP_HDR_LEN, 0, m.len, 0, 0, 0, proto, laddr, 0, faddr, foff)
     return m

@@ -396,3 +396,17 @@ def test_sending_what_is_not_bytes_is_a_clear_error_and_costs_nothing():
             assert sock.sendto(bytearray(b"ok"), (HOST, 9)) == 2
         finally:
             sock.close()
+
+
+def test_receiving_into_a_read_only_buffer_raises_and_costs_nothing():
+    nic, dev = _if()
+    s = _sock(9)
+    s.setblocking(False)
+    for _ in range(2):
+        dev.rxq.append(udp_frame(HOST, BOARD, 40000, 9, b"data"))
+    nic.poll()
+    ro = b"read-only"
+    ptest.raises(TypeError, s.recv_into, ro)
+    ptest.raises(TypeError, s.recvfrom_into, memoryview(ro))
+    assert ro == b"read-only"  # and it was not written into
+    assert mbuf.pool_free() == opts.NMBCLUSTERS

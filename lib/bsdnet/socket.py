@@ -189,14 +189,17 @@ class socket:
                 await wait_flag_ms(self._flag, left)
 
     def _copyout(self, m, buf, nbytes):
-        """Copy the datagram into buf (the rest of a longer datagram is discarded, as UDP does)
-        and free its mbuf. Returns the byte count."""
+        """Copy the datagram into buf (the rest of a longer datagram is discarded, as UDP does).
+        Returns the byte count; the caller frees m."""
         n = m.len
         if nbytes <= 0 or nbytes > len(buf):
             nbytes = len(buf)
         if n > nbytes:
             n = nbytes
         if n:
+            # a read-only buffer (bytes, a memoryview of one) refuses this store; the viper copy
+            # would not look, and write into an immutable object (in flash, when frozen)
+            buf[0] = buf[0]
             bcopy(m.buf, m.off, buf, 0, n)
         return n
 
@@ -214,17 +217,18 @@ class socket:
     def recv_into(self, buf, nbytes=0):
         self._wait()
         m = self._dequeue()
-        n = self._copyout(m, buf, nbytes)
-        mbuf.m_free(m)
-        return n
+        try:  # a buffer that cannot be written (bytes, say) raises: the datagram's cluster still goes back
+            return self._copyout(m, buf, nbytes)
+        finally:
+            mbuf.m_free(m)
 
     def recvfrom_into(self, buf, nbytes=0):
         self._wait()
         m = self._dequeue()
-        n = self._copyout(m, buf, nbytes)
-        a = self._fromaddr(m)
-        mbuf.m_free(m)
-        return n, a
+        try:
+            return self._copyout(m, buf, nbytes), self._fromaddr(m)
+        finally:
+            mbuf.m_free(m)
 
     def recv(self, bufsize):
         self._wait()

@@ -53,10 +53,7 @@ class ArpTable:
 
     def lookup(self, a, off):
         i = self.last
-        ip = self.ip
-        o = 4 * i
-        if (self.state[i] != _LLE_FREE and ip[o] == a[off] and ip[o + 1] == a[off + 1] and ip[o + 2] == a[off + 2]
-                and ip[o + 3] == a[off + 3]):
+        if self.state[i] != _LLE_FREE and in_eq(self.ip, 4 * i, a, off):
             return i
         for i in range(self.size):
             if self.state[i] != _LLE_FREE and in_eq(self.ip, 4 * i, a, off):

@@ -8,8 +8,8 @@ import services
 
 
 def start(nic, ip, mask, gateway="0.0.0.0", dns="0.0.0.0"):
-    """Bring nic up with a static address and bind the services' sockets (UDP echo 7, discard 9,
-    chargen 19; the TCP services and HTTP /stats come with the TCP issue)."""
+    """Bring nic up with a static address and bind the services' UDP sockets (echo 7, discard 9,
+    chargen 19). The TCP listeners (echo, discard, chargen, HTTP 80) are opened by serve()."""
     nic.active(True)
     nic.ifconfig((ip, mask, gateway, dns))
     services.open_udp()
@@ -17,13 +17,18 @@ def start(nic, ip, mask, gateway="0.0.0.0", dns="0.0.0.0"):
 
 
 async def serve(nic):
-    """The interface task and the services beside it, until nic.stop()."""
+    """The interface task and the services beside it, until nic.stop(). The TCP listeners live for
+    this call (connections already accepted go on); a build without TCP serves UDP only."""
     tasks = [asyncio.create_task(c) for c in services.udp_tasks()]
+    servers = []
     try:
+        servers = await services.tcp_servers()
         await nic.run()
     finally:
         for t in tasks:
             t.cancel()
+        for s in servers:
+            s.close()
 
 
 def main():

@@ -21,7 +21,8 @@ def vm_command(modname, only, heap="8m"):
         "--mount", os.path.join(ROOT, "lib") + ":/lib",
         "--mount", os.path.join(ROOT, "tools") + ":/tools",
         "--mount", os.path.join(ROOT, "host_tests", "portable") + ":/tests",
-        "--path", "/tests", "--path", "/tools",
+        "--mount", os.path.join(ROOT, "firmware") + ":/firmware",
+        "--path", "/tests", "--path", "/tools", "--path", "/firmware",
         "--exec", code,
     ]
 

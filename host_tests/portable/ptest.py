@@ -65,8 +65,15 @@ def cleanup():
         for inp in u.udbinfo.pcbs:
             if inp.attached and inp.so is not None:
                 inp.so.close()
+    t = sys.modules.get("bsdnet.tcp_subr")
+    if t is not None:
+        for inp in t.tcbinfo.pcbs:
+            if inp.attached and inp.so is not None:
+                inp.so.close()
+        t.tcp_flush_all()  # TIME_WAIT and the SYN cache too
     r = sys.modules.get("bsdnet.route")
     if r is not None:
         for ifp in list(r.ifnet):
             r.if_detach(ifp)
         del r.rtable[:]  # static routes too
+        r.rtgen[0] += 1

@@ -206,7 +206,8 @@ def test_socket_limit_and_unsupported_types():
         _sock()
     e = ptest.raises(OSError, socket.socket, socket.AF_INET, socket.SOCK_DGRAM)
     assert e.args[0] == 105  # ENOBUFS: every pcb is taken
-    assert ptest.raises(OSError, socket.socket, socket.AF_INET, socket.SOCK_STREAM).args[0] == 93
+    assert ptest.raises(OSError, socket.socket, socket.AF_INET, 7).args[0] == 93  # no such type
+    assert ptest.raises(OSError, socket.socket, socket.AF_INET, socket.SOCK_DGRAM, 6).args[0] == 93
     assert ptest.raises(OSError, socket.socket, 10, socket.SOCK_DGRAM).args[0] == 97
 
 

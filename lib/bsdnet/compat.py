@@ -68,6 +68,17 @@ except Exception:
             return x & ((1 << n) - 1)
 
 
+# The base of bsdnet's socket: io.IOBase on MicroPython, so that select.poll accepts a socket (it
+# calls the object's ioctl(MP_STREAM_POLL)); a plain object elsewhere (CPython's IOBase would
+# bring close-on-delete and a `closed` property that are not ours).
+IOBase = object  # type: type
+if MICROPYTHON:
+    try:
+        import io as _io
+
+        IOBase = _io.IOBase  # type: ignore[misc]
+    except (ImportError, AttributeError):
+        pass
 
 # asyncio: MicroPython has asyncio.sleep_ms and ThreadSafeFlag (set from an IRQ handler);
 # CPython and the webassembly VM do not. netif uses these two names only.

@@ -16,7 +16,7 @@ INPLOOKUP_WILDCARD = const(1)
 
 
 class Inpcb:
-    __slots__ = ("laddr", "lport", "faddr", "fport", "so", "info", "attached", "proto")
+    __slots__ = ("laddr", "lport", "faddr", "fport", "so", "info", "attached", "proto", "ppcb")
 
     def __init__(self, info):
         self.laddr = bytearray(4)  # inp_laddr: 0.0.0.0 = INADDR_ANY
@@ -27,6 +27,7 @@ class Inpcb:
         self.info = info
         self.attached = False
         self.proto = 0  # inp_ip_p: the IP protocol of a raw socket
+        self.ppcb = None  # inp_ppcb: the protocol's own block (TCP's tcpcb)
 
 
 class Inpcbinfo:
@@ -64,10 +65,12 @@ def in_pcbdetach(inp):
     inp.fport = 0
 
 
-def _port_in_use(info, addr, port, skip):
+def _port_in_use(info, addr, port, skip, reuse=False):
     for p in info.pcbs:
         if p is skip or not p.attached or p.lport != port:
             continue
+        if reuse and p.fport != 0:
+            continue  # SO_REUSEADDR: connections (TIME_WAIT too) do not hold the port against a bind
         # the same port on two different specific local addresses may coexist; a wildcard
         # bind conflicts with any (no SO_REUSEADDR/SO_REUSEPORT yet)
         if in_nullhost(p.laddr, 0) or in_nullhost(addr, 0) or in_eq(p.laddr, 0, addr, 0):
@@ -75,7 +78,7 @@ def _port_in_use(info, addr, port, skip):
     return False
 
 
-def in_pcbbind(inp, addr, port, is_ours):
+def in_pcbbind(inp, addr, port, is_ours, reuse=False):
     """Bind the local half: addr (4 bytes; 0.0.0.0 = any) and port (0 = pick an ephemeral one).
     is_ours(addr) says whether a specific address belongs to this host (EADDRNOTAVAIL if not)."""
     info = inp.info
@@ -87,7 +90,7 @@ def in_pcbbind(inp, addr, port, is_ours):
         port = in_pcb_ephemeral(info, addr)
     elif not 0 < port <= 0xFFFF:
         raise OSError(EINVAL, "port %d out of range" % port)
-    elif _port_in_use(info, addr, port, inp):
+    elif _port_in_use(info, addr, port, inp, reuse):
         raise OSError(EADDRINUSE, "%s port %d is in use" % (info.name, port))
     in_copy(inp.laddr, 0, addr, 0)
     inp.lport = port

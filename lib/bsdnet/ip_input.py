@@ -11,6 +11,7 @@ from .inet import in_multicast
 from . import ip_icmp
 from . import udp_usrreq
 from . import raw_ip
+from . import tcp_input
 from .ip_var import ipstat
 
 
@@ -20,10 +21,11 @@ _DROP_STAT = ("", "ips_toosmall", "ips_badvers", "ips_badhlen", "ips_badsum", "i
 
 
 # inetsw[] and ip_protox[]: every protocol indexes the raw entry until a protocol claims it
-inetsw = [raw_ip.rip_input, ip_icmp.icmp_input, udp_usrreq.udp_input]
+inetsw = [raw_ip.rip_input, ip_icmp.icmp_input, udp_usrreq.udp_input, tcp_input.tcp_input]
 ip_protox = bytearray(256)
 ip_protox[iph.IPPROTO_ICMP] = 1
 ip_protox[iph.IPPROTO_UDP] = 2
+ip_protox[iph.IPPROTO_TCP] = 3
 
 
 def ip_register(proto, pr_input):

@@ -12,6 +12,8 @@ from . import mbuf
 from .inet import InIfaddr, inet_ntoa
 from . import if_ether
 from . import ip_input, ip_icmp, udp_usrreq, raw_ip
+from . import tcp_timer, tcp_subr, tcp_syncache
+from .stats import tcpstat_dict
 from . import route
 from .ip_var import ipstat
 
@@ -32,7 +34,7 @@ class Interface:
         }
         self.arp = if_ether.ArpTable(self)
         self.ipintr = ip_input.ip_input  # a plain function on the instance: calling it does not allocate
-        self._timers = [self.arp]  # objects with next_timeout(now) -> ms or -1, and timeout(now)
+        self._timers = [self.arp, tcp_timer.tcp_timers]  # objects with next_timeout(now) -> ms or -1, and timeout(now)
         self._flag = Flag()
         self._clock = None  # the task that sets _flag at the next deadline (interrupt mode)
         self._clock_at = 0
@@ -226,6 +228,9 @@ class Interface:
             "icmp": dict(ip_icmp.icmpstat),
             "udp": dict(udp_usrreq.udpstat),
             "raw": dict(raw_ip.ripstat),
+            "tcp": tcpstat_dict(),
+            "tcp_conns": {"connections": tcp_subr.tcp_connections(), "time_wait": tcp_subr.tcp_timewait(),
+                          "syncache": tcp_syncache.syncache_count(), "bufs_free": tcp_subr.tcp_bufs_free()},
             "mbuf": {"free": mbuf.pool_free(), "size": mbuf.pool_size(), "drops": mbuf.mbstat["drops"],
                      "min_free": mbuf.mbstat["min_free"]},
         }

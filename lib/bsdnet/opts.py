@@ -30,21 +30,36 @@ IP_REASS_SLOTS = const(2)
 IP_REASS_TTL_MS = const(30000)
 ICMP_LIM = const(200)  # ICMP errors sent per second at most (net.inet.icmp.icmplim)
 
-# --- TCP (used from the TCP issue on) ---
-TCP_MSS = const(1460)
-TCP_SNDBUF = const(4096)
-TCP_RCVBUF = const(4096)
-TCP_MAXCONN = const(4)
-TCP_SYNCACHE = const(8)
+# --- TCP (tcp_*.py) ---
+TCP_MSS = const(1460)  # ours: ETHERMTU - 40 (the interface's MTU decides; this is the Ethernet figure)
+TCP_MSS_DEFAULT = const(536)  # the peer's when its SYN has no MSS option (RFC 9293 3.7.1)
+TCP_MSS_MIN = const(216)  # a peer's MSS below this is raised to it (net.inet.tcp.minmss)
+TCP_SNDBUF = const(4096)  # send ring per connection (cost: this many bytes per slot, at first use)
+TCP_RCVBUF = const(4096)  # receive ring per connection, and the largest window we offer
+TCP_MAXCONN = const(8)  # connections with buffers at once (2 x 4 KiB each: 64 KiB in all)
+TCP_LISTEN = const(6)  # listening sockets (the firmware uses 4: echo, discard, chargen, http)
+TCP_TIMEWAIT = const(4)  # extra pcb slots that only TIME_WAIT uses (no buffers: ~300 B each);
+# past them the oldest TIME_WAIT is recycled (tcps_twrecycled)
+TCP_REASS_MAX = const(4)  # out-of-order ranges kept per connection; the data waits in the
+# receive ring itself, so reassembly holds no mbuf (the pool rule, DESIGN.md 3)
+TCP_SYNCACHE = const(8)  # SYN cache entries in all (~100 B each)
+TCP_SYNCACHE_BUCKETS = const(4)  # hashed by a key random at boot
+TCP_SYNCACHE_BUCKETLIMIT = const(4)  # entries per bucket
+TCP_SYNCACHE_RXTMAX = const(3)  # SYN|ACK retransmissions before an entry is dropped
 TCP_HOSTCACHE = const(8)
-TCP_RTO_MIN_MS = const(200)
+TCP_RTO_MIN_MS = const(200)  # the minimum RTO (Linux's; RFC 6298 says 1 s, FreeBSD uses 30 ms)
 TCP_RTO_MAX_MS = const(60000)
-TCP_RTO_INIT_MS = const(1000)
+TCP_RTO_INIT_MS = const(1000)  # RFC 6298 2.1
 TCP_DELACK_MS = const(100)
-TCP_KEEPIDLE_MS = const(7200000)
-TCP_KEEPINIT_MS = const(75000)
-TCP_MSL_MS = const(30000)
-TCP_FINWAIT2_MS = const(60000)
+TCP_PERSMIN_MS = const(5000)  # persist probe interval bounds (tcp_persmin/tcp_persmax)
+TCP_PERSMAX_MS = const(60000)
+TCP_KEEPIDLE_MS = const(7200000)  # SO_KEEPALIVE: first probe after 2 h idle (TCP_KEEPIDLE)
+TCP_KEEPINTVL_MS = const(75000)  # then one every 75 s (TCP_KEEPINTVL)
+TCP_KEEPCNT = const(8)  # and the connection is dropped after this many unanswered (TCP_KEEPCNT)
+TCP_KEEPINIT_MS = const(75000)  # connection-establishment limit
+TCP_MSL_MS = const(30000)  # TIME_WAIT lasts 2 MSL = 60 s
+TCP_FINWAIT2_MS = const(60000)  # FIN_WAIT_2 after close(): give up on the peer's FIN
+TCP_IW_SEGS = const(10)  # initial window in segments (RFC 6928)
 
 # --- UDP ---
 UDP_SOCKETS = const(4)  # UDP pcbs (sockets open at once)

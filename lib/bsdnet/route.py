@@ -16,6 +16,7 @@ RTF_STATIC = const(0x800)  # added by route_add(), not by an interface's address
 
 ifnet = []  # type: list  # attached interfaces, in the order they came up
 rtable = []  # type: list  # Rtentry, longest prefix first
+rtgen = [0]  # bumped on every change: a route cached on a pcb (BSD inp_route) is checked against it
 
 
 class Rtentry:
@@ -39,6 +40,7 @@ class Rtentry:
 
 
 def _insert(rt):
+    rtgen[0] += 1
     i = 0
     while i < len(rtable) and rtable[i].plen >= rt.plen:
         i += 1
@@ -54,12 +56,14 @@ def if_attach(ifp):
 def if_detach(ifp):
     if ifp in ifnet:
         ifnet.remove(ifp)
+    rtgen[0] += 1
     rtable[:] = [rt for rt in rtable if rt.ifp is not ifp]
 
 
 def rt_ifaddr(ifp):
     """The interface's address changed (or it came up): its connected and default routes anew."""
     rtable[:] = [rt for rt in rtable if rt.ifp is not ifp or rt.flags & RTF_STATIC]
+    rtgen[0] += 1
     ia = ifp.ia
     if ifp not in ifnet or not ia.configured:
         return
@@ -118,6 +122,7 @@ def route_delete(dst, mask):
         rt = rtable[i]
         if rt.flags & RTF_STATIC and rt.mask == m and in_masked_eq(d, 0, rt.dst, 0, m):
             del rtable[i]
+            rtgen[0] += 1
             return
     raise OSError(ESRCH, "no static route to %s mask %s" % (dst, mask))
 

@@ -1,16 +1,20 @@
 # The socket API (BSD kern/uipc_socket.c over the pr_usrreqs of each protocol), with the surface
-# of MicroPython's socket module: socket(), bind, connect, send, sendto, recv, recv_into,
-# recvfrom, recvfrom_into, settimeout, setblocking, setsockopt, getsockname, close, plus
-# awaitable arecv_into / arecvfrom / arecvfrom_into for asyncio tasks. Errors are
-# OSError(errno, message).
+# of MicroPython's socket module: socket(), bind, listen, accept, connect, send, sendall, sendto,
+# recv, recv_into, recvfrom, recvfrom_into, read, readinto, readline, write, makefile,
+# setsockopt, getsockopt, settimeout, setblocking, shutdown, getsockname, getpeername, close;
+# awaitable aaccept / aconnect / asend / arecv_into / arecvfrom / arecvfrom_into for asyncio
+# tasks; and ioctl(MP_STREAM_POLL) so that MicroPython's select.poll can watch a socket. Errors
+# are OSError(errno, message).
 #
-# UDP (SOCK_DGRAM) and raw IP (SOCK_RAW, e.g. ICMP for ping); SOCK_STREAM comes with the TCP
-# issue. so_rcv is a queue of the mbufs the datagrams arrived in (linked through m.next, at most
-# opts.UDP_RCVQ): nothing is copied until the application reads. Blocking calls drive the
-# interfaces themselves (poll) until they are satisfied or time out, so a plain loop without
-# asyncio works; under asyncio, the interface's run() task delivers and the a* methods wait on the
-# socket's flag.
-from .compat import const, ticks_ms, ticks_diff, sleep_ms, Flag, wait_flag_ms
+# Each call goes to the protocol's usrreqs object (self._pr): tcp_usrreq.tcp_usrreqs for
+# SOCK_STREAM, _dgram_usrreqs here for UDP and raw IP. The socket itself only waits: blocking
+# calls drive the interfaces (poll) until the protocol says the call can complete or the timeout
+# passes, so a plain loop without asyncio works; under asyncio the interface's run() task does
+# the input and the a* methods wait on the socket's flag, which the protocol sets (_wake).
+#
+# Datagrams: so_rcv is a queue of the mbufs they arrived in (linked through m.next, at most
+# opts.UDP_RCVQ): nothing is copied until the application reads.
+from .compat import const, ticks_ms, ticks_diff, sleep_ms, Flag, wait_flag_ms, IOBase
 from . import opts
 from . import mbuf
 from . import route
@@ -20,10 +24,12 @@ from .in_pcb import in_pcballoc, in_pcbbind, in_pcbconnect, in_pcbdisconnect, in
 from . import udp_usrreq
 from .udp_usrreq import udbinfo, udp_output, udp_fromport, FROM_ADDR
 from .raw_ip import ripcbinfo, rip_output
+from .tcp_usrreq import TcpUsrreqs
 # the errno names a socket user compares with (socket.EAGAIN, ...), as MicroPython numbers them
 from .errno import (EBADF, EAGAIN, EACCES, EINVAL, EDESTADDRREQ, EMSGSIZE, ENOPROTOOPT,  # noqa: F401
                     EPROTONOSUPPORT, EAFNOSUPPORT, ENETDOWN, EISCONN, ENOTCONN, ETIMEDOUT, EHOSTUNREACH,
-                    ECONNREFUSED, EADDRINUSE, EADDRNOTAVAIL, ENOBUFS)
+                    ECONNREFUSED, EADDRINUSE, EADDRNOTAVAIL, ENOBUFS, EINPROGRESS, EALREADY, ECONNRESET,
+                    ECONNABORTED, EPIPE, EOPNOTSUPP)
 
 AF_INET = const(2)
 SOCK_STREAM = const(1)
@@ -34,7 +40,23 @@ IPPROTO_TCP = const(6)
 IPPROTO_UDP = const(17)
 SOL_SOCKET = const(1)
 SO_REUSEADDR = const(2)
+SO_ERROR = const(4)
 SO_BROADCAST = const(6)
+SO_KEEPALIVE = const(9)
+SO_LINGER = const(13)
+TCP_NODELAY = const(1)
+TCP_KEEPIDLE = const(4)
+TCP_KEEPINTVL = const(5)
+TCP_KEEPCNT = const(6)
+SHUT_RD = const(0)
+SHUT_WR = const(1)
+SHUT_RDWR = const(2)
+# MicroPython's stream ioctl for select.poll (py/stream.h) and its event bits
+MP_STREAM_POLL = const(3)
+POLLIN = const(0x0001)
+POLLOUT = const(0x0004)
+POLLERR = const(0x0008)
+POLLHUP = const(0x0010)
 
 _ANY = bytes(4)
 
@@ -71,39 +93,42 @@ def _is_ours(addr):
     return False
 
 
-class socket:
-    def __init__(self, af=AF_INET, type=SOCK_STREAM, proto=0):
+def _bytes_like(data):
+    try:
+        return len(memoryview(data))
+    except TypeError:
+        raise TypeError("a bytes-like object is required, not %r" % type(data).__name__)
+
+
+class socket(IOBase):
+    def __init__(self, af=AF_INET, type=SOCK_STREAM, proto=0, fileno=None):
+        """fileno: for SOCK_STREAM, a connection taken off a listener (accept() passes it),
+        as CPython's fileno wraps an existing descriptor."""
         if af != AF_INET:
             raise OSError(EAFNOSUPPORT, "only AF_INET")
-        if type == SOCK_STREAM:
-            raise OSError(EPROTONOSUPPORT, "SOCK_STREAM: TCP is not in this build yet (UDP and raw IP only)")
-        self._raw = type == SOCK_RAW
-        if self._raw:
-            if not isinstance(proto, int) or not 0 < proto < 255:
-                raise OSError(EPROTONOSUPPORT, "SOCK_RAW needs an IP protocol 1-254 (1 for ICMP), not %r" % (proto,))
-            self._inp = in_pcballoc(ripcbinfo, self, proto)  # rip_attach()
-        elif type == SOCK_DGRAM and proto in (0, IPPROTO_UDP):
-            self._inp = in_pcballoc(udbinfo, self)  # udp_attach(); OSError(ENOBUFS) when all are taken
-        else:
-            raise OSError(EPROTONOSUPPORT, "socket type %r, protocol %r" % (type, proto))
+        pr = _protosw.get(type)
+        if pr is None:
+            raise OSError(EPROTONOSUPPORT, "socket type %r (SOCK_STREAM, SOCK_DGRAM or SOCK_RAW)" % (type,))
         self.type = type
-        self._rq = None  # so_rcv: head and tail of the datagram queue
-        self._rq_tail = None
-        self._rq_n = 0
+        self._pr = pr
+        self._inp = None
+        self._tp = None
         self._flag = Flag()
         self._timeout = -1  # ms: -1 blocks for ever, 0 never blocks
-        self._bcast = False
-        self._to = bytearray(4)  # the destination of the last sendto(), parsed once per address object
-        self._to_key = None
-        self._to_port = 0
-        self._from = None  # (host, port) of the last sender, reused while the sender stays the same
-        self._from_a = bytearray(4)
-        self._from_p = 0
-        self._error = 0  # so_error: an asynchronous error (ICMP) for the next call to report
+        self._reuse = False
+        self._error = 0  # datagram so_error: an asynchronous error (ICMP) for the next call to report
+        if fileno is not None:
+            pr.adopt(self, fileno)
+        else:
+            pr.attach(self, proto)
 
-    # --- called by udp_input ------------------------------------------------------------
+    # --- called by the protocols ------------------------------------------------------------
+    def _wake(self):
+        self._flag.set()
+
     def sbappendaddr(self, m):
-        """Queue a datagram (udp_input left the sender's address in front of it). False if full."""
+        """Queue a datagram (udp_input/rip_input left the sender's address in front of it).
+        False if the queue is full."""
         if self._rq_n >= opts.UDP_RCVQ or self._inp is None:
             return False
         m.next = None
@@ -122,228 +147,241 @@ class socket:
         self._error = err
         self._flag.set()
 
-    # --- helpers ------------------------------------------------------------------------
-    def _pcb(self):
-        inp = self._inp
-        if inp is None:
-            raise OSError(EBADF, "socket is closed")
-        return inp
-
-    def _connected(self, inp):
-        return not in_nullhost(inp.faddr, 0) if self._raw else inp.fport != 0
-
-    def _soerror(self):
-        e = self._error
-        if e:
-            self._error = 0
-            raise OSError(e, "the peer's host answered an earlier datagram with an ICMP error")
-
-    def _dequeue(self):
-        m = self._rq
-        self._rq = m.next
-        if self._rq is None:
-            self._rq_tail = None
-        self._rq_n -= 1
-        m.next = None
-        return m
-
-    def _wait(self):
-        """Block (driving the interfaces) until a datagram is queued, or raise."""
-        self._pcb()
-        if self._rq is not None:
+    # --- waiting ------------------------------------------------------------------------------
+    def _block(self, ready, what):
+        """Drive the interfaces until ready(self) is true (it may raise the call's error), or
+        raise ETIMEDOUT after the timeout (EAGAIN for a non-blocking socket)."""
+        if ready(self):
             return
-        self._soerror()
         t = self._timeout
         if t == 0:
-            raise OSError(EAGAIN, "no datagram waiting (non-blocking socket)")
+            raise OSError(EAGAIN, "%s would block (non-blocking socket)" % what)
         start = ticks_ms()
-        while self._rq is None:
-            if self._inp is None:
-                raise OSError(EBADF, "socket closed while waiting")
-            self._soerror()
+        while not ready(self):
             if not route.ifnet:
-                raise OSError(ENETDOWN, "no interface is up to receive on")
+                raise OSError(ENETDOWN, "no interface is up")
             now = ticks_ms()
             if t > 0 and ticks_diff(now, start) >= t:
-                raise OSError(ETIMEDOUT, "no datagram in %d ms" % t)
+                raise OSError(ETIMEDOUT, "%s: timed out after %d ms" % (what, t))
             busy = 0
             for ifp in route.ifnet:
                 busy += ifp.poll(now)
-            if self._rq is None and not busy:
+            if not busy and not ready(self):
                 sleep_ms(1)
 
-    async def _await(self):
-        self._pcb()
+    async def _await(self, ready, what):
         t = self._timeout
         start = ticks_ms()
-        while self._rq is None:
-            if self._inp is None:
-                raise OSError(EBADF, "socket closed while waiting")
-            self._soerror()
+        while not ready(self):
             if t < 0:
                 await self._flag.wait()
             else:
                 left = t - ticks_diff(ticks_ms(), start)
                 if left <= 0:
-                    raise OSError(ETIMEDOUT if t else EAGAIN, "no datagram in %d ms" % t)
+                    raise OSError(ETIMEDOUT if t else EAGAIN, "%s: timed out after %d ms" % (what, t))
                 await wait_flag_ms(self._flag, left)
 
-    def _copyout(self, m, buf, nbytes):
-        """Copy the datagram into buf (the rest of a longer datagram is discarded, as UDP does).
-        Returns the byte count; the caller frees m."""
-        n = m.len
-        if nbytes <= 0 or nbytes > len(buf):
-            nbytes = len(buf)
-        if n > nbytes:
-            n = nbytes
-        if n:
-            # a read-only buffer (bytes, a memoryview of one) refuses this store; the viper copy
-            # would not look, and write into an immutable object (in flash, when frozen)
-            buf[0] = buf[0]
-            bcopy(m.buf, m.off, buf, 0, n)
-        return n
-
-    def _fromaddr(self, m):
-        b = m.buf
-        a = m.off - FROM_ADDR
-        p = udp_fromport(m)
-        if self._from is None or p != self._from_p or not in_eq(b, a, self._from_a, 0):
-            in_copy(self._from_a, 0, b, a)
-            self._from_p = p
-            self._from = (inet_ntoa(b, a), p)
-        return self._from
-
-    # --- receive ------------------------------------------------------------------------
-    def recv_into(self, buf, nbytes=0):
-        self._wait()
-        m = self._dequeue()
-        try:  # a buffer that cannot be written (bytes, say) raises: the datagram's cluster still goes back
-            return self._copyout(m, buf, nbytes)
-        finally:
-            mbuf.m_free(m)
-
-    def recvfrom_into(self, buf, nbytes=0):
-        self._wait()
-        m = self._dequeue()
-        try:
-            return self._copyout(m, buf, nbytes), self._fromaddr(m)
-        finally:
-            mbuf.m_free(m)
-
-    def recv(self, bufsize):
-        self._wait()
-        return self._recv_bytes(bufsize)[0]
-
-    def recvfrom(self, bufsize):
-        self._wait()
-        return self._recv_bytes(bufsize)
-
-    def _recv_bytes(self, bufsize):
-        m = self._dequeue()
-        n = m.len if m.len < bufsize else bufsize
-        data = bytes(m.buf[m.off:m.off + n])
-        a = self._fromaddr(m)
-        mbuf.m_free(m)
-        return data, a
-
-    async def arecv_into(self, buf, nbytes=0):
-        await self._await()
-        return self.recv_into(buf, nbytes)
-
-    async def arecvfrom_into(self, buf, nbytes=0):
-        await self._await()
-        return self.recvfrom_into(buf, nbytes)
-
-    async def arecvfrom(self, bufsize):
-        await self._await()
-        return self._recv_bytes(bufsize)
-
-    # --- send ---------------------------------------------------------------------------
-    def sendto(self, data, addr):
-        inp = self._pcb()
-        if self._connected(inp):
-            raise OSError(EISCONN, "socket is connected: use send()")
-        if addr is not self._to_key:
-            self._to_port = _sockaddr(addr, self._to)
-            self._to_key = addr
-        if self._to_port == 0 and not self._raw:
-            raise OSError(EINVAL, "cannot send to port 0")
-        return self._send(inp, data, self._to, self._to_port)
-
-    def send(self, data):
-        inp = self._pcb()
-        if not self._connected(inp):
-            raise OSError(EDESTADDRREQ if self.type != SOCK_STREAM else ENOTCONN, "socket is not connected")
-        return self._send(inp, data, inp.faddr, inp.fport)
-
-    write = send
-
-    def _send(self, inp, data, fa, fport):
-        self._soerror()
-        n = len(data)
-        ifp = route.rtalloc_ifp(fa, 0)
-        if ifp is None:
-            udp_usrreq.udpstat["udps_noroute"] += 1
-            raise OSError(EHOSTUNREACH if route.ifnet else ENETDOWN, "no route to %s" % inet_ntoa(fa))
-        if not self._bcast and ifp.ia.is_broadcast(fa, 0):
-            raise OSError(EACCES, "sending to a broadcast address needs SO_BROADCAST")
-        if self._raw:
-            err = rip_output(ifp, inp, data, n, fa, 0, ticks_ms())
-        else:
-            if inp.lport == 0:
-                in_pcbbind(inp, _ANY, 0, _is_ours)
-            err = udp_output(ifp, inp, data, n, fa, 0, fport, ticks_ms())
-        if err:
-            raise OSError(err, "datagram of %d bytes not sent" % n)
-        return n
-
-    # --- association --------------------------------------------------------------------
+    # --- association ----------------------------------------------------------------------------
     def bind(self, addr):
-        inp = self._pcb()
         a = bytearray(4)
         port = _sockaddr(addr, a)
-        if self._raw:  # rip_bind: an address only (the port means nothing to raw IP)
-            if not in_nullhost(a, 0) and not _is_ours(a):
-                raise OSError(EADDRNOTAVAIL, "%s is not an address of this host" % inet_ntoa(a))
-            in_copy(inp.laddr, 0, a, 0)
-            return
-        in_pcbbind(inp, a, port, _is_ours)
+        self._pr.bind(self, addr, a, port, _is_ours)
+
+    def listen(self, backlog=2):
+        self._pr.listen(self, backlog, _is_ours)
+
+    def accept(self):
+        """(new socket, (host, port)) of the next connection; waits like recv."""
+        self._block(_accept_ready, "accept")
+        return self._accepted()
+
+    async def aaccept(self):
+        await self._await(_accept_ready, "accept")
+        return self._accepted()
+
+    def _accepted(self):
+        tp = self._pr.accept(self)
+        s = socket(AF_INET, self.type, 0, tp)
+        s._timeout = self._timeout if self._timeout != 0 else -1
+        return s, (inet_ntoa(tp.inp.faddr), tp.inp.fport)
 
     def connect(self, addr):
-        """UDP connect: fix the peer (send() goes there, only its datagrams are received)."""
-        inp = self._pcb()
         a = bytearray(4)
         port = _sockaddr(addr, a)
-        if in_nullhost(a, 0):
-            raise OSError(EINVAL, "cannot connect to 0.0.0.0")
-        ifp = route.rtalloc_ifp(a, 0)
-        if ifp is None:
-            raise OSError(EHOSTUNREACH if route.ifnet else ENETDOWN, "no route to %s" % inet_ntoa(a))
-        if self._raw:  # rip_connect: the peer's address only
-            in_copy(inp.faddr, 0, a, 0)
-            self._error = 0
+        self._pr.connect(self, a, port, _is_ours)
+        if self.type != SOCK_STREAM:
             return
-        if inp.lport == 0:
-            in_pcbbind(inp, _ANY, 0, _is_ours)
-        if port == 0:
-            in_pcbdisconnect(inp)  # connect to port 0 dissolves the association, as in BSD
-        else:
-            if in_nullhost(inp.laddr, 0):
-                in_copy(inp.laddr, 0, ifp.ia.addr, 0)  # in_pcbconnect: the source address is fixed now
-            in_pcbconnect(inp, a, port)
-        self._error = 0
+        if self._timeout == 0:
+            if self._pr.connected(self):
+                return
+            raise OSError(EINPROGRESS, "connection in progress (non-blocking socket)")
+        try:
+            self._block(_connect_ready, "connect")
+        except OSError as e:
+            if e.args[0] == ETIMEDOUT:
+                self._pr.abort(self, ETIMEDOUT)
+            raise
+
+    async def aconnect(self, addr):
+        a = bytearray(4)
+        port = _sockaddr(addr, a)
+        self._pr.connect(self, a, port, _is_ours)
+        if self.type != SOCK_STREAM:
+            return
+        try:
+            await self._await(_connect_ready, "connect")
+        except OSError as e:
+            if e.args[0] == ETIMEDOUT:
+                self._pr.abort(self, ETIMEDOUT)
+            raise
 
     def getsockname(self):
         inp = self._pcb()
         return (inet_ntoa(inp.laddr), inp.lport)
 
     def getpeername(self):
-        inp = self._pcb()
-        if not self._connected(inp):
-            raise OSError(ENOTCONN, "socket is not connected")
+        inp = self._pr.peer(self)
         return (inet_ntoa(inp.faddr), inp.fport)
 
-    # --- options ------------------------------------------------------------------------
+    def _pcb(self):
+        inp = self._inp
+        if inp is None:
+            raise OSError(EBADF, "socket is closed")
+        return inp
+
+    # --- send -----------------------------------------------------------------------------------
+    def send(self, data):
+        """Bytes sent (TCP: accepted into the send buffer, at least 1 unless non-blocking)."""
+        n = _bytes_like(data)
+        return self._pr.send_some(self, data, n)
+
+    def sendall(self, data):
+        n = _bytes_like(data)
+        self._pr.send_all(self, data, n)
+
+    def write(self, data):
+        """As MicroPython's stream write: everything on a blocking socket, what fits otherwise."""
+        n = _bytes_like(data)
+        if self._timeout == 0 or self.type != SOCK_STREAM:
+            try:
+                return self._pr.send_some(self, data, n)
+            except OSError as e:
+                if e.args[0] == EAGAIN:
+                    return None
+                raise
+        self._pr.send_all(self, data, n)
+        return n
+
+    def sendto(self, data, addr):
+        return self._pr.sendto(self, data, addr)
+
+    async def asend(self, data):
+        """Wait for room, then send what fits; returns the count (back-pressure)."""
+        n = _bytes_like(data)
+        while True:
+            await self._await(_write_ready, "send")
+            k = self._pr.sosend(self, data, 0, n)
+            if k:
+                return k
+
+    # --- receive --------------------------------------------------------------------------------
+    def recv_into(self, buf, nbytes=0):
+        if nbytes <= 0 or nbytes > len(buf):
+            nbytes = len(buf)
+        return self._pr.recv_into(self, buf, nbytes)
+
+    def recvfrom_into(self, buf, nbytes=0):
+        if nbytes <= 0 or nbytes > len(buf):
+            nbytes = len(buf)
+        return self._pr.recvfrom_into(self, buf, nbytes)
+
+    def recv(self, bufsize):
+        return self._pr.recv(self, bufsize)
+
+    def recvfrom(self, bufsize):
+        return self._pr.recvfrom(self, bufsize)
+
+    def readinto(self, buf, nbytes=0):
+        """As MicroPython's stream readinto: None when a non-blocking socket has nothing."""
+        try:
+            return self.recv_into(buf, nbytes)
+        except OSError as e:
+            if e.args[0] == EAGAIN:
+                return None
+            raise
+
+    def read(self, size=-1):
+        """size bytes (fewer at the end of the stream); all until the end when size < 0."""
+        if size is None or size < 0:
+            out = bytearray()
+            while True:
+                d = self.recv(512)
+                if not d:
+                    return bytes(out)
+                out.extend(d)
+        out = bytearray()
+        while len(out) < size:
+            try:
+                d = self.recv(size - len(out))
+            except OSError as e:
+                if e.args[0] == EAGAIN and out:
+                    break
+                if e.args[0] == EAGAIN:
+                    return None
+                raise
+            if not d:
+                break
+            out.extend(d)
+        return bytes(out)
+
+    def readline(self, limit=-1):
+        """A line with its b"\\n" (or what was left at the end of the stream)."""
+        out = bytearray()
+        b1 = bytearray(1)
+        while limit < 0 or len(out) < limit:
+            if not self.recv_into(b1, 1):
+                break
+            out.append(b1[0])
+            if b1[0] == 10:
+                break
+        return bytes(out)
+
+    def makefile(self, mode="rb", buffering=0):
+        return self  # as MicroPython's socket: the socket is its own stream
+
+    async def arecv_into(self, buf, nbytes=0):
+        await self._await(_read_ready, "recv")
+        return self.recv_into(buf, nbytes)
+
+    async def arecvfrom_into(self, buf, nbytes=0):
+        await self._await(_read_ready, "recvfrom")
+        return self.recvfrom_into(buf, nbytes)
+
+    async def arecvfrom(self, bufsize):
+        await self._await(_read_ready, "recvfrom")
+        return self.recvfrom(bufsize)
+
+    # --- readiness (select.poll on a board) ---------------------------------------------------------
+    def ioctl(self, req, arg):
+        if req != MP_STREAM_POLL:
+            return -EINVAL  # what a stream's ioctl answers for a request it does not know
+        return self.poll(arg)
+
+    def poll(self, mask=POLLIN | POLLOUT):
+        """The events of mask that are ready now (POLLERR and POLLHUP always reported)."""
+        pr = self._pr
+        r = 0
+        if self._inp is None and self._tp is None:
+            return POLLHUP | POLLERR
+        if mask & POLLIN and pr.readable(self):
+            r |= POLLIN
+        if mask & POLLOUT and pr.writable(self):
+            r |= POLLOUT
+        if pr.hangup(self):
+            r |= POLLHUP
+        return r
+
+    # --- options ----------------------------------------------------------------------------------
     def settimeout(self, value):
         if value is None:
             self._timeout = -1
@@ -356,24 +394,19 @@ class socket:
         self._timeout = -1 if flag else 0
 
     def setsockopt(self, level, opt, value):
-        if level == SOL_SOCKET and opt == SO_BROADCAST:
-            self._bcast = bool(value)
-        elif level == SOL_SOCKET and opt == SO_REUSEADDR:
-            pass  # UDP rebinds are not restricted by TIME_WAIT; accepted for portability
-        else:
-            raise OSError(ENOPROTOOPT, "socket option level %r, option %r not supported" % (level, opt))
+        self._pr.setsockopt(self, level, opt, value)
 
-    # --- teardown -----------------------------------------------------------------------
+    def getsockopt(self, level, opt, buflen=0):
+        return self._pr.getsockopt(self, level, opt)
+
+    # --- teardown ---------------------------------------------------------------------------------
+    def shutdown(self, how):
+        if how not in (SHUT_RD, SHUT_WR, SHUT_RDWR):
+            raise OSError(EINVAL, "shutdown how must be SHUT_RD, SHUT_WR or SHUT_RDWR")
+        self._pr.shutdown(self, how)
+
     def close(self):
-        inp = self._inp
-        if inp is None:
-            return
-        self._inp = None
-        m = self._rq
-        self._rq = self._rq_tail = None
-        self._rq_n = 0
-        mbuf.m_freem(m)
-        in_pcbdetach(inp)
+        self._pr.close(self)
         self._flag.set()  # wake an a* waiter so it sees the close
 
     def __enter__(self):
@@ -381,3 +414,316 @@ class socket:
 
     def __exit__(self, *exc):
         self.close()
+
+
+# readiness predicates for _block/_await: module functions, so no bound method is made per wait
+def _read_ready(so):
+    return so._pr.readable(so)
+
+
+def _write_ready(so):
+    return so._pr.writable(so)
+
+
+def _accept_ready(so):
+    if so._tp is None:
+        raise OSError(EBADF, "socket is closed")
+    return so._pr.readable(so)
+
+
+def _connect_ready(so):
+    return so._pr.connected(so) is not None
+
+
+class _StreamCalls(TcpUsrreqs):
+    """TCP's usrreqs with the blocking shapes of send and receive that the socket calls."""
+
+    def send_some(self, so, data, n):
+        if n == 0:
+            return 0
+        so._block(_write_ready, "send")
+        k = self.sosend(so, data, 0, n)
+        if k == 0:
+            raise OSError(EAGAIN, "send would block (non-blocking socket)")
+        return k
+
+    def send_all(self, so, data, n):
+        off = 0
+        while off < n:
+            so._block(_write_ready, "sendall")
+            off += self.sosend(so, data, off, n - off)
+
+    def recv_into(self, so, buf, nbytes):
+        while True:
+            so._block(_read_ready, "recv")
+            n = self.soreceive(so, buf, nbytes)
+            if n is not None:
+                return n
+
+    def recv(self, so, bufsize):
+        if bufsize <= 0:
+            return b""
+        b = bytearray(bufsize if bufsize < opts.TCP_RCVBUF else opts.TCP_RCVBUF)
+        n = self.recv_into(so, b, len(b))
+        return bytes(b) if n == len(b) else bytes(memoryview(b)[:n])
+
+    def recvfrom_into(self, so, buf, nbytes):
+        n = self.recv_into(so, buf, nbytes)
+        return n, so.getpeername()
+
+    def recvfrom(self, so, bufsize):
+        return self.recv(so, bufsize), so.getpeername()
+
+    def sendto(self, so, data, addr):
+        raise OSError(EISCONN if so._tp is not None and so._tp.state >= 4 else ENOTCONN,
+                      "sendto() on a TCP socket: use send()")
+
+
+class _DgramUsrreqs:
+    """pr_usrreqs for UDP (udp_usrreq) and raw IP (raw_ip): their socket buffer is the datagram
+    queue kept on the socket; so._raw tells the two apart where their rules differ."""
+
+    def attach(self, so, proto):
+        so._raw = so.type == SOCK_RAW
+        if so._raw:
+            if not isinstance(proto, int) or not 0 < proto < 255:
+                raise OSError(EPROTONOSUPPORT, "SOCK_RAW needs an IP protocol 1-254 (1 for ICMP), not %r" % (proto,))
+            so._inp = in_pcballoc(ripcbinfo, so, proto)  # rip_attach()
+        elif proto in (0, IPPROTO_UDP):
+            so._inp = in_pcballoc(udbinfo, so)  # udp_attach(); OSError(ENOBUFS) when all are taken
+        else:
+            raise OSError(EPROTONOSUPPORT, "SOCK_DGRAM is UDP (protocol 0 or 17), not %r" % (proto,))
+        so._rq = None  # so_rcv: head and tail of the datagram queue
+        so._rq_tail = None
+        so._rq_n = 0
+        so._bcast = False
+        so._to = bytearray(4)  # the destination of the last sendto(), parsed once per address object
+        so._to_key = None
+        so._to_port = 0
+        so._from = None  # (host, port) of the last sender, reused while the sender stays the same
+        so._from_a = bytearray(4)
+        so._from_p = 0
+
+    def adopt(self, so, pcb):
+        raise OSError(EINVAL, "fileno is for SOCK_STREAM connections")
+
+    def _connected(self, so, inp):
+        return not in_nullhost(inp.faddr, 0) if so._raw else inp.fport != 0
+
+    def _soerror(self, so):
+        e = so._error
+        if e:
+            so._error = 0
+            raise OSError(e, "the peer's host answered an earlier datagram with an ICMP error")
+
+    def readable(self, so):
+        if so._inp is None:
+            raise OSError(EBADF, "socket closed while waiting")
+        if so._rq is not None:
+            return True
+        self._soerror(so)
+        return False
+
+    def writable(self, so):
+        return True
+
+    def hangup(self, so):
+        return so._inp is None
+
+    def connected(self, so):
+        return True
+
+    def abort(self, so, err):
+        pass
+
+    def _dequeue(self, so):
+        m = so._rq
+        so._rq = m.next
+        if so._rq is None:
+            so._rq_tail = None
+        so._rq_n -= 1
+        m.next = None
+        return m
+
+    def _copyout(self, m, buf, nbytes):
+        """Copy the datagram into buf (the rest of a longer datagram is discarded, as UDP does).
+        Returns the byte count; the caller frees m."""
+        n = m.len
+        if n > nbytes:
+            n = nbytes
+        if n:
+            # a read-only buffer (bytes, a memoryview of one) refuses this store; the viper copy
+            # would not look, and write into an immutable object (in flash, when frozen)
+            buf[0] = buf[0]
+            bcopy(m.buf, m.off, buf, 0, n)
+        return n
+
+    def _fromaddr(self, so, m):
+        b = m.buf
+        a = m.off - FROM_ADDR
+        p = udp_fromport(m)
+        if so._from is None or p != so._from_p or not in_eq(b, a, so._from_a, 0):
+            in_copy(so._from_a, 0, b, a)
+            so._from_p = p
+            so._from = (inet_ntoa(b, a), p)
+        return so._from
+
+    def _wait(self, so):
+        if so._inp is None:
+            raise OSError(EBADF, "socket is closed")
+        so._block(_read_ready, "recv")
+
+    def recv_into(self, so, buf, nbytes):
+        self._wait(so)
+        m = self._dequeue(so)
+        try:  # a buffer that cannot be written (bytes, say) raises: the datagram's cluster still goes back
+            return self._copyout(m, buf, nbytes)
+        finally:
+            mbuf.m_free(m)
+
+    def recvfrom_into(self, so, buf, nbytes):
+        self._wait(so)
+        m = self._dequeue(so)
+        try:
+            return self._copyout(m, buf, nbytes), self._fromaddr(so, m)
+        finally:
+            mbuf.m_free(m)
+
+    def recv(self, so, bufsize):
+        self._wait(so)
+        return self._recv_bytes(so, bufsize)[0]
+
+    def recvfrom(self, so, bufsize):
+        self._wait(so)
+        return self._recv_bytes(so, bufsize)
+
+    def _recv_bytes(self, so, bufsize):
+        m = self._dequeue(so)
+        n = m.len if m.len < bufsize else bufsize
+        data = bytes(m.buf[m.off:m.off + n])
+        a = self._fromaddr(so, m)
+        mbuf.m_free(m)
+        return data, a
+
+    def sendto(self, so, data, addr):
+        inp = so._pcb()
+        if self._connected(so, inp):
+            raise OSError(EISCONN, "socket is connected: use send()")
+        if addr is not so._to_key:
+            so._to_port = _sockaddr(addr, so._to)
+            so._to_key = addr
+        if so._to_port == 0 and not so._raw:
+            raise OSError(EINVAL, "cannot send to port 0")
+        return self._send(so, inp, data, so._to, so._to_port)
+
+    def send_some(self, so, data, n):
+        inp = so._pcb()
+        if not self._connected(so, inp):
+            raise OSError(EDESTADDRREQ, "socket is not connected")
+        return self._send(so, inp, data, inp.faddr, inp.fport)
+
+    def send_all(self, so, data, n):
+        self.send_some(so, data, n)
+
+    def sosend(self, so, data, off, n):
+        return self.send_some(so, data if off == 0 else memoryview(data)[off:], n)
+
+    def _send(self, so, inp, data, fa, fport):
+        self._soerror(so)
+        n = len(data)
+        ifp = route.rtalloc_ifp(fa, 0)
+        if ifp is None:
+            udp_usrreq.udpstat["udps_noroute"] += 1
+            raise OSError(EHOSTUNREACH if route.ifnet else ENETDOWN, "no route to %s" % inet_ntoa(fa))
+        if not so._bcast and ifp.ia.is_broadcast(fa, 0):
+            raise OSError(EACCES, "sending to a broadcast address needs SO_BROADCAST")
+        if so._raw:
+            err = rip_output(ifp, inp, data, n, fa, 0, ticks_ms())
+        else:
+            if inp.lport == 0:
+                in_pcbbind(inp, _ANY, 0, _is_ours)
+            err = udp_output(ifp, inp, data, n, fa, 0, fport, ticks_ms())
+        if err:
+            raise OSError(err, "datagram of %d bytes not sent" % n)
+        return n
+
+    def bind(self, so, addr, a, port, is_ours):
+        inp = so._pcb()
+        if so._raw:  # rip_bind: an address only (the port means nothing to raw IP)
+            if not in_nullhost(a, 0) and not is_ours(a):
+                raise OSError(EADDRNOTAVAIL, "%s is not an address of this host" % inet_ntoa(a))
+            in_copy(inp.laddr, 0, a, 0)
+            return
+        in_pcbbind(inp, a, port, is_ours)
+
+    def listen(self, so, backlog, is_ours):
+        raise OSError(EOPNOTSUPP, "listen() is for SOCK_STREAM sockets")
+
+    def accept(self, so):
+        raise OSError(EOPNOTSUPP, "accept() is for SOCK_STREAM sockets")
+
+    def connect(self, so, a, port, is_ours):
+        """UDP connect: fix the peer (send() goes there, only its datagrams are received)."""
+        inp = so._pcb()
+        if in_nullhost(a, 0):
+            raise OSError(EINVAL, "cannot connect to 0.0.0.0")
+        ifp = route.rtalloc_ifp(a, 0)
+        if ifp is None:
+            raise OSError(EHOSTUNREACH if route.ifnet else ENETDOWN, "no route to %s" % inet_ntoa(a))
+        if so._raw:  # rip_connect: the peer's address only
+            in_copy(inp.faddr, 0, a, 0)
+            so._error = 0
+            return
+        if inp.lport == 0:
+            in_pcbbind(inp, _ANY, 0, is_ours)
+        if port == 0:
+            in_pcbdisconnect(inp)  # connect to port 0 dissolves the association, as in BSD
+        else:
+            if in_nullhost(inp.laddr, 0):
+                in_copy(inp.laddr, 0, ifp.ia.addr, 0)  # in_pcbconnect: the source address is fixed now
+            in_pcbconnect(inp, a, port)
+        so._error = 0
+
+    def peer(self, so):
+        inp = so._pcb()
+        if not self._connected(so, inp):
+            raise OSError(ENOTCONN, "socket is not connected")
+        return inp
+
+    def setsockopt(self, so, level, opt, value):
+        if level == SOL_SOCKET and opt == SO_BROADCAST:
+            so._bcast = bool(value)
+        elif level == SOL_SOCKET and opt == SO_REUSEADDR:
+            so._reuse = bool(value)  # UDP rebinds are not restricted by TIME_WAIT; kept for getsockopt
+        else:
+            raise OSError(ENOPROTOOPT, "socket option level %r, option %r not supported" % (level, opt))
+
+    def getsockopt(self, so, level, opt):
+        if level == SOL_SOCKET and opt == SO_BROADCAST:
+            return 1 if so._bcast else 0
+        if level == SOL_SOCKET and opt == SO_REUSEADDR:
+            return 1 if so._reuse else 0
+        if level == SOL_SOCKET and opt == SO_ERROR:
+            e = so._error
+            so._error = 0
+            return e
+        raise OSError(ENOPROTOOPT, "socket option level %r, option %r not supported" % (level, opt))
+
+    def shutdown(self, so, how):
+        so._pcb()
+        raise OSError(EOPNOTSUPP, "shutdown() is for SOCK_STREAM sockets")
+
+    def close(self, so):
+        inp = so._inp
+        if inp is None:
+            return
+        so._inp = None
+        m = so._rq
+        so._rq = so._rq_tail = None
+        so._rq_n = 0
+        mbuf.m_freem(m)
+        in_pcbdetach(inp)
+
+
+_dgram_usrreqs = _DgramUsrreqs()
+_protosw = {SOCK_STREAM: _StreamCalls(), SOCK_DGRAM: _dgram_usrreqs, SOCK_RAW: _dgram_usrreqs}

@@ -1,0 +1,249 @@
+# The board's HTTP server (HTTP/1.0 and 1.1, RFC 9112) on port 80, over bsdnet.streams:
+#   GET /       a small HTML status page (address, uptime, a counters summary)
+#   GET /stats  every counter as JSON: memory, the mbuf pool, TCP connections, ipstat, icmpstat,
+#               udpstat, tcpstat (nested objects), this server's and the services' own counts
+# HEAD for both; 404 for other paths, 405 (Allow: GET, HEAD) for other methods, 400 and close for a
+# malformed request or a line longer than MAX_LINE. HTTP/1.1 connections persist unless the client
+# sends Connection: close; HTTP/1.0 ones close unless it sends Connection: keep-alive. A connection
+# with no complete request within IDLE_MS is closed, so an idle (or slow) client cannot pin one of
+# the stack's few connections; beyond MAX_CONNS at once a client gets 503 and close.
+#
+# Named httpd, not http: on CPython (the host board, the host tests) firmware/ is on sys.path and a
+# module named http would shadow, or be shadowed by, the standard library's http package.
+import asyncio
+import gc
+import json
+import time
+from bsdnet import streams
+
+MAX_CONNS = 2  # HTTP connections served at once (the stack has opts.TCP_MAXCONN in all)
+IDLE_MS = 10000  # for a whole request head, and for a response to drain
+BUSY_MS = 2000  # a client turned away: how long its request may take to arrive before the 503
+MAX_LINE = 512  # request line or header line, CR LF included
+MAX_HEADERS = 32
+MAX_BODY = 1024  # a request body (read and discarded: GET and HEAD take none); larger is 400
+
+_REASON = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed",
+           503: "Service Unavailable"}
+stats = {"requests": 0, "bad": 0, "busy": 0, "timeouts": 0, "errors": 0}
+_active = 0
+_t0 = int(time.time())
+
+
+def _counter_dicts():
+    """The protocol counters, imported here so that this module loads without TCP (or before the
+    counters move into bsdnet.stats)."""
+    d = {}
+    try:
+        from bsdnet.ip_var import ipstat
+
+        d["ipstat"] = ipstat
+    except ImportError:
+        d["ipstat"] = {}
+    try:
+        from bsdnet.ip_icmp import icmpstat
+
+        d["icmpstat"] = icmpstat
+    except ImportError:
+        d["icmpstat"] = {}
+    try:
+        from bsdnet.udp_usrreq import udpstat
+
+        d["udpstat"] = udpstat
+    except ImportError:
+        d["udpstat"] = {}
+    try:
+        from bsdnet import stats as bstats
+
+        d["tcpstat"] = bstats.tcpstat_dict()
+    except (ImportError, AttributeError):
+        d["tcpstat"] = {}
+    return d
+
+
+def tcp_connections():
+    """Connections the stack holds (0 in a build without TCP)."""
+    try:
+        from bsdnet.tcp_subr import tcp_connections as n
+    except ImportError:
+        return 0
+    return n() if callable(n) else n
+
+
+def stats_doc():
+    """Everything GET /stats reports, as a dict."""
+    from bsdnet import mbuf
+
+    mem_alloc = getattr(gc, "mem_alloc", None)  # MicroPython only
+    mem_free = getattr(gc, "mem_free", None)
+    d = {
+        "uptime_s": int(time.time()) - _t0,
+        "mem_alloc": mem_alloc() if mem_alloc else None,
+        "mem_free": mem_free() if mem_free else None,
+        "mbuf_free": mbuf.pool_free(),
+        "mbuf_total": mbuf.pool_size(),
+        "tcp_connections": tcp_connections(),
+        "http": stats,
+    }
+    d.update(_counter_dicts())
+    try:
+        import services  # firmware/services.py
+
+        d["services"] = services.stats
+    except ImportError:
+        pass
+    return d
+
+
+def status_page(addr):
+    d = stats_doc()
+    ip = d["ipstat"]
+    udp = d["udpstat"]
+    icmp = d["icmpstat"]
+    tcp = d["tcpstat"]
+    mem = "%s bytes free, %s used" % (d["mem_free"], d["mem_alloc"]) if d["mem_free"] is not None else "n/a"
+    rows = (
+        ("address", addr),
+        ("uptime", "%d s" % d["uptime_s"]),
+        ("memory", mem),
+        ("mbufs free", "%d of %d" % (d["mbuf_free"], d["mbuf_total"])),
+        ("TCP connections", "%d open, %d accepted, %d made" % (
+            d["tcp_connections"], tcp.get("tcps_accepts", 0), tcp.get("tcps_connects", 0))),
+        ("IP packets", "%d in, %d out" % (ip.get("ips_total", 0), ip.get("ips_localout", 0))),
+        ("ICMP", "%d received, %d echo requests" % (icmp.get("icps_received", 0), icmp.get("icps_echo", 0))),
+        ("UDP datagrams", "%d in, %d out" % (udp.get("udps_ipackets", 0), udp.get("udps_opackets", 0))),
+        ("HTTP requests", "%d" % stats["requests"]),
+    )
+    body = "".join("<tr><th>%s</th><td>%s</td></tr>\n" % r for r in rows)
+    return ("<!DOCTYPE html>\n<html><head><title>bsdnet %s</title></head><body>\n<h1>bsdnet at %s</h1>\n"
+            "<table>\n%s</table>\n<p><a href=\"/stats\">all counters (JSON)</a></p>\n</body></html>\n"
+            % (addr, addr, body)).encode()
+
+
+def _response(code, body, ctype, keep, head_only, extra=""):
+    h = ("HTTP/1.1 %d %s\r\nServer: bsdnet\r\nContent-Type: %s\r\nContent-Length: %d\r\n"
+         "Connection: %s\r\n%s\r\n" % (code, _REASON[code], ctype, len(body), "keep-alive" if keep else "close",
+                                        extra)).encode()
+    # one write for head and body: two small segments would meet Nagle and the client's delayed ACK
+    return h if head_only or not body else h + body
+
+
+def _error(code, keep, head_only=False, extra=""):
+    return _response(code, ("%d %s\n" % (code, _REASON[code])).encode(), "text/plain", keep, head_only, extra)
+
+
+async def read_head(reader):
+    """Read one request head: (method, target, keep_alive), None if the client closed before a
+    request began, or 400 if the request is malformed (bad line, too long, too many headers)."""
+    line = await reader.readline(MAX_LINE)
+    if line == b"\r\n" or line == b"\n":  # RFC 9112 2.2: ignore an empty line before the request line
+        line = await reader.readline(MAX_LINE)
+    if not line:
+        return None
+    if line[-1] != 10:
+        return 400  # longer than MAX_LINE, or the stream ended in the middle
+    parts = line.split()
+    if len(parts) != 3 or not parts[2].startswith(b"HTTP/1."):
+        return 400
+    method, target, version = parts
+    keep = version != b"HTTP/1.0"  # RFC 9112 9.3: 1.1 persists by default, 1.0 only when asked
+    length = 0
+    for _ in range(MAX_HEADERS + 1):
+        h = await reader.readline(MAX_LINE)
+        if not h or h[-1] != 10:
+            return 400
+        if h == b"\r\n" or h == b"\n":
+            break
+        i = h.find(b":")
+        if i <= 0:
+            return 400
+        name = h[:i].strip().lower()
+        if name == b"connection":
+            for tok in h[i + 1:].lower().split(b","):
+                tok = tok.strip()
+                if tok == b"close":
+                    keep = False
+                elif tok == b"keep-alive" and version == b"HTTP/1.0":
+                    keep = True
+        elif name == b"content-length":
+            try:
+                length = int(h[i + 1:].strip())
+            except ValueError:
+                return 400
+            if length < 0 or length > MAX_BODY:
+                return 400
+        elif name == b"transfer-encoding":
+            return 400  # a chunked body: not for a GET-only server
+    else:
+        return 400  # more than MAX_HEADERS header lines
+    if length:
+        await reader.readexactly(length)  # a body nobody asked for: skip it, the next request follows
+    return method, target, keep
+
+
+def respond(method, target, keep, addr):
+    """The response (head and body, bytes) to a parsed request."""
+    head_only = method == b"HEAD"
+    if method != b"GET" and not head_only:
+        return _error(405, keep, extra="Allow: GET, HEAD\r\n")
+    path = target
+    if path.startswith(b"http://"):  # absolute form (RFC 9112 3.2.2): the path after the authority
+        i = path.find(b"/", 7)
+        path = path[i:] if i >= 0 else b"/"
+    i = path.find(b"?")
+    if i >= 0:
+        path = path[:i]
+    if path == b"/":
+        return _response(200, status_page(addr), "text/html; charset=utf-8", keep, head_only)
+    if path == b"/stats":
+        return _response(200, json.dumps(stats_doc()).encode(), "application/json", keep, head_only)
+    return _error(404, keep, head_only)
+
+
+async def _send(writer, data):
+    writer.write(data)
+    await streams.wait_for_ms(writer.drain(), IDLE_MS)
+
+
+async def handle(reader, writer):
+    """The streams.start_server callback: serve requests on one connection until it closes."""
+    global _active
+    if _active >= MAX_CONNS:
+        stats["busy"] += 1
+        try:
+            # read the request first: closing with it unread would reset the connection, and the
+            # client could lose the 503 with it
+            await streams.wait_for_ms(read_head(reader), BUSY_MS)
+            await _send(writer, _error(503, False, extra="Retry-After: 1\r\n"))
+        except Exception:  # noqa: BLE001 - timeout, reset, EOF: the client is turned away either way
+            pass
+        writer.close()
+        await writer.wait_closed()
+        return
+    _active += 1
+    try:
+        addr = writer.get_extra_info("sockname")[0]
+        while True:
+            try:
+                req = await streams.wait_for_ms(read_head(reader), IDLE_MS)
+            except EOFError:
+                break  # the body ended early: the client is gone
+            if req is None:
+                break
+            if type(req) is int:
+                stats["bad"] += 1
+                await _send(writer, _error(req, False))
+                break
+            stats["requests"] += 1
+            method, target, keep = req
+            await _send(writer, respond(method, target, keep, addr))
+            if not keep:
+                break
+    except asyncio.TimeoutError:  # before OSError: on CPython it is the builtin TimeoutError, an OSError
+        stats["timeouts"] += 1
+    except OSError:
+        stats["errors"] += 1  # reset by the client, or the stack could not send
+    finally:
+        _active -= 1
+        writer.close()
+    await writer.wait_closed()

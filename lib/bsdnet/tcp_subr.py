@@ -1,0 +1,314 @@
+# TCP's shared routines (FreeBSD tcp_subr.c): the pcb and buffer pools, tcp_close/tcp_drop,
+# RFC 6528 initial sequence numbers, the MSS, moving a sequence base forward, ICMP errors
+# (tcp_ctlinput), and the counts the firmware reports.
+#
+# Pools: tcbinfo has a fixed number of pcb slots, each with its own Tcpcb made at import. A
+# connection that can carry data also takes a pair of rings (send, receive) from a pool made at
+# the first TCP socket (TCP_MAXCONN pairs of TCP_SNDBUF + TCP_RCVBUF bytes), so a board that
+# never uses TCP spends nothing on it. A listener holds no rings; TIME_WAIT gives them back.
+from .compat import getrandbits, ticks_ms
+from . import opts
+from .hdr import ip as iph
+from .hdr import tcp as tcph
+from .in_pcb import Inpcbinfo, in_pcballoc, in_pcbdetach, in_pcblookup
+from .ip_icmp import pr_ctlinput
+from .tcp_seq import seq_off, seq_hi, seq_lo
+from .tcp_var import (Tcpcb, TT_NTIMERS, TCPS_CLOSED, TCPS_LISTEN,
+                      TCPS_SYN_SENT, TCPS_SYN_RECEIVED, TCPS_ESTABLISHED, TCPS_TIME_WAIT,
+                      SS_NOFDREF, SS_ISDISCONNECTED)
+from . import tcp_output
+from .stats import (tcpstat, TCPS_CLOSED as _ST_CLOSED, TCPS_DROPS, TCPS_CONNDROPS, TCPS_TWRECYCLED,
+                    TCPS_CTLINPUT)
+from .errno import ECONNREFUSED
+
+tcbinfo = Inpcbinfo("tcp", opts.TCP_MAXCONN + opts.TCP_LISTEN + opts.TCP_TIMEWAIT)
+for _inp in tcbinfo.pcbs:
+    _inp.ppcb = Tcpcb(_inp)
+tcb = [inp.ppcb for inp in tcbinfo.pcbs]  # every tcpcb, for the timer pass
+
+_bufs_free = []  # type: list  # (send ring, receive ring) pairs not in use
+_bufs_made = [False]
+
+
+def tcp_init():
+    """Make the ring pool (at the first TCP socket)."""
+    if _bufs_made[0]:
+        return
+    _bufs_made[0] = True
+    for _ in range(opts.TCP_MAXCONN):
+        # memoryviews made once: the copies in and out of the rings never slice a bytearray
+        _bufs_free.append((memoryview(bytearray(opts.TCP_SNDBUF)), memoryview(bytearray(opts.TCP_RCVBUF))))
+
+
+def tcp_bufs_free():
+    return len(_bufs_free)
+
+
+def tcp_getbufs(tp):
+    """Give tp its rings; False when every pair is taken."""
+    if tp.bufs is not None:
+        return True
+    if not _bufs_free:
+        return False
+    pr = _bufs_free.pop()
+    tp.bufs = pr
+    tp.sb = pr[0]
+    tp.rb = pr[1]
+    tp.sb_off = tp.sb_cc = 0
+    tp.rb_off = tp.rb_cc = 0
+    tp.rq_n = 0
+    return True
+
+
+def tcp_putbufs(tp):
+    if tp.bufs is not None:
+        _bufs_free.append(tp.bufs)
+    tp.bufs = None
+    tp.sb = tp.rb = None
+    tp.sb_cc = tp.rb_cc = 0
+    tp.rq_n = 0
+
+
+def tcp_pcballoc(so):
+    """A pcb and its tcpcb for a new socket or connection, recycling the oldest TIME_WAIT when
+    every slot is taken. None when none can be had."""
+    try:
+        inp = in_pcballoc(tcbinfo, so)
+    except OSError:
+        if not tcp_tw_recycle():
+            return None
+        inp = in_pcballoc(tcbinfo, so)
+    tp = inp.ppcb
+    tp.reset()
+    return tp
+
+
+def tcp_tw_recycle():
+    """Close the TIME_WAIT connection closest to its end (the oldest), to free its slot."""
+    best = None
+    for tp in tcb:
+        if tp.state == TCPS_TIME_WAIT and tp.so is None:
+            if best is None or _before(tp.t_timer[3], best.t_timer[3]):
+                best = tp
+    if best is None:
+        return False
+    tcpstat[TCPS_TWRECYCLED] += 1
+    tcp_close(best)
+    return True
+
+
+def _before(a, b):
+    return ((a - b + 0x20000000) & 0x3FFFFFFF) - 0x20000000 < 0
+
+
+def tcp_close(tp):
+    """The connection is over: stop its timers, give back its rings; the pcb goes back too unless
+    a socket still refers to it (the socket's close() frees it then). Wakes the socket."""
+    t = tp.t_timer
+    for i in range(TT_NTIMERS):
+        t[i] = -1
+    was = tp.state
+    tp.state = TCPS_CLOSED
+    if was != TCPS_LISTEN and was != TCPS_CLOSED:
+        tcpstat[_ST_CLOSED] += 1
+    tp.so_state |= SS_ISDISCONNECTED
+    head = tp.so_head
+    if head is not None:  # still in a listener's accept queue: it leaves it
+        if tp in head.so_comp:
+            head.so_comp.remove(tp)
+        tp.so_head = None
+        tp.so_state |= SS_NOFDREF
+    so = tp.so
+    if so is None or tp.so_state & SS_NOFDREF:
+        tcp_putbufs(tp)
+        tp.so = None
+        in_pcbdetach(tp.inp)
+    else:
+        so._wake()
+
+
+def tcp_drop(tp, err, now):
+    """Drop the connection with errno err for its socket, with a RST if it was synchronized."""
+    if tp.state >= TCPS_SYN_RECEIVED:
+        tp.state = TCPS_CLOSED  # tcp_outflags[CLOSED] is RST|ACK
+        tcpstat[TCPS_DROPS] += 1
+        tcp_output.tcp_output(tp, now)
+    else:
+        tcpstat[TCPS_CONNDROPS] += 1
+    if err and not (err == 110 and tp.t_softerror):  # ETIMEDOUT: report the ICMP error seen, if any
+        tp.so_error = err
+    elif err:
+        tp.so_error = tp.t_softerror
+    tcp_close(tp)
+
+
+def tcp_connections():
+    """Connections the stack holds, TIME_WAIT and listeners not counted."""
+    n = 0
+    for tp in tcb:
+        if tp.state >= TCPS_SYN_SENT and tp.state != TCPS_TIME_WAIT and tp.inp.attached:
+            n += 1
+    return n
+
+
+def tcp_timewait():
+    n = 0
+    for tp in tcb:
+        if tp.state == TCPS_TIME_WAIT:
+            n += 1
+    return n
+
+
+# --- RFC 6528 initial sequence numbers -------------------------------------------------------
+# ISN = M + F(localip, localport, remoteip, remoteport, secretkey): F a keyed hash (SHA-256 where
+# the port has hashlib, else a keyed mix of 16-bit words), the key random at boot, M a clock of
+# 4 us ticks. Computed once per connection.
+_key = bytearray(16)
+for _i in range(16):
+    _key[_i] = getrandbits(8)
+try:
+    from hashlib import sha256 as _sha256
+except ImportError:  # the MicroPython VM has no hashlib
+    _sha256 = None  # type: ignore[misc, assignment]
+_isnbuf = bytearray(28)
+
+
+def tcp_isn_hash(laddr, lport, faddr, foff, fport, out):
+    """F() into out[0:4] (hi, lo as bytes)."""
+    b = _isnbuf
+    for i in range(4):
+        b[i] = laddr[i]
+        b[4 + i] = faddr[foff + i]
+    b[8] = lport >> 8
+    b[9] = lport & 0xFF
+    b[10] = fport >> 8
+    b[11] = fport & 0xFF
+    for i in range(16):
+        b[12 + i] = _key[i]
+    if _sha256 is not None:
+        d = _sha256(b).digest()
+        for i in range(4):
+            out[i] = d[i]
+        return
+    h1 = 0x6A09
+    h2 = 0xBB67
+    for r in range(3):
+        for i in range(0, 28, 2):
+            w = (b[i] << 8) | b[i + 1]
+            h1 = ((h1 ^ w) * 0x9E37 + h2 + r) & 0xFFFF
+            h2 = ((h2 + h1) * 0x85EB ^ (h1 >> 7)) & 0xFFFF
+    out[0] = h1 >> 8
+    out[1] = h1 & 0xFF
+    out[2] = h2 >> 8
+    out[3] = h2 & 0xFF
+
+
+_isn = bytearray(4)
+
+
+def tcp_new_isn(tp, laddr, faddr, foff, lport, fport, now):
+    """Set tp's send base (its ISS) per RFC 6528."""
+    tcp_isn_hash(laddr, lport, faddr, foff, fport, _isn)
+    hi = (_isn[0] << 8) | _isn[1]
+    lo = (_isn[2] << 8) | _isn[3]
+    # M: now in 4 us ticks, now * 250, added in halves so no int reaches 2**30
+    m_lo = (now & 0xFFFF) * 250
+    m_hi = (now >> 16) * 250 + (m_lo >> 16)
+    lo += m_lo & 0xFFFF
+    tp.snd_base_hi = (hi + m_hi + (lo >> 16)) & 0xFFFF
+    tp.snd_base_lo = lo & 0xFFFF
+
+
+def tcp_mss(tp, ifp, peer_mss):
+    """t_maxseg from the peer's MSS option (536 when absent: RFC 9293 3.7.1) and our MTU."""
+    mss = ifp.mtu - 40 if ifp is not None else opts.TCP_MSS
+    if peer_mss <= 0:
+        peer_mss = opts.TCP_MSS_DEFAULT
+    if peer_mss < opts.TCP_MSS_MIN:
+        peer_mss = opts.TCP_MSS_MIN
+    tp.t_maxseg = peer_mss if peer_mss < mss else mss
+    tp.snd_cwnd = tp.t_maxseg * opts.TCP_IW_SEGS
+    tp.snd_ssthresh = 0x3FFFFFFF
+
+
+# --- moving a sequence base forward (tcp_seq.py) ------------------------------------------------
+def tcp_snd_rebase(tp):
+    d = tp.snd_una
+    if d <= 0:
+        return
+    bl = tp.snd_base_lo
+    tp.snd_base_hi = seq_hi(tp.snd_base_hi, bl, d)
+    tp.snd_base_lo = seq_lo(bl, d)
+    tp.snd_una = 0
+    tp.snd_nxt -= d
+    tp.snd_max -= d
+    tp.snd_wl2 -= d
+    tp.snd_recover -= d
+    tp.t_rtseq -= d
+
+
+def tcp_rcv_rebase(tp):
+    d = tp.rcv_nxt
+    if d <= 0:
+        return
+    bl = tp.rcv_base_lo
+    tp.rcv_base_hi = seq_hi(tp.rcv_base_hi, bl, d)
+    tp.rcv_base_lo = seq_lo(bl, d)
+    tp.rcv_nxt = 0
+    tp.rcv_adv -= d
+    tp.last_ack_sent -= d
+    tp.snd_wl1 -= d
+    if tp.rcv_fin >= 0:
+        tp.rcv_fin -= d
+    for i in range(tp.rq_n):
+        tp.rq_s[i] -= d
+        tp.rq_e[i] -= d
+
+
+# --- ICMP errors about our segments (tcp_ctlinput, RFC 5927) -----------------------------------
+def tcp_ctlinput(err, b, q):
+    """An ICMP unreachable/time exceeded quoting a segment we sent (q: its IP header in b). Only a
+    quote whose sequence number lies in snd_una..snd_max is believed (RFC 5927 4.1). Port or
+    protocol unreachable during the handshake refuses the connection; the rest are soft errors,
+    reported if the connection then times out (RFC 1122 4.2.3.9)."""
+    th = q + ((b[q] & 0x0F) << 2)
+    inp = in_pcblookup(tcbinfo, b, q + iph.IP_DST, tcph.dport(b, th), b, q + iph.IP_SRC, tcph.sport(b, th), 0)
+    if inp is None or inp.ppcb is None:
+        return
+    tp = inp.ppcb
+    if tp.state < TCPS_SYN_SENT:
+        return
+    s = seq_off(tcph.seq_hi(b, th), tcph.seq_lo(b, th), tp.snd_base_hi, tp.snd_base_lo)
+    if s < tp.snd_una or s > tp.snd_max:
+        return
+    tcpstat[TCPS_CTLINPUT] += 1
+    if tp.state == TCPS_SYN_SENT and err == ECONNREFUSED:
+
+        tcp_drop(tp, err, ticks_ms())
+        return
+    tp.t_softerror = err
+    if tp.state < TCPS_ESTABLISHED and tp.so is not None:
+        tp.so._wake()
+
+
+pr_ctlinput[iph.IPPROTO_TCP] = tcp_ctlinput
+
+
+def tcp_flush_all():
+    """Forget every connection at once, without a segment (tests between cases; a stack reset).
+    Sockets still open see their connection closed."""
+    from . import tcp_syncache
+
+    for sc in tcp_syncache.cache:
+        tcp_syncache._free(sc)
+    for tp in tcb:
+        if tp.inp.attached:
+            del tp.so_comp[:]
+            tp.so_head = None
+            so = tp.so
+            tp.so_state |= SS_NOFDREF
+            tcp_close(tp)
+            if so is not None:
+                so._tp = None
+                so._inp = None
+                so._wake()

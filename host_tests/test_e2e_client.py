@@ -9,7 +9,6 @@ kernel's echo replies, checked byte for byte), and an address reached only throu
 Needs root and /dev/net/tun.
 """
 import os
-import subprocess
 import sys
 
 import pytest
@@ -17,6 +16,7 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tools"))
 
+from demo import Netns  # noqa: E402
 from tap import netns_missing  # noqa: E402
 
 _MISSING = netns_missing()
@@ -25,36 +25,12 @@ pytestmark = pytest.mark.skipif(_MISSING is not None, reason=_MISSING or "")
 # Runs inside the namespace: the board (our stack + driver + chip model) relays frames with a TAP,
 # a Linux echo server answers on 10.7.0.1:5005, nothing listens on 10.7.0.1:5006.
 SCRIPT = r"""
-import os, select, socket as lsock, sys, threading, time
-sys.path[:0] = [os.path.join(ROOT, "lib"), os.path.join(ROOT, "tools")]
-from tap import Tap
-from emu import w5500 as emu
-from bsdnet.netif import Interface
+import os, socket as lsock, sys, threading, time
+sys.path[:0] = [os.path.join(ROOT, "host_tests")]
+from inproc import tap_board
 from bsdnet import socket, mbuf
 
-tap = Tap.open("bsdc0", host_ip="10.7.0.1/24")
-chip, spi, cs, rst, intn = emu.make(mac=b"\x02\x00\x0a\x07\x00\x02")
-chip.set_link(True)
-chip.on_transmit = lambda f: tap.write(bytes(f))
-nic = Interface.w5500(spi, cs, rst=rst, intr=None)
-nic.active(True)
-nic.ifconfig(("10.7.0.2", "255.255.255.0", "10.7.0.1", "0.0.0.0"))
-
-class Relay:
-    # the TAP side, polled from the board's own blocking calls: patch the device's receive so that
-    # every poll first moves what Linux sent into the chip model
-    def __init__(self):
-        self.inner = nic.dev.recv_into
-    def __call__(self, buf):
-        while select.select([tap.fd], [], [], 0)[0]:
-            f = tap.read()
-            if f is None:
-                break
-            if len(f) < 60:
-                f += bytes(60 - len(f))  # a TAP frame is not padded; a sender's MAC would pad it
-            chip.deliver(f)
-        return self.inner(buf)
-nic.dev.recv_into = Relay()
+nic, tap, chip = tap_board()
 
 srv = lsock.socket(lsock.AF_INET, lsock.SOCK_DGRAM)
 srv.bind(("10.7.0.1", 5005))
@@ -146,15 +122,9 @@ print("ping from the board: 5/5 answered by Linux, rtt avg %.2f ms; 10.9.0.5 rea
 
 
 def test_board_as_client_of_linux():
-    ns = "bsdnet-client-%d" % os.getpid()
-    subprocess.run(["ip", "netns", "add", ns], check=True, timeout=10)
-    try:
-        for cmd in (["ip", "link", "set", "lo", "up"], ["ip", "addr", "add", "10.9.0.5/32", "dev", "lo"]):
-            subprocess.run(["ip", "netns", "exec", ns] + cmd, check=True, timeout=10)
-        p = subprocess.run(["ip", "netns", "exec", ns, sys.executable, "-c", "ROOT = %r\n" % ROOT + SCRIPT],
-                           capture_output=True, text=True, timeout=60)
+    with Netns("bsdnet-client-%d" % os.getpid()) as ns:
+        ns.run(["ip", "addr", "add", "10.9.0.5/32", "dev", "lo"])
+        p = ns.run([sys.executable, "-c", "ROOT = %r\n" % ROOT + SCRIPT], timeout=60, check=False)
         assert p.returncode == 0, p.stdout + p.stderr
         assert "udp client ok" in p.stdout and "5/5 answered" in p.stdout
         print(p.stdout.strip())
-    finally:
-        subprocess.run(["ip", "netns", "del", ns], timeout=10)

@@ -18,38 +18,20 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tools"))
 sys.path.insert(0, os.path.join(ROOT, "firmware"))
 
-from demo import Netns, NetnsBoard, runtime_missing  # noqa: E402
+from e2e import board_id, board_params, netns_board  # noqa: E402
 from tap import netns_missing  # noqa: E402
 from services import chargen_fill  # noqa: E402  (the pattern the board sends, computed here too)
-
-BOARD_IP = "10.7.0.2"
-HOST_IP = "10.7.0.1"
-TAP = "bsd0"
 
 
 _MISSING = netns_missing()
 pytestmark = pytest.mark.skipif(_MISSING is not None, reason=_MISSING or "")
 
-RUNTIMES = ("cpython", "micropython", "rp2040")
-CHIPS = ("w5500", "enc28j60")
 
-
-@pytest.fixture(scope="module", params=[(c, r) for r in RUNTIMES for c in CHIPS], ids=lambda p: "%s-%s" % p)
+@pytest.fixture(scope="module", params=board_params(), ids=board_id)
 def board(request):
     chip, runtime = request.param
-    why = runtime_missing(runtime)
-    if why:
-        pytest.skip(why)
-    ns = Netns("bsdnet-udp-%d-%s-%s" % (os.getpid(), chip[:3], runtime[:2]))
-    b = None
-    try:
-        b = NetnsBoard(ns, chip, runtime, ip=BOARD_IP + "/24", host_ip=HOST_IP + "/24", tap=TAP)
-        b.wait_ready(60)
+    with netns_board("udp", chip, runtime) as b:
         yield b
-    finally:
-        if b is not None:
-            b.stop(5)
-        ns.close()
 
 
 # The Linux side: a Python script run inside the namespace; it prints one JSON line.

@@ -204,10 +204,15 @@ def tcp_isn_hash(laddr, lport, faddr, foff, fport, out):
 
 
 _isn = bytearray(4)
+# tests set (hi, lo) here to make every ISS (active opens and the SYN cache) this fixed value
+iss_fixed = [None]  # type: list
 
 
 def tcp_new_isn(tp, laddr, faddr, foff, lport, fport, now):
     """Set tp's send base (its ISS) per RFC 6528."""
+    if iss_fixed[0] is not None:
+        tp.snd_base_hi, tp.snd_base_lo = iss_fixed[0]
+        return
     tcp_isn_hash(laddr, lport, faddr, foff, fport, _isn)
     hi = (_isn[0] << 8) | _isn[1]
     lo = (_isn[2] << 8) | _isn[3]

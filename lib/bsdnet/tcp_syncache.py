@@ -15,7 +15,7 @@ from .tcp_seq import seq_off
 from .tcp_var import (tcp_deadline, TCPS_ESTABLISHED, TCPS_SYN_RECEIVED, TF_REQ_SCALE, TF_RCVD_SCALE,
                       TF_REQ_TSTMP, TF_RCVD_TSTMP, TF_SACK_PERMIT, TF_NODELAY, TT_KEEP, tcp_timer_activate)
 from .tcp_output import tcp_newpacket, tcp_send, tcp_synopts
-from .tcp_subr import tcp_isn_hash, tcp_pcballoc, tcp_getbufs, tcp_mss, tcp_close
+from .tcp_subr import tcp_new_isn, tcp_pcballoc, tcp_getbufs, tcp_mss, tcp_close
 from .stats import (tcpstat, TCPS_SC_ADDED, TCPS_SC_RETRANSMITTED, TCPS_SC_DUPSYN, TCPS_SC_COMPLETED,
                     TCPS_SC_BUCKETOVERFLOW, TCPS_SC_CACHEOVERFLOW, TCPS_SC_RESET, TCPS_SC_STALE,
                     TCPS_LISTENDROP, TCPS_ACCEPTS, TCPS_CONNECTS, TCPS_SC_DROPPED)
@@ -47,7 +47,13 @@ class Syncache:
 
 cache = [Syncache() for _ in range(opts.TCP_SYNCACHE)]
 _key = getrandbits(16)
-_iss = bytearray(4)
+
+
+class _IssOut:
+    __slots__ = ("snd_base_hi", "snd_base_lo")
+
+
+_tp_iss = _IssOut()  # where tcp_new_isn leaves the ISS of an entry (the same RFC 6528 function)
 
 
 def _bucket(b, fa, fport, lport):
@@ -121,12 +127,9 @@ def syncache_add(lp, ifp, m, th, to, now):
     sc.irs_hi = tcph.seq_hi(b, th)
     sc.irs_lo = tcph.seq_lo(b, th)
     # RFC 6528 ISS: the same keyed hash as an active open, plus the 4 us clock
-    tcp_isn_hash(sc.laddr, dport, sc.faddr, 0, sport, _iss)
-    m_lo = (now & 0xFFFF) * 250
-    m_hi = (now >> 16) * 250 + (m_lo >> 16)
-    lo = ((_iss[2] << 8) | _iss[3]) + (m_lo & 0xFFFF)
-    sc.iss_hi = (((_iss[0] << 8) | _iss[1]) + m_hi + (lo >> 16)) & 0xFFFF
-    sc.iss_lo = lo & 0xFFFF
+    tcp_new_isn(_tp_iss, sc.laddr, sc.faddr, 0, dport, sport, now)
+    sc.iss_hi = _tp_iss.snd_base_hi
+    sc.iss_lo = _tp_iss.snd_base_lo
     f = to.to_flags
     sc.mss = to.to_mss if f & tcph.TOF_MSS else 0
     sc.wscale = to.to_wscale if f & tcph.TOF_SCALE else -1

@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """Our stack next to the reference on the same emulated Pico and the same W5500 model.
 
-    .venv/bin/python tools/rp2040/bench_ref.py [--only ours|ref] [--pings 20] [--udp 50] [--udp-size 512]
-        [--tcp-kb 128] [--echo-kb 4] [--connects 20] [--no-tap] [--ref-stock-chip] [--slice-ms 2] [-v]
+    .venv/bin/python tools/rp2040/bench_ref.py [--only ours|ref|hostboard] [--pings 20] [--udp 50]
+        [--udp-size 512] [--tcp-kb 128] [--echo-kb 4] [--connects 20] [--rtts 50]
+        [--hostboard cpython,micropython|none] [--hostboard-chips w5500,enc28j60]
+        [--no-tap] [--ref-stock-chip] [--slice-ms 2] [-v]
 
 (a) ours: stock MicroPython RPI_PICO firmware; after a soft reset, firmware/main.py's start() and
     serve() (what its main() does) with boards/pico_w5500.py as board.py, lib/bsdnet from the image;
@@ -20,20 +22,25 @@ Both boot in tools/rp2040/board.mjs (through run.Board) on the stock W5500 model
    wall time, or its timers fire early relative to the kernel). UDP echo rate and the UDP
    discard/chargen answers; the board's CPU use with no traffic; TCP bulk host->board (--tcp-kb to
    discard, timed until the board closed after reading all of it), board->host (--tcp-kb from
-   chargen, the RFC 864 pattern checked), echo round trip of --echo-kb, connect rate (--connects
-   times connect to discard and close with a RST), transactions (--connects times connect to echo,
-   1 byte there and back, close), and misbehaving clients (resets mid-stream, FIN before accept:
-   the server must go on). See ACCEPT_NOTE for why the reference needs the first two that way.
-   For ours, each service is probed first and reported "n/a until the TCP issue" (or the UDP
-   issue) while it does not answer. Without root this part is skipped with a line that says so.
+   chargen, the RFC 864 pattern checked), echo round trip of --echo-kb, echo latency (--rtts
+   round trips of 1 byte on one connection), connect rate (--connects times connect to discard
+   and close with a RST), transactions (--connects times connect to echo, 1 byte there and back,
+   close), and misbehaving clients (resets mid-stream, FIN before accept: the server must go on).
+   See ACCEPT_NOTE for why the reference needs the first two that way. One function per figure
+   serves both boards. For ours, each service is probed first and reported "n/a until the TCP
+   issue" (or the UDP issue) while it does not answer. Without root this part is skipped with a
+   line that says so.
+3. Ours on the host board (root; --hostboard, default cpython,micropython, each chip of
+   --hostboard-chips): tools/hostboard.py on the same TAP in the same namespace, the same TAP
+   tests in wall time only (no emulated clock; no idle load), NAME = hostboard-CHIP-RUNTIME.
 
-Printed, for NAME = ours / ref:
+Printed, for NAME = ours / ref (and hostboard-CHIP-RUNTIME for the TAP lines):
 
     ref-bench NAME ping rtt avg: X ms wall, Y ms emulated (N pings, lost, medians, maxima)
     ref-bench NAME udp echo: D datagrams/s wall (KB/s), E datagrams/s emulated; rtt ...
     ref-bench NAME tap udp echo / tap udp discard+chargen / idle load / tcp bulk host->board /
-                   tcp bulk board->host / tcp echo / tcp connect rate / tcp transactions /
-                   tcp misbehaving clients: ... wall, ... emulated, board busy ... emulated
+                   tcp bulk board->host / tcp echo / tcp echo latency / tcp connect rate /
+                   tcp transactions / tcp misbehaving clients: ... wall, ... emulated, board busy ...
     ref-bench NAME gc.mem_free: N bytes with the services up; M at boot, M - N used
     ref-bench total: S s wall                       (about 35 s for both, as root)
 
@@ -391,28 +398,48 @@ def rfc864(n):
 
 
 class Clock:
-    """Wall and emulated time of one exchange; busy = emulated time the core was not idle."""
+    """Wall and emulated time of one exchange; busy = emulated time the core was not idle. board
+    None (the host board: no emulated clock): wall time only, emu and busy None."""
 
     def __init__(self, board):
         self.b = board
-        board.pace(True)  # a fresh pacing base: the emulated clock gains no more than the wall clock from here
-        st = board.stats()
-        self.e0, self.i0 = st["emu_ms"], st.get("idle_ns", 0)
+        self.emu = self.busy = None
+        if board is not None:
+            board.pace(True)  # a fresh pacing base: the emulated clock gains no more than the wall clock from here
+            st = board.stats()
+            self.e0, self.i0 = st["emu_ms"], st.get("idle_ns", 0)
         self.w0 = time.perf_counter()
 
     def stop(self):
         self.wall = time.perf_counter() - self.w0
-        st = self.b.stats()
-        self.emu = (st["emu_ms"] - self.e0) / 1000
-        self.busy = self.emu - (st.get("idle_ns", 0) - self.i0) / 1e9
+        if self.b is not None:
+            st = self.b.stats()
+            self.emu = (st["emu_ms"] - self.e0) / 1000
+            self.busy = self.emu - (st.get("idle_ns", 0) - self.i0) / 1e9
         return self
 
     def text(self, amount=None, unit="KB/s"):
         """'X s wall (R), Y s emulated (R), board busy Z s' with rates amount/s when given."""
         def rate(t):
             return " (%.0f %s)" % (amount / t, unit) if amount is not None and t > 0 else ""
+        if self.emu is None:
+            return "%.2f s wall%s" % (self.wall, rate(self.wall))
         return "%.2f s wall%s, %.2f s emulated%s, board busy %.2f s emulated%s" % (
             self.wall, rate(self.wall), self.emu, rate(self.emu), self.busy, rate(self.busy))
+
+    def per_s(self, k, unit="/s"):
+        """k events: 'X/s wall, Y/s emulated, Z/s per busy s' (wall only without an emulated clock)."""
+        w = "%.1f%s wall" % (k / self.wall if self.wall > 0 else 0, unit)
+        if self.emu is None:
+            return w
+        return "%s, %.1f%s emulated, %.1f%s per busy s" % (w, k / self.emu if self.emu > 0 else 0, unit,
+                                                            k / self.busy if self.busy > 0 else 0, unit)
+
+    def spans(self):
+        """'(X s wall, Y s emulated, busy Z s)' (wall only without an emulated clock)."""
+        if self.emu is None:
+            return "(%.2f s wall)" % self.wall
+        return "(%.2f s wall, %.2f s emulated, busy %.2f s)" % (self.wall, self.emu, self.busy)
 
 
 # ACCEPT_NOTE: MicroPython's lwIP socket layer (extmod/modlwip.c) refuses data that arrives between
@@ -486,9 +513,8 @@ def tap_udp_echo(bn, args, probe_timeout):
                 lost += 1
         clk.stop()
         n = args.udp - lost
-        return ("%d x %d B stop-and-wait, %d lost: %.0f datagrams/s wall, %.0f/s emulated, %.0f/s per busy s; "
-                "rtt avg %s ms wall (median %.2f)" % (args.udp, args.udp_size, lost, n / clk.wall, n / clk.emu,
-                                                      n / clk.busy if clk.busy > 0 else 0, _fmt(rtt), _median(rtt)))
+        return ("%d x %d B stop-and-wait, %d lost: %s; rtt avg %s ms wall (median %.2f)"
+                % (args.udp, args.udp_size, lost, clk.per_s(n, " datagrams/s"), _fmt(rtt), _median(rtt)))
     finally:
         s.close()
 
@@ -585,6 +611,34 @@ def tap_tcp_echo(bn, args, probe_timeout):
     return "%d KB there and back: %s" % (args.echo_kb, clk.text(args.echo_kb * 2))
 
 
+def tap_tcp_rtt(bn, args, probe_timeout):
+    """Echo latency: --rtts round trips of 1 byte, stop-and-wait, on one connection (TCP_NODELAY;
+    the echo carries the ACK), after one uncounted."""
+    s = _connect(ECHO, probe_timeout)
+    try:
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        s.sendall(b"!")  # the server has accept()ed (see ACCEPT_NOTE)
+        if _recv_exact(s, 1) != b"!":
+            raise RuntimeError("tcp echo latency: wrong answer to the first byte")
+        rtt = []
+        clk = Clock(bn.b)
+        for i in range(args.rtts):
+            c = b"%c" % (65 + i % 26)
+            t = time.perf_counter()
+            s.sendall(c)
+            if _recv_exact(s, 1) != c:
+                raise RuntimeError("tcp echo latency: round trip %d: wrong byte" % i)
+            rtt.append((time.perf_counter() - t) * 1000)
+        clk.stop()
+    finally:
+        s.close()
+    n = args.rtts
+    emu = "" if clk.emu is None else ", %.2f ms emulated (board busy %.2f ms) per round trip" % (
+        1000 * clk.emu / n, 1000 * clk.busy / n)
+    return "%d x 1 B stop-and-wait on one connection: rtt avg %s ms wall (median %.2f, max %.2f)%s" % (
+        n, _fmt(rtt), _median(rtt), max(rtt or [0]), emu)
+
+
 def _connections(bn, args, port, probe_timeout, one, what):
     """args.connects connections to port, each run by one(i, sock) (which closes it), timed after
     an uncounted probe; the rate in wall, emulated and board-busy time."""
@@ -594,9 +648,7 @@ def _connections(bn, args, port, probe_timeout, one, what):
     for i in range(k):
         one(i, _connect(port, 10))
     clk.stop()
-    return "%d x (%s): %.1f/s wall, %.1f/s emulated, %.1f/s per busy s (%.2f s wall, %.2f s emulated, " \
-           "busy %.2f s)" % (k, what, k / clk.wall, k / clk.emu, k / clk.busy if clk.busy > 0 else 0, clk.wall,
-                             clk.emu, clk.busy)
+    return "%d x (%s): %s %s" % (k, what, clk.per_s(k), clk.spans())
 
 
 def tap_tcp_connects(bn, args, probe_timeout):
@@ -663,6 +715,7 @@ TAP_TESTS = (("tap udp echo", tap_udp_echo, "UDP", "UDP port 7"),
              ("tcp bulk host->board", tap_tcp_in, "TCP", "TCP port 9"),
              ("tcp bulk board->host", tap_tcp_out, "TCP", "TCP port 19"),
              ("tcp echo", tap_tcp_echo, "TCP", "TCP port 7"),
+             ("tcp echo latency", tap_tcp_rtt, "TCP", "TCP port 7"),
              ("tcp connect rate", tap_tcp_connects, "TCP", "TCP port 9"),
              ("tcp transactions", tap_tcp_transactions, "TCP", "TCP port 7"),
              ("tcp misbehaving clients", tap_tcp_abuse, "TCP", "TCP port 19"))
@@ -675,31 +728,47 @@ def tap_missing():
     return netns_missing()
 
 
+def _flush_tcp_metrics():
+    """The kernel caches RTT and ssthresh per destination (tcp_metrics): every board is 10.7.0.2,
+    so each one starts without what the previous board left."""
+    subprocess.run(["ip", "tcp_metrics", "flush", "all"], capture_output=True, timeout=10)
+
+
+def tap_tests(bn, args, ours, skip=()):
+    """TAP_TESTS against a board on the TAP, one report line each (ours: "n/a until ..." for a
+    service that does not answer); returns the number of failures."""
+    _flush_tcp_metrics()
+    fails = 0
+    silent = {}  # ours: services that did not answer a probe, not probed again
+    for what, fn, kind, needs in TAP_TESTS:
+        if what in skip:
+            continue
+        if needs in silent:
+            report(bn.name, what, "n/a until the %s issue: %s" % (kind, silent[needs]))
+            continue
+        try:
+            report(bn.name, what, fn(bn, args, 3 if ours else 10))
+        except NotServed as e:
+            if not ours:
+                raise RuntimeError("%s: %s" % (what, e))
+            silent[e.what] = str(e)
+            report(bn.name, what, "n/a until the %s issue: %s" % (kind, e))
+        except (OSError, RuntimeError) as e:
+            report(bn.name, what, "FAILED: %s: %s" % (e.__class__.__name__, e))
+            fails += 1
+    return fails
+
+
 def tap_part(bn, args, ours):
     """The TAP tests on a running board (this process is in the bench's namespace). Returns the
     number of failures."""
     from tap import Tap
 
     tap = Tap.open(TAP_NAME, host_ip=TAP_HOST_IP)
-    fails = 0
     try:
         bn.tap_start(tap)
         bn.b.pace(True)
-        silent = {}  # ours: services that did not answer a probe, not probed again
-        for what, fn, kind, needs in TAP_TESTS:
-            if needs in silent:
-                report(bn.name, what, "n/a until the %s issue: %s" % (kind, silent[needs]))
-                continue
-            try:
-                report(bn.name, what, fn(bn, args, 3 if ours else 10))
-            except NotServed as e:
-                if not ours:
-                    raise RuntimeError("%s: %s" % (what, e))
-                silent[e.what] = str(e)
-                report(bn.name, what, "n/a until the %s issue: %s" % (kind, e))
-            except (OSError, RuntimeError) as e:
-                report(bn.name, what, "FAILED: %s: %s" % (e.__class__.__name__, e))
-                fails += 1
+        return tap_tests(bn, args, ours)
     finally:
         try:
             bn.b.pace(False)
@@ -707,7 +776,43 @@ def tap_part(bn, args, ours):
             pass
         bn.tap_stop()
         tap.close()
-    return fails
+
+
+class _ThisNetns:
+    """demo.NetnsBoard's namespace, when this process already is in the bench's own."""
+
+    def cmd(self, argv):
+        return list(argv)
+
+
+class HostBench:
+    """Our firmware on tools/hostboard.py (the cpython or micropython runtime) on the bench's TAP:
+    the same TAP tests, in wall time only (no emulated clock: Clock(None))."""
+
+    def __init__(self, chip, runtime):
+        self.name = "hostboard-%s-%s" % (chip, runtime)
+        self.chip = chip
+        self.runtime = runtime
+        self.b = None
+
+
+def run_hostboard(args, chip, runtime):
+    from demo import NetnsBoard, runtime_missing
+
+    bn = HostBench(chip, runtime)
+    why = runtime_missing(runtime)
+    if why:
+        report(bn.name, "tcp", "skipped: %s" % why)
+        return 0
+    t0 = time.time()
+    hb = NetnsBoard(_ThisNetns(), chip, runtime, ip=BOARD + "/24", host_ip=TAP_HOST_IP, tap=TAP_NAME)
+    try:
+        hb.wait_ready(60)
+        report(bn.name, "boot to up", "%.1f s wall" % (time.time() - t0))
+        # idle load needs the emulated CPU's clock; the UDP figures are in host_tests/test_e2e_udp.py
+        return tap_tests(bn, args, True, skip=("idle load", "tap udp discard+chargen"))
+    finally:
+        hb.stop(5)
 
 
 def serve_and_measure(bn, args, label, boot_free, free, what_up):
@@ -815,7 +920,13 @@ def main(argv=None):
     ap.add_argument("--tcp-kb", type=int, default=128, help="KB each way for TCP bulk")
     ap.add_argument("--echo-kb", type=int, default=4, help="KB for the TCP echo round trip")
     ap.add_argument("--connects", type=int, default=20, help="connections for the connect rate")
-    ap.add_argument("--only", choices=("ours", "ref"))
+    ap.add_argument("--rtts", type=int, default=50, help="1-byte round trips for the TCP echo latency")
+    ap.add_argument("--hostboard", default="cpython,micropython",
+                    help="as root: also our firmware on tools/hostboard.py in these runtimes (comma-separated, "
+                         "cpython and/or micropython; 'none': not), each chip of --hostboard-chips, the same TAP "
+                         "tests in wall time")
+    ap.add_argument("--hostboard-chips", default="w5500,enc28j60")
+    ap.add_argument("--only", choices=("ours", "ref", "hostboard"))
     ap.add_argument("--no-tap", action="store_true", help="frame-level part only (no namespace, no TAP)")
     ap.add_argument("--timeout", type=int, default=900, help="seconds wall for the whole run in the namespace")
     ap.add_argument("--slice-ms", type=float, default=2,
@@ -828,7 +939,7 @@ def main(argv=None):
     ap.add_argument("-v", action="store_true", help="board.mjs diagnostics on stderr")
     args = ap.parse_args(argv)
     for uf2 in ((run.UF2,) if args.only == "ours" else (run.UF2_W5500,) if args.only == "ref"
-                else (run.UF2, run.UF2_W5500)):
+                else () if args.only == "hostboard" else (run.UF2, run.UF2_W5500)):
         why = run.missing(uf2)
         if why:
             print("ref-bench: skipped: %s" % why)
@@ -839,6 +950,10 @@ def main(argv=None):
         if why is None:
             return in_netns(argv, args)
         print("ref-bench: TAP part (TCP, kernel peer) skipped: %s; frame-level part only" % why, flush=True)
+    hostboards = []
+    if args.tap and args.only in (None, "hostboard"):
+        hostboards = [(c, r) for r in args.hostboard.split(",") if r and r != "none"
+                      for c in args.hostboard_chips.split(",")]
     args.stderr = None if args.v else open(os.devnull, "w")
     tmp = args.tmp = tempfile.mkdtemp(prefix="refbench")
     hook = os.path.join(tmp, "hook.mjs")
@@ -870,6 +985,14 @@ def main(argv=None):
         else:
             os.environ["NODE_OPTIONS"] = old
         shutil.rmtree(tmp, ignore_errors=True)
+    # after NODE_OPTIONS is restored: the hook is for board.mjs, not the host board's MicroPython VM
+    for chip, runtime in hostboards:
+        try:
+            if run_hostboard(args, chip, runtime):
+                rc = 1
+        except (RuntimeError, OSError) as e:
+            print("ref-bench error: hostboard %s %s: %s" % (chip, runtime, e), flush=True)
+            rc = 1
     print("ref-bench total: %.1f s wall" % (time.time() - t0), flush=True)
     return rc
 

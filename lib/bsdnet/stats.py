@@ -79,7 +79,8 @@ TCPS_RCVRST = const(68)
 TCPS_RCVMEMDROP = const(69)  # data beyond the receive buffer
 TCPS_ZEROWIN = const(70)  # zero windows advertised
 TCPS_CTLINPUT = const(71)  # ICMP errors delivered to a connection
-TCPS_NSTATS = const(72)
+TCPS_NOMEM = const(72)  # a connection refused: the heap could not make its rings
+TCPS_NSTATS = const(73)
 
 TCPSTAT_NAMES = (
     "connattempt", "accepts", "connects", "drops", "conndrops", "closed", "segstimed",
@@ -92,7 +93,7 @@ TCPSTAT_NAMES = (
     "preddat", "badsyn", "badrst", "badaddr", "noport", "listendrop", "sc_added",
     "sc_retransmitted", "sc_dupsyn", "sc_dropped", "sc_completed", "sc_bucketoverflow",
     "sc_cacheoverflow", "sc_reset", "sc_stale", "sc_badack", "fastrexmt", "twrecycled", "nombuf",
-    "noroute", "badopt", "rcvrst", "rcvmemdrop", "zerowin", "ctlinput",
+    "noroute", "badopt", "rcvrst", "rcvmemdrop", "zerowin", "ctlinput", "nomem",
 )
 
 tcpstat = [0] * TCPS_NSTATS

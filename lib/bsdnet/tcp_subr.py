@@ -18,7 +18,7 @@ from .tcp_var import (Tcpcb, TT_NTIMERS, TCPS_CLOSED, TCPS_LISTEN,
                       SS_NOFDREF, SS_ISDISCONNECTED)
 from . import tcp_output
 from .stats import (tcpstat, TCPS_CLOSED as _ST_CLOSED, TCPS_DROPS, TCPS_CONNDROPS, TCPS_TWRECYCLED,
-                    TCPS_CTLINPUT)
+                    TCPS_CTLINPUT, TCPS_NOMEM)
 from .errno import ECONNREFUSED
 
 tcbinfo = Inpcbinfo("tcp", opts.TCP_MAXCONN + opts.TCP_LISTEN + opts.TCP_TIMEWAIT)
@@ -27,30 +27,37 @@ for _inp in tcbinfo.pcbs:
 tcb = [inp.ppcb for inp in tcbinfo.pcbs]  # every tcpcb, for the timer pass
 
 _bufs_free = []  # type: list  # (send ring, receive ring) pairs not in use
-_bufs_made = [False]
+_bufs_made = [0]  # pairs made so far (at most opts.TCP_MAXCONN)
 
 
 def tcp_init():
-    """Make the ring pool (at the first TCP socket)."""
-    if _bufs_made[0]:
-        return
-    _bufs_made[0] = True
-    for _ in range(opts.TCP_MAXCONN):
-        # memoryviews made once: the copies in and out of the rings never slice a bytearray
-        _bufs_free.append((memoryview(bytearray(opts.TCP_SNDBUF)), memoryview(bytearray(opts.TCP_RCVBUF))))
+    """Nothing to do until a connection needs rings (kept for the socket layer's attach)."""
 
 
 def tcp_bufs_free():
-    return len(_bufs_free)
+    """Pairs that a new connection could still take: the free ones and those not made yet."""
+    return len(_bufs_free) + opts.TCP_MAXCONN - _bufs_made[0]
 
 
 def tcp_getbufs(tp):
-    """Give tp its rings; False when every pair is taken."""
+    """Give tp its rings; False when every pair is taken, or the heap cannot make another.
+    Pairs are made on first need and kept: the pool grows to the most connections open at once,
+    so a board that serves two clients never spends the memory of eight (a 4 KiB ring pair
+    costs 8 KiB of heap; 64 KiB for eight would not fit beside the firmware on a Pico)."""
     if tp.bufs is not None:
         return True
-    if not _bufs_free:
+    if _bufs_free:
+        pr = _bufs_free.pop()
+    elif _bufs_made[0] < opts.TCP_MAXCONN:
+        try:
+            # memoryviews made once: the copies in and out of the rings never slice a bytearray
+            pr = (memoryview(bytearray(opts.TCP_SNDBUF)), memoryview(bytearray(opts.TCP_RCVBUF)))
+        except MemoryError:
+            tcpstat[TCPS_NOMEM] += 1
+            return False
+        _bufs_made[0] += 1
+    else:
         return False
-    pr = _bufs_free.pop()
     tp.bufs = pr
     tp.sb = pr[0]
     tp.rb = pr[1]

@@ -176,9 +176,13 @@ def syncache_expand(lp, ifp, m, th, to, now):
     sc = _lookup(b, o + iph.IP_SRC, o + iph.IP_DST, tcph.sport(b, th), tcph.dport(b, th))
     if sc is None:
         return SC_NONE
-    if (seq_off(tcph.ack_hi(b, th), tcph.ack_lo(b, th), sc.iss_hi, sc.iss_lo) != 1
-            or seq_off(tcph.seq_hi(b, th), tcph.seq_lo(b, th), sc.irs_hi, sc.irs_lo) != 1):
+    if seq_off(tcph.ack_hi(b, th), tcph.ack_lo(b, th), sc.iss_hi, sc.iss_lo) != 1:
         return SC_NONE  # not the ACK of our SYN|ACK: RST (the entry stays for the real one)
+    s = seq_off(tcph.seq_hi(b, th), tcph.seq_lo(b, th), sc.irs_hi, sc.irs_lo)
+    if s < 1 or s > opts.TCP_RCVBUF:
+        return SC_DROP  # outside the window we offered (BSD: a spurious segment, dropped)
+    # s > 1: the third ACK was lost and a later data segment completes the handshake; its data
+    # waits as out of order until the retransmission of the first fills the hole
     if len(lp.so_comp) >= lp.so_qlimit:
         tcpstat[TCPS_LISTENDROP] += 1  # the accept queue is full: the peer will retransmit
         return SC_DROP

@@ -242,7 +242,12 @@ async def _serve_until_asked():
     t.cancel()
 
 asyncio.run(_serve_until_asked())
-print("@@stats " + json.dumps(dict(nic.stats(), arp_entries=[list(e) for e in nic.arp_entries()])))
+import gc
+gc.collect()
+# streamed to the console: one large JSON string would not fit the board's heap
+sys.stdout.write("@@stats ")
+json.dump(dict(nic.stats(), arp_entries=[list(e) for e in nic.arp_entries()]), sys.stdout)
+print()
 """
 
 
@@ -579,6 +584,8 @@ class HostBoard:
         if self.stop_ev.is_set():
             return
         lines = [x.strip() for x in why.strip().splitlines() if x.strip()]
+        if len(lines) > 1:
+            log(why.strip())  # the whole traceback on stderr; the contract's one line on stdout
         say("error " + (lines[0] if len(lines) < 2 else lines[0] + " ... " + lines[-1]))
         self.status = 1
         self.stop_ev.set()

@@ -36,9 +36,12 @@ TCP_MSS_DEFAULT = const(536)  # the peer's when its SYN has no MSS option (RFC 9
 TCP_MSS_MIN = const(216)  # a peer's MSS below this is raised to it (net.inet.tcp.minmss)
 TCP_SNDBUF = const(4096)  # send ring per connection (cost: this many bytes per slot, at first use)
 TCP_RCVBUF = const(4096)  # receive ring per connection, and the largest window we offer
-TCP_MAXCONN = const(8)  # connections with buffers at once (2 x 4 KiB each: 64 KiB in all)
-TCP_LISTEN = const(6)  # listening sockets (the firmware uses 4: echo, discard, chargen, http)
-TCP_TIMEWAIT = const(4)  # extra pcb slots that only TIME_WAIT uses (no buffers: ~300 B each);
+TCP_MAXCONN = const(8)  # connections with rings at once (2 x 4 KiB each, made on first need)
+TCP_SMALL_HEAP = const(128 * 1024)  # less heap free than this at the first TCP socket: rings of
+# half the sizes above (tcp_subr.tcp_init)
+TCP_PREALLOC = const(2)  # ring pairs made at the first TCP socket; the rest on first need
+TCP_LISTEN = const(5)  # listening sockets (the firmware uses 4: echo, discard, chargen, http)
+TCP_TIMEWAIT = const(3)  # extra pcb slots that only TIME_WAIT uses (no rings: ~900 B each);
 # past them the oldest TIME_WAIT is recycled (tcps_twrecycled)
 TCP_REASS_MAX = const(4)  # out-of-order ranges kept per connection; the data waits in the
 # receive ring itself, so reassembly holds no mbuf (the pool rule, DESIGN.md 3)

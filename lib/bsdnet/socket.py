@@ -94,6 +94,9 @@ def _is_ours(addr):
 
 
 def _bytes_like(data):
+    t = type(data)
+    if t is bytes or t is bytearray or t is memoryview:
+        return len(data)  # no memoryview made for the common types (16 B of heap per call)
     try:
         return len(memoryview(data))
     except TypeError:
@@ -426,9 +429,10 @@ def _write_ready(so):
 
 
 def _accept_ready(so):
-    if so._tp is None:
+    tp = so._tp
+    if tp is None:
         raise OSError(EBADF, "socket is closed")
-    return so._pr.readable(so)
+    return tp.state != 1 or so._pr.readable(so)  # not listening: accept() says EINVAL at once
 
 
 def _connect_ready(so):

@@ -25,7 +25,8 @@ from .tcp_var import (tcp_timer_activate, tcp_ts_hi, TCPS_CLOSED, TCPS_LISTEN, T
                       TF_SENTFIN, TF_FASTRECOVERY, SS_CANTRCVMORE, SS_NOFDREF, SS_ISCONNECTED,
                       TT_REXMT, TT_PERSIST, TT_KEEP, TT_2MSL, TT_DELACK)
 from .tcp_output import tcp_output, tcp_respond, tcp_rcvwin
-from .tcp_subr import tcbinfo, tcp_close, tcp_putbufs, tcp_mss, tcp_snd_rebase, tcp_rcv_rebase
+from .tcp_subr import (tcbinfo, tcp_close, tcp_putbufs, tcp_mss, tcp_snd_rebase, tcp_rcv_rebase,
+                       tcp_xmit_timer)
 from .tcp_reass import tcp_reass
 from . import tcp_syncache
 from .stats import (tcpstat, stat_add, TCPS_RCVTOTAL, TCPS_RCVSHORT, TCPS_RCVBADOFF, TCPS_RCVBADSUM,
@@ -33,7 +34,7 @@ from .stats import (tcpstat, stat_add, TCPS_RCVTOTAL, TCPS_RCVSHORT, TCPS_RCVBAD
                     TCPS_RCVDUPPACK, TCPS_RCVDUPBYTE, TCPS_RCVPARTDUPPACK, TCPS_RCVPACKAFTERWIN,
                     TCPS_RCVBYTEAFTERWIN, TCPS_RCVAFTERCLOSE, TCPS_RCVWINPROBE, TCPS_RCVDUPACK,
                     TCPS_RCVACKTOOMUCH, TCPS_RCVACKPACK, TCPS_RCVACKBYTE, TCPS_RCVWINUPD, TCPS_BADSYN,
-                    TCPS_BADRST, TCPS_CONNECTS, TCPS_RTTUPDATED, TCPS_FASTREXMT, TCPS_RCVRST,
+                    TCPS_BADRST, TCPS_CONNECTS, TCPS_FASTREXMT, TCPS_RCVRST,
                     TCPS_SC_BADACK, TCPS_RCVMEMDROP, TCPS_DROPS)
 from .errno import ECONNREFUSED, ECONNRESET
 
@@ -248,6 +249,7 @@ def tcp_do_segment(tp, ifp, m, now):
         if seg.len == 0:
             if tp.snd_una < a <= tp.snd_max and not tp.t_flags & TF_FASTRECOVERY and tp.t_dupacks == 0:
                 tcpstat[TCPS_PREDACK] += 1
+                tp.snd_wl1 = seg.seq
                 _rtt_sample(tp, ts, now)
                 acked = a - tp.snd_una
                 tcpstat[TCPS_RCVACKPACK] += 1
@@ -269,8 +271,9 @@ def tcp_do_segment(tp, ifp, m, now):
                     tcp_output(tp, now)
                 return _DONE
         elif (a == tp.snd_una and tp.rq_n == 0 and tp.rb is not None and not tp.so_state & SS_CANTRCVMORE
-              and seg.len <= opts.TCP_RCVBUF - tp.rb_cc):
+              and seg.len <= tp.rb_hiwat - tp.rb_cc):
             tcpstat[TCPS_PREDDAT] += 1
+            tp.snd_wl1 = seg.seq  # pull snd_wl1 up: an older segment must not move the window
             tcp_reass(tp, seg.seq, b, seg.data, seg.len)
             if tp.rcv_nxt >= SEQ_REBASE[0]:
                 tcp_rcv_rebase(tp)
@@ -324,6 +327,7 @@ def _synsent(tp, ifp, m, now):
         tp.snd_una = a
         if tp.snd_nxt < a:
             tp.snd_nxt = a
+        seg.ack = a  # before the RTT sample, which reads it
         tcpstat[TCPS_CONNECTS] += 1
         _rtt_sample(tp, to.to_flags & tcph.TOF_TS and tp.t_flags & TF_RCVD_TSTMP, now)
         tp.t_timer[TT_KEEP] = -1
@@ -595,42 +599,13 @@ def _rtt_sample(tp, ts, now):
         tcp_xmit_timer(tp, _diff(now, tp.t_rtttime))
 
 
-def tcp_xmit_timer(tp, rtt):
-    """RFC 6298 2.2/2.3 (t_srtt in ms << 3, t_rttvar in ms << 2, so RTO = srtt/8 + rttvar)."""
-    tcpstat[TCPS_RTTUPDATED] += 1
-    if rtt < 1:
-        rtt = 1
-    if tp.t_srtt:
-        delta = rtt - (tp.t_srtt >> 3)
-        tp.t_srtt += delta
-        if tp.t_srtt <= 0:
-            tp.t_srtt = 1
-        if delta < 0:
-            delta = -delta
-        tp.t_rttvar += delta - (tp.t_rttvar >> 2)
-        if tp.t_rttvar <= 0:
-            tp.t_rttvar = 1
-    else:
-        tp.t_srtt = rtt << 3
-        tp.t_rttvar = rtt << 1
-    rto = (tp.t_srtt >> 3) + tp.t_rttvar
-    if rto < opts.TCP_RTO_MIN_MS:
-        rto = opts.TCP_RTO_MIN_MS
-    elif rto > opts.TCP_RTO_MAX_MS:
-        rto = opts.TCP_RTO_MAX_MS
-    tp.t_rxtcur = rto
-    tp.t_rxtshift = 0
-    tp.t_rtttime = -1
-    tp.t_softerror = 0
-
-
 def _sbdrop(tp, n):
     """Drop n acknowledged bytes from the front of the send ring."""
     if n <= 0 or tp.sb is None:
         return
     tp.sb_cc -= n
     o = tp.sb_off + n
-    size = opts.TCP_SNDBUF
+    size = tp.sb_hiwat
     if o >= size:
         o -= size
     tp.sb_off = 0 if tp.sb_cc == 0 else o

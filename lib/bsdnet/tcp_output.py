@@ -95,8 +95,8 @@ def tcp_rcvwin(tp):
     if tp.rb is None or tp.so_state & SS_CANTRCVMORE:
         win = 0
     else:
-        win = opts.TCP_RCVBUF - tp.rb_cc
-        if win < (opts.TCP_RCVBUF >> 2) and win < tp.t_maxseg:
+        win = tp.rb_hiwat - tp.rb_cc
+        if win < (tp.rb_hiwat >> 2) and win < tp.t_maxseg:
             win = 0
     adv = tp.rcv_adv - tp.rcv_nxt
     if win < adv:
@@ -125,6 +125,14 @@ def tcp_setpersist(tp, now):
         tp.t_rxtshift += 1
 
 
+def tcp_sendrst(tp, now):
+    """A RST|ACK for tp (tcp_drop: SO_LINGER 0, a timeout, an abort), at snd_max."""
+    ifp = tcp_ifp(tp)
+    if ifp is not None:
+        _send(tp, ifp, _TH_RST | _TH_ACK, 0, 0, TCPOLEN_TSTAMP_APPA if tp.t_flags & TF_RCVD_TSTMP else 0,
+              False, now)
+
+
 def tcp_output(tp, now):
     """Send what tp's state and windows allow (several segments when there is more to send).
     Returns 0, or an errno when the connection has no route."""
@@ -132,13 +140,16 @@ def tcp_output(tp, now):
     if ifp is None:
         tcpstat[TCPS_NOROUTE] += 1
         return 113  # EHOSTUNREACH
+    # idle is judged once per call, as BSD does: a write of three segments into an idle
+    # connection goes out whole, its short tail included (Nagle holds only later writes)
+    idle = tp.snd_max == tp.snd_una
     i = 0
-    while i < _SENDALOT_MAX and _output1(tp, ifp, now):
+    while i < _SENDALOT_MAX and _output1(tp, ifp, idle, now):
         i += 1
     return 0
 
 
-def _output1(tp, ifp, now):
+def _output1(tp, ifp, idle, now):
     """One segment, if one should go. True when tcp_output should look again (more to send)."""
     st = tp.state
     if st == TCPS_LISTEN or st == TCPS_CLOSED:
@@ -183,7 +194,7 @@ def _output1(tp, ifp, now):
             flags &= ~_TH_FIN  # the FIN goes with the last byte, and only once close() asked
         if length:
             if (length == maxlen or tp.t_flags & TF_FORCEDATA or tp.snd_nxt < tp.snd_max
-                    or ((tp.snd_max == una or tp.t_flags & TF_NODELAY) and off + length >= cc)
+                    or ((idle or tp.t_flags & TF_NODELAY) and off + length >= cc)
                     or (tp.max_sndwnd and length >= tp.max_sndwnd >> 1)):
                 return _send(tp, ifp, flags, off, length, optlen, sendalot, now)
     if tp.t_flags & TF_ACKNOW or flags & (_TH_SYN | _TH_RST):
@@ -192,7 +203,7 @@ def _output1(tp, ifp, now):
         # a window update: the window opened by two segments or half the buffer since offered
         if tp.rb is not None and not tp.so_state & SS_CANTRCVMORE:
             adv = tcp_rcvwin(tp) - (tp.rcv_adv - tp.rcv_nxt)
-            if adv >= (tp.t_maxseg << 1) or (adv << 1) >= opts.TCP_RCVBUF:
+            if adv >= (tp.t_maxseg << 1) or (adv << 1) >= tp.rb_hiwat:
                 tcpstat[TCPS_SNDWINUP] += 1
                 return _send(tp, ifp, flags & ~_TH_FIN, off, 0, optlen, False, now)
         if flags & _TH_FIN and (not tp.t_flags & TF_SENTFIN or tp.snd_nxt == una):

@@ -16,7 +16,7 @@ from .stats import tcpstat, stat_add, TCPS_RCVOOPACK, TCPS_RCVOOPACKDROP, TCPS_R
 def _ring_put(tp, at, b, p, n):
     """Copy b[p:p+n] into the receive ring `at` bytes past the readable data."""
     rb = tp.rb
-    size = opts.TCP_RCVBUF
+    size = tp.rb_hiwat
     pos = tp.rb_off + tp.rb_cc + at
     while pos >= size:
         pos -= size
@@ -72,7 +72,7 @@ def tcp_reass(tp, seq, b, p, n):
     trimmed the segment to the window). Returns the bytes newly made readable (0 for data kept
     out of order), or -1 when out-of-order data had to be dropped (no range free)."""
     nxt = tp.rcv_nxt
-    room = opts.TCP_RCVBUF - tp.rb_cc - (seq - nxt)
+    room = tp.rb_hiwat - tp.rb_cc - (seq - nxt)
     if n > room:
         n = room  # never past the ring (the window the caller trimmed to should have done it)
     if n <= 0:

@@ -18,20 +18,53 @@ from .tcp_var import (Tcpcb, TT_NTIMERS, TCPS_CLOSED, TCPS_LISTEN,
                       SS_NOFDREF, SS_ISDISCONNECTED)
 from . import tcp_output
 from .stats import (tcpstat, TCPS_CLOSED as _ST_CLOSED, TCPS_DROPS, TCPS_CONNDROPS, TCPS_TWRECYCLED,
-                    TCPS_CTLINPUT, TCPS_NOMEM)
+                    TCPS_CTLINPUT, TCPS_NOMEM, TCPS_RTTUPDATED)
 from .errno import ECONNREFUSED
 
 tcbinfo = Inpcbinfo("tcp", opts.TCP_MAXCONN + opts.TCP_LISTEN + opts.TCP_TIMEWAIT)
-for _inp in tcbinfo.pcbs:
-    _inp.ppcb = Tcpcb(_inp)
-tcb = [inp.ppcb for inp in tcbinfo.pcbs]  # every tcpcb, for the timer pass
+# every tcpcb made so far, for the timer pass: a slot's tcpcb (~900 B on a 32-bit port) is made
+# the first time the slot is used and kept, so the memory follows the most sockets open at once
+tcb = []  # type: list
 
 _bufs_free = []  # type: list  # (send ring, receive ring) pairs not in use
 _bufs_made = [0]  # pairs made so far (at most opts.TCP_MAXCONN)
 
 
+tcp_bufsz = [opts.TCP_SNDBUF, opts.TCP_RCVBUF]  # ring sizes: send, receive
+
+
 def tcp_init():
-    """Nothing to do until a connection needs rings (kept for the socket layer's attach)."""
+    """At import (below): on a heap too small for full-size rings beside the code (a Pico that
+    loads the stack from .mpy files has ~60 KB left once it serves), rings of half the size, so
+    that as many connections fit at half the window; and the first TCP_PREALLOC pairs made now,
+    while the heap still has room in one piece (made later, between the small blocks a running
+    firmware leaves, a 2 KiB ring may find no place: measured on the emulated Pico)."""
+    if _bufs_made[0]:
+        return
+    try:
+        from gc import mem_free
+
+        if mem_free() < opts.TCP_SMALL_HEAP:
+            tcp_bufsz[0] = opts.TCP_SNDBUF >> 1
+            tcp_bufsz[1] = opts.TCP_RCVBUF >> 1
+    except ImportError:
+        pass
+    for _ in range(opts.TCP_PREALLOC):
+        pr = _newbufs()
+        if pr is None:
+            break
+        _bufs_free.append(pr)
+
+
+def _newbufs():
+    try:
+        # memoryviews made once: the copies in and out of the rings never slice a bytearray
+        pr = (memoryview(bytearray(tcp_bufsz[0])), memoryview(bytearray(tcp_bufsz[1])))
+    except MemoryError:
+        tcpstat[TCPS_NOMEM] += 1
+        return None
+    _bufs_made[0] += 1
+    return pr
 
 
 def tcp_bufs_free():
@@ -49,18 +82,16 @@ def tcp_getbufs(tp):
     if _bufs_free:
         pr = _bufs_free.pop()
     elif _bufs_made[0] < opts.TCP_MAXCONN:
-        try:
-            # memoryviews made once: the copies in and out of the rings never slice a bytearray
-            pr = (memoryview(bytearray(opts.TCP_SNDBUF)), memoryview(bytearray(opts.TCP_RCVBUF)))
-        except MemoryError:
-            tcpstat[TCPS_NOMEM] += 1
+        pr = _newbufs()
+        if pr is None:
             return False
-        _bufs_made[0] += 1
     else:
         return False
     tp.bufs = pr
     tp.sb = pr[0]
     tp.rb = pr[1]
+    tp.sb_hiwat = len(pr[0])
+    tp.rb_hiwat = len(pr[1])
     tp.sb_off = tp.sb_cc = 0
     tp.rb_off = tp.rb_cc = 0
     tp.rq_n = 0
@@ -86,7 +117,17 @@ def tcp_pcballoc(so):
             return None
         inp = in_pcballoc(tcbinfo, so)
     tp = inp.ppcb
-    tp.reset()
+    if tp is None:
+        try:
+            tp = inp.ppcb = Tcpcb(inp)
+        except MemoryError:
+            in_pcbdetach(inp)
+            tcpstat[TCPS_NOMEM] += 1
+            return None
+        tcb.append(tp)
+    else:
+        tp.reset()
+    tp.so = so
     return tp
 
 
@@ -137,9 +178,8 @@ def tcp_close(tp):
 def tcp_drop(tp, err, now):
     """Drop the connection with errno err for its socket, with a RST if it was synchronized."""
     if tp.state >= TCPS_SYN_RECEIVED:
-        tp.state = TCPS_CLOSED  # tcp_outflags[CLOSED] is RST|ACK
         tcpstat[TCPS_DROPS] += 1
-        tcp_output.tcp_output(tp, now)
+        tcp_output.tcp_sendrst(tp, now)
     else:
         tcpstat[TCPS_CONNDROPS] += 1
     if err and not (err == 110 and tp.t_softerror):  # ETIMEDOUT: report the ICMP error seen, if any
@@ -241,6 +281,35 @@ def tcp_mss(tp, ifp, peer_mss):
     tp.t_maxseg = peer_mss if peer_mss < mss else mss
     tp.snd_cwnd = tp.t_maxseg * opts.TCP_IW_SEGS
     tp.snd_ssthresh = 0x3FFFFFFF
+
+
+def tcp_xmit_timer(tp, rtt):
+    """RFC 6298 2.2/2.3 (t_srtt in ms << 3, t_rttvar in ms << 2, so RTO = srtt/8 + rttvar)."""
+    tcpstat[TCPS_RTTUPDATED] += 1
+    if rtt < 1:
+        rtt = 1
+    if tp.t_srtt:
+        delta = rtt - (tp.t_srtt >> 3)
+        tp.t_srtt += delta
+        if tp.t_srtt <= 0:
+            tp.t_srtt = 1
+        if delta < 0:
+            delta = -delta
+        tp.t_rttvar += delta - (tp.t_rttvar >> 2)
+        if tp.t_rttvar <= 0:
+            tp.t_rttvar = 1
+    else:
+        tp.t_srtt = rtt << 3
+        tp.t_rttvar = rtt << 1
+    rto = (tp.t_srtt >> 3) + tp.t_rttvar
+    if rto < opts.TCP_RTO_MIN_MS:
+        rto = opts.TCP_RTO_MIN_MS
+    elif rto > opts.TCP_RTO_MAX_MS:
+        rto = opts.TCP_RTO_MAX_MS
+    tp.t_rxtcur = rto
+    tp.t_rxtshift = 0
+    tp.t_rtttime = -1
+    tp.t_softerror = 0
 
 
 # --- moving a sequence base forward (tcp_seq.py) ------------------------------------------------

@@ -12,10 +12,10 @@ from .hdr import ip as iph
 from .hdr import tcp as tcph
 from .inet import in_eq, in_copy
 from .tcp_seq import seq_off
-from .tcp_var import (tcp_deadline, TCPS_ESTABLISHED, TCPS_SYN_RECEIVED, TF_REQ_SCALE, TF_RCVD_SCALE,
+from .tcp_var import (tcp_ts_hi, tcp_deadline, TCPS_ESTABLISHED, TCPS_SYN_RECEIVED, TF_REQ_SCALE, TF_RCVD_SCALE,
                       TF_REQ_TSTMP, TF_RCVD_TSTMP, TF_SACK_PERMIT, TF_NODELAY, TT_KEEP, tcp_timer_activate)
 from .tcp_output import tcp_newpacket, tcp_send, tcp_synopts
-from .tcp_subr import tcp_new_isn, tcp_pcballoc, tcp_getbufs, tcp_mss, tcp_close
+from .tcp_subr import tcp_xmit_timer, tcp_bufsz, tcp_new_isn, tcp_pcballoc, tcp_getbufs, tcp_mss, tcp_close
 from .stats import (tcpstat, TCPS_SC_ADDED, TCPS_SC_RETRANSMITTED, TCPS_SC_DUPSYN, TCPS_SC_COMPLETED,
                     TCPS_SC_BUCKETOVERFLOW, TCPS_SC_CACHEOVERFLOW, TCPS_SC_RESET, TCPS_SC_STALE,
                     TCPS_LISTENDROP, TCPS_ACCEPTS, TCPS_CONNECTS, TCPS_SC_DROPPED)
@@ -161,7 +161,7 @@ def syncache_respond(sc, now):
     th = m.off + 20
     n = tcp_synopts(b, th + tcph.TCP_HDR_LEN, ifp.mtu - 40, RCV_SCALE if sc.wscale >= 0 else -1, sc.ts, now,
                     sc.tsr_hi, sc.tsr_lo)
-    win = opts.TCP_RCVBUF if opts.TCP_RCVBUF < _MAXWIN else _MAXWIN
+    win = tcp_bufsz[1] if tcp_bufsz[1] < _MAXWIN else _MAXWIN
     rl = sc.irs_lo + 1
     tcph.emit(b, th, sc.lport, sc.fport, sc.iss_hi, sc.iss_lo, (sc.irs_hi + (rl >> 16)) & 0xFFFF, rl & 0xFFFF,
               tcph.TCP_HDR_LEN + n, tcph.TH_SYN | tcph.TH_ACK, win, 0)
@@ -179,7 +179,7 @@ def syncache_expand(lp, ifp, m, th, to, now):
     if seq_off(tcph.ack_hi(b, th), tcph.ack_lo(b, th), sc.iss_hi, sc.iss_lo) != 1:
         return SC_NONE  # not the ACK of our SYN|ACK: RST (the entry stays for the real one)
     s = seq_off(tcph.seq_hi(b, th), tcph.seq_lo(b, th), sc.irs_hi, sc.irs_lo)
-    if s < 1 or s > opts.TCP_RCVBUF:
+    if s < 1 or s > tcp_bufsz[1]:
         return SC_DROP  # outside the window we offered (BSD: a spurious segment, dropped)
     # s > 1: the third ACK was lost and a later data segment completes the handshake; its data
     # waits as out of order until the retransmission of the first fills the hole
@@ -207,7 +207,7 @@ def syncache_expand(lp, ifp, m, th, to, now):
     tp.snd_wl2 = 1
     tp.rcv_nxt = 1
     tp.snd_wl1 = 0
-    tp.rcv_adv = 1 + (opts.TCP_RCVBUF if opts.TCP_RCVBUF < _MAXWIN else _MAXWIN)
+    tp.rcv_adv = 1 + (tcp_bufsz[1] if tcp_bufsz[1] < _MAXWIN else _MAXWIN)
     tp.last_ack_sent = 1
     if sc.wscale >= 0:
         tp.t_flags |= TF_REQ_SCALE | TF_RCVD_SCALE
@@ -229,9 +229,13 @@ def syncache_expand(lp, ifp, m, th, to, now):
     tp.keepidle = lp.keepidle
     tp.keepintvl = lp.keepintvl
     tp.keepcnt = lp.keepcnt
-    if sc.rxt == 0 and not sc.ts:
-        tp.t_rtttime = sc.born  # the SYN|ACK was sent once: its RTT is a fair first sample
-        tp.t_rtseq = 0
+    if sc.rxt == 0:
+        # the handshake's round trip is the first RTT sample (Karn: only if the SYN|ACK went once)
+        rtt = _diff(now, sc.born)
+        if sc.ts and (to.to_tsecr_hi | to.to_tsecr_lo) and to.to_flags & tcph.TOF_TS:
+            rtt = seq_off(tcp_ts_hi(now), now & 0xFFFF, to.to_tsecr_hi, to.to_tsecr_lo)
+        if 0 <= rtt < 0x1000000:
+            tcp_xmit_timer(tp, rtt)
     tp.t_rcvtime = now
     tp.t_starttime = now
     _free(sc)

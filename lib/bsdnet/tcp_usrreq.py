@@ -181,7 +181,7 @@ class TcpUsrreqs:
                 raise OSError(EPIPE, "the connection is closed")
             raise OSError(ENOTCONN, "socket is not connected")
         sb = tp.sb
-        size = opts.TCP_SNDBUF
+        size = tp.sb_hiwat
         room = size - tp.sb_cc
         if n > room:
             n = room
@@ -204,7 +204,7 @@ class TcpUsrreqs:
         tp = so._tp
         if tp is None or tp.sb is None:
             return 0
-        return opts.TCP_SNDBUF - tp.sb_cc
+        return tp.sb_hiwat - tp.sb_cc
 
     def soreceive(self, so, buf, nbytes):
         """Copy what is readable (at most nbytes) into buf. Returns the count, 0 at the end of
@@ -225,7 +225,7 @@ class TcpUsrreqs:
                 raise OSError(ENOTCONN, "recv() on a listening socket")
             return None
         n = nbytes if nbytes < cc else cc
-        size = opts.TCP_RCVBUF
+        size = tp.rb_hiwat
         o = tp.rb_off
         first = size - o
         rb = tp.rb
@@ -249,6 +249,8 @@ class TcpUsrreqs:
             return True
         if tp.state == TCPS_LISTEN:
             return len(tp.so_comp) > 0
+        if tp.state == TCPS_CLOSED:
+            return True  # nothing will come: the call says why (ENOTCONN, EOF, so_error)
         return tp.rb_cc > 0 or tp.so_error != 0 or tp.so_state & (SS_CANTRCVMORE | SS_ISDISCONNECTED) != 0 \
             or tp.state == TCPS_TIME_WAIT
 
@@ -256,9 +258,9 @@ class TcpUsrreqs:
         tp = so._tp
         if tp is None:
             return True
-        if tp.so_error or tp.so_state & (SS_CANTSENDMORE | SS_ISDISCONNECTED):
-            return True
-        return tp.state >= TCPS_ESTABLISHED and tp.sb is not None and tp.sb_cc < opts.TCP_SNDBUF
+        if tp.so_error or tp.so_state & (SS_CANTSENDMORE | SS_ISDISCONNECTED) or tp.state < TCPS_SYN_SENT:
+            return True  # the call fails at once (EPIPE, ENOTCONN on a listener or unconnected)
+        return tp.state >= TCPS_ESTABLISHED and tp.sb is not None and tp.sb_cc < tp.sb_hiwat
 
     def hangup(self, so):
         tp = so._tp

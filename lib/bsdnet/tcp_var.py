@@ -77,7 +77,7 @@ class Tcpcb:
         "t_starttime", "t_rcvtime", "t_keepcnt",
         "t_timer",
         # buffers: the send ring holds snd_una..; the receive ring holds rcv data not yet read
-        "sb", "sb_off", "sb_cc", "rb", "rb_off", "rb_cc", "bufs",
+        "sb", "sb_off", "sb_cc", "rb", "rb_off", "rb_cc", "bufs", "sb_hiwat", "rb_hiwat",
         # reassembly ranges beyond rcv_nxt (tcp_reass), as [start, end) offsets
         "rq_s", "rq_e", "rq_n",
         # a listener's queues (so_qlimit, so_comp) and a queued connection's listener (so_head)
@@ -134,6 +134,7 @@ class Tcpcb:
         self.bufs = None
         self.sb_off = self.sb_cc = 0
         self.rb_off = self.rb_cc = 0
+        self.sb_hiwat = self.rb_hiwat = 0  # the rings' sizes (tcp_subr.tcp_bufsz when made)
         self.rq_n = 0
         self.so_qlimit = 0
         del self.so_comp[:]

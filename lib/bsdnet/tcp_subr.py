@@ -373,6 +373,7 @@ def tcp_ctlinput(err, b, q):
 
 
 pr_ctlinput[iph.IPPROTO_TCP] = tcp_ctlinput
+tcp_init()
 
 
 def tcp_flush_all():

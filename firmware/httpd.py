@@ -121,11 +121,44 @@ def status_page(addr):
 
 
 def _response(code, body, ctype, keep, head_only, extra=""):
+    """bytes, or for a body given as a list of str pieces (/stats) a list [head, pieces...]: a
+    board's heap may not have one block for the whole JSON document (the emulated Pico did not)."""
+    pieces = type(body) is list
+    n = 0
+    if pieces:
+        for p in body:
+            n += len(p)
+    else:
+        n = len(body)
     h = ("HTTP/1.1 %d %s\r\nServer: bsdnet\r\nContent-Type: %s\r\nContent-Length: %d\r\n"
-         "Connection: %s\r\n%s\r\n" % (code, _REASON[code], ctype, len(body), "keep-alive" if keep else "close",
+         "Connection: %s\r\n%s\r\n" % (code, _REASON[code], ctype, n, "keep-alive" if keep else "close",
                                         extra)).encode()
+    if pieces:
+        return [h] if head_only else [h] + body
     # one write for head and body: two small segments would meet Nagle and the client's delayed ACK
     return h if head_only or not body else h + body
+
+
+def json_pieces(d, out=None):
+    """The JSON text of dict d as a list of short str pieces: one per key, nested dicts opened
+    up (ASCII only: the counters and names here are). No piece needs a large block of heap (a
+    1.5 KB string for the TCP counters could not be had on the emulated Pico, its heap in pieces)."""
+    if out is None:
+        out = []
+    if not d:
+        out.append("{}")
+        return out
+    sep = "{"
+    for k in d:
+        v = d[k]
+        if type(v) is dict:
+            out.append(sep + json.dumps(k) + ": ")
+            json_pieces(v, out)
+        else:
+            out.append(sep + json.dumps(k) + ": " + json.dumps(v))
+        sep = ", "
+    out.append("}")
+    return out
 
 
 def _error(code, keep, head_only=False, extra=""):
@@ -196,12 +229,26 @@ def respond(method, target, keep, addr):
     if path == b"/":
         return _response(200, status_page(addr), "text/html; charset=utf-8", keep, head_only)
     if path == b"/stats":
-        return _response(200, json.dumps(stats_doc()).encode(), "application/json", keep, head_only)
+        return _response(200, json_pieces(stats_doc()), "application/json", keep, head_only)
     return _error(404, keep, head_only)
 
 
+_CHUNK = 512
+
+
 async def _send(writer, data):
-    writer.write(data)
+    if type(data) is list:
+        # gathered into writes of about _CHUNK bytes: few segments, and no large block of heap
+        c = bytearray()
+        for p in data:
+            c.extend(p if type(p) is bytes else p.encode())
+            if len(c) >= _CHUNK:
+                writer.write(c)  # the stream copies what the socket does not take at once
+                c = bytearray()
+        if c:
+            writer.write(c)
+    else:
+        writer.write(data)
     await streams.wait_for_ms(writer.drain(), IDLE_MS)
 
 

@@ -4,12 +4,17 @@
 # (boards/<name>.py deployed as board.py: SPI bus, pins, chip, addresses) and serves for ever.
 # The host board (tools/hostboard.py) calls start() and serve() itself with an emulated chip.
 import asyncio
-import services
+
+# services (and through them streams, HTTP and the socket layer) are imported by start(), after
+# board.interface() has loaded the chip driver: on a Pico the driver's import could not find room
+# once the rest was in (measured: MemoryError allocating 1280 bytes with 59 KB free in pieces)
 
 
 def start(nic, ip, mask, gateway="0.0.0.0", dns="0.0.0.0"):
     """Bring nic up with a static address and bind the services' UDP sockets (echo 7, discard 9,
     chargen 19). The TCP listeners (echo, discard, chargen, HTTP 80) are opened by serve()."""
+    import services
+
     nic.active(True)
     nic.ifconfig((ip, mask, gateway, dns))
     services.open_udp()
@@ -19,6 +24,8 @@ def start(nic, ip, mask, gateway="0.0.0.0", dns="0.0.0.0"):
 async def serve(nic):
     """The interface task and the services beside it, until nic.stop(). The TCP listeners live for
     this call (connections already accepted go on); a build without TCP serves UDP only."""
+    import services
+
     tasks = [asyncio.create_task(c) for c in services.udp_tasks()]
     servers = []
     try:

@@ -37,8 +37,8 @@ TCP_MSS_MIN = const(216)  # a peer's MSS below this is raised to it (net.inet.tc
 TCP_SNDBUF = const(4096)  # send ring per connection (cost: this many bytes per slot, at first use)
 TCP_RCVBUF = const(4096)  # receive ring per connection, and the largest window we offer
 TCP_MAXCONN = const(8)  # connections with rings at once (2 x 4 KiB each, made on first need)
-TCP_SMALL_HEAP = const(128 * 1024)  # less heap free than this at the first TCP socket: rings of
-# half the sizes above (tcp_subr.tcp_init)
+TCP_SMALL_HEAP = const(512 * 1024)  # a heap smaller than this in all (a Pico's 240 KB, an ESP32
+# without PSRAM): rings of half the sizes above (tcp_subr.tcp_init)
 TCP_PREALLOC = const(2)  # ring pairs made at the first TCP socket; the rest on first need
 TCP_LISTEN = const(5)  # listening sockets (the firmware uses 4: echo, discard, chargen, http)
 TCP_TIMEWAIT = const(3)  # extra pcb slots that only TIME_WAIT uses (no rings: ~900 B each);

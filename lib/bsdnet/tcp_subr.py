@@ -42,9 +42,9 @@ def tcp_init():
     if _bufs_made[0]:
         return
     try:
-        from gc import mem_free
+        from gc import mem_free, mem_alloc
 
-        if mem_free() < opts.TCP_SMALL_HEAP:
+        if mem_free() + mem_alloc() < opts.TCP_SMALL_HEAP:
             tcp_bufsz[0] = opts.TCP_SNDBUF >> 1
             tcp_bufsz[1] = opts.TCP_RCVBUF >> 1
     except ImportError:

@@ -203,6 +203,44 @@ data, addr = s.recvfrom(2000)
 print("chargen %s:%d: %r" % (addr[0], addr[1], data.decode()))
 """
 
+# Then TCP: echo of 64 KiB through the board's TCP echo (7), and its HTTP server (80).
+_TCP_CLIENT = r"""
+import os, socket, sys, threading, time
+board = sys.argv[1]
+data = os.urandom(65536)
+t = time.perf_counter()
+c = socket.create_connection((board, 7), timeout=10)
+w = threading.Thread(target=lambda: (c.sendall(data), c.shutdown(socket.SHUT_WR)))
+w.start()
+got = bytearray()
+while True:
+    d = c.recv(65536)
+    if not d:
+        break
+    got += d
+w.join()
+c.close()
+assert got == data, (len(got), len(data))
+dt = time.perf_counter() - t
+print("tcp echo %s:7: %d bytes back byte-exact in %.2f s (%.0f KB/s each way)"
+      % (board, len(got), dt, len(got) / dt / 1024))
+h = socket.create_connection((board, 80), timeout=10)
+h.sendall(b"GET /stats HTTP/1.0\r\nHost: board\r\n\r\n")
+resp = b""
+while True:
+    d = h.recv(4096)
+    if not d:
+        break
+    resp += d
+h.close()
+head, _, body = resp.partition(b"\r\n\r\n")
+import json
+doc = json.loads(body)
+print("http %s:80 GET /stats: %s; mem_free %s, mbufs %d/%d free, tcp connections %d" % (
+    board, head.split(b"\r\n")[0].decode(), doc["mem_free"], doc["mbuf_free"], doc["mbuf_total"],
+    doc["tcp_connections"]))
+"""
+
 
 def demo_root(a):
     name = "bsdnet-demo-%d" % os.getpid()
@@ -226,12 +264,16 @@ def demo_root(a):
         print(p.stdout.rstrip(), flush=True)
         print("$ ip neigh show dev %s" % board.tap)
         print(ns.run(["ip", "neigh", "show", "dev", board.tap]).stdout.rstrip())
-        udp_ok = True
+        udp_ok = tcp_ok = True
         if a.app == "main":
             print("$ UDP from Linux to the board's echo (7) and chargen (19) services", flush=True)
             p2 = ns.run([sys.executable, "-c", _UDP_CLIENT, r["ip"]], timeout=30, check=False)
             print(p2.stdout.rstrip() or p2.stderr.rstrip(), flush=True)
             udp_ok = p2.returncode == 0
+            print("$ TCP from Linux: echo (7) and HTTP (80)", flush=True)
+            p3 = ns.run([sys.executable, "-c", _TCP_CLIENT, r["ip"]], timeout=60, check=False)
+            print(p3.stdout.rstrip() or p3.stderr.rstrip(), flush=True)
+            tcp_ok = p3.returncode == 0
         st = board.stats()
         print("board counters:")
         for k in sorted(st):
@@ -241,10 +283,11 @@ def demo_root(a):
             else:
                 print("  %-6s %s" % (k, json.dumps(st[k])))
         sent, got, rtt = parse_ping(p.stdout)
-        ok = got == sent and sent > 0 and udp_ok
+        ok = got == sent and sent > 0 and udp_ok and tcp_ok
         print("%s: %d/%d pings answered%s%s" % (
             "OK" if ok else "FAILED", got, sent, ", rtt min/avg/max %.3f/%.3f/%.3f ms" % rtt if rtt else "",
-            "" if a.app != "main" else ", UDP echo and chargen " + ("answered" if udp_ok else "NOT answered")))
+            "" if a.app != "main" else ", UDP echo and chargen " + ("answered" if udp_ok else "NOT answered")
+            + ", TCP echo and HTTP " + ("answered" if tcp_ok else "NOT answered")))
         return 0 if ok else 1
     finally:
         if board is not None:

@@ -172,6 +172,9 @@ def tcp_close(tp):
         tp.so = None
         in_pcbdetach(tp.inp)
     else:
+        if tp.rb_cc == 0:
+            tcp_putbufs(tp)  # nothing left to read: the rings serve the next connection now, not
+            # when the application gets round to close() (a reset client must not hold them)
         so._wake()
 
 

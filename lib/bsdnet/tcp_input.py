@@ -10,7 +10,7 @@
 # Helpers return what to do with the segment (_DROP, _DROPWITHRESET, _DROPAFTERACK, _DONE),
 # acted on in one place instead of BSD's goto labels. The input cluster is freed before any
 # answer is built, so an answer never needs a second cluster while we hold the first.
-from .compat import const
+from .compat import const, ticks_diff
 from . import opts
 from . import mbuf
 from .hdr import ip as iph
@@ -52,7 +52,9 @@ _DROPAFTERACK = const(3)
 _CONTINUE = const(4)  # a helper's "go on with the next step"
 
 _WIN_CLAMP = const(0x1000000)  # a scaled peer window is clamped to 16 MiB before it meets a sequence
-_PAWS_IDLE = const(24 * 24 * 3600 * 1000 // 24)  # 24 days in ms (RFC 7323 5.5)
+# RFC 7323 5.5 says 24 days; ms ticks wrap at 2**30 (12.4 days) and ticks_diff reaches 6.2, so a
+# timestamp is taken as stale after 6 days idle (a little less PAWS protection, never a wrong verdict)
+_PAWS_IDLE = const(6 * 24 * 3600 * 1000)
 _SO_KEEPALIVE = const(0x0008)
 
 
@@ -68,10 +70,6 @@ class _Seg:
 _seg = _Seg()
 _to = tcph.TcpOpt()
 _DROP_STAT = (0, TCPS_RCVSHORT, TCPS_RCVBADOFF, TCPS_RCVBADSUM)
-
-
-def _diff(a, b):
-    return ((a - b + 0x20000000) & 0x3FFFFFFF) - 0x20000000
 
 
 def _bad_src(ia, b, s):
@@ -394,7 +392,7 @@ def _checks(tp, to, ts, m, now):
     # PAWS (RFC 7323 5.3)
     if ts and not f & _TH_RST and (tp.ts_recent_hi | tp.ts_recent_lo):
         if seq_off(to.to_tsval_hi, to.to_tsval_lo, tp.ts_recent_hi, tp.ts_recent_lo) < 0:
-            if _diff(now, tp.ts_recent_age) > _PAWS_IDLE:
+            if ticks_diff(now, tp.ts_recent_age) > _PAWS_IDLE:
                 tp.ts_recent_hi = tp.ts_recent_lo = 0  # idle so long the timestamp is stale
             else:
                 tcpstat[TCPS_PAWSDROP] += 1
@@ -596,7 +594,7 @@ def _rtt_sample(tp, ts, now):
             tcp_xmit_timer(tp, rtt)
             return
     if tp.t_rtttime >= 0 and _seg.ack > tp.t_rtseq:
-        tcp_xmit_timer(tp, _diff(now, tp.t_rtttime))
+        tcp_xmit_timer(tp, ticks_diff(now, tp.t_rtttime))
 
 
 def _sbdrop(tp, n):

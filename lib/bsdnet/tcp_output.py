@@ -14,7 +14,7 @@ from . import mbuf
 from .hdr import ip as iph
 from .hdr import tcp as tcph
 from .ip_output import ip_output
-from .bcopy import bcopy
+from .sockbuf import sb_get
 from .tcp_seq import seq_hi, seq_lo
 from .tcp_var import (tcp_timer_activate, tcp_ts_hi, tcp_ifp, TT_REXMT, TT_PERSIST, TT_DELACK,
                       TCPS_CLOSED, TCPS_LISTEN, TCPS_ESTABLISHED,
@@ -242,18 +242,10 @@ def _send(tp, ifp, flags, off, length, optlen, sendalot, now):
     else:
         s = tp.snd_max
     if length:
-        sb = tp.sb
-        size = len(sb)
         pos = tp.sb_off + off
-        if pos >= size:
-            pos -= size
-        first = size - pos
-        d = p + optlen
-        if first >= length:
-            bcopy(sb, pos, b, d, length)
-        else:
-            bcopy(sb, pos, b, d, first)
-            bcopy(sb, 0, b, d + first, length - first)
+        if pos >= tp.sb_hiwat:
+            pos -= tp.sb_hiwat
+        sb_get(tp.sb, pos, b, p + optlen, length)
         if off + length == tp.sb_cc:
             flags |= _TH_PUSH
         if tp.snd_nxt < tp.snd_max:

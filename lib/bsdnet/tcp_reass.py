@@ -9,23 +9,17 @@
 # construction); it is bounded in bytes by the window and in segments by the ranges. Overlaps
 # are merged; bytes that arrive twice are written twice (the same bytes, from an honest peer).
 from . import opts
-from .bcopy import bcopy
+from .sockbuf import sb_put
 from .stats import tcpstat, stat_add, TCPS_RCVOOPACK, TCPS_RCVOOPACKDROP, TCPS_RCVPACK, TCPS_RCVBYTE
 
 
 def _ring_put(tp, at, b, p, n):
     """Copy b[p:p+n] into the receive ring `at` bytes past the readable data."""
-    rb = tp.rb
     size = tp.rb_hiwat
-    pos = tp.rb_off + tp.rb_cc + at
-    while pos >= size:
+    pos = tp.rb_off + tp.rb_cc + at  # < 2 * size: the caller keeps at within the free space
+    if pos >= size:
         pos -= size
-    first = size - pos
-    if first >= n:
-        bcopy(b, p, rb, pos, n)
-    else:
-        bcopy(b, p, rb, pos, first)
-        bcopy(b, p + first, rb, 0, n - first)
+    sb_put(tp.rb, pos, b, p, n)
 
 
 def _range_add(tp, s, e):

@@ -2,18 +2,19 @@
 # RFC 6528 initial sequence numbers, the MSS, moving a sequence base forward, ICMP errors
 # (tcp_ctlinput), and the counts the firmware reports.
 #
-# Pools: tcbinfo has a fixed number of pcb slots, each with its own Tcpcb made at import. A
-# connection that can carry data also takes a pair of rings (send, receive) from a pool made at
-# the first TCP socket (TCP_MAXCONN pairs of TCP_SNDBUF + TCP_RCVBUF bytes), so a board that
-# never uses TCP spends nothing on it. A listener holds no rings; TIME_WAIT gives them back.
-from .compat import getrandbits, ticks_ms
+# Pools: tcbinfo has a fixed number of pcb slots; a slot's Tcpcb is made the first time the slot
+# is used and kept. A connection that can carry data also takes a pair of rings (send, receive):
+# TCP_PREALLOC pairs are made at import, more on first need up to TCP_MAXCONN, and kept. A
+# listener holds no rings; TIME_WAIT and a connection closed with nothing left to read give
+# them back at once.
+from .compat import getrandbits, ticks_ms, ticks_diff
 from . import opts
 from .hdr import ip as iph
 from .hdr import tcp as tcph
 from .in_pcb import Inpcbinfo, in_pcballoc, in_pcbdetach, in_pcblookup
 from .ip_icmp import pr_ctlinput
 from .tcp_seq import seq_off, seq_hi, seq_lo
-from .tcp_var import (Tcpcb, TT_NTIMERS, TCPS_CLOSED, TCPS_LISTEN,
+from .tcp_var import (Tcpcb, TT_NTIMERS, TT_2MSL, TCPS_CLOSED, TCPS_LISTEN,
                       TCPS_SYN_SENT, TCPS_SYN_RECEIVED, TCPS_ESTABLISHED, TCPS_TIME_WAIT,
                       SS_NOFDREF, SS_ISDISCONNECTED)
 from . import tcp_output
@@ -136,17 +137,13 @@ def tcp_tw_recycle():
     best = None
     for tp in tcb:
         if tp.state == TCPS_TIME_WAIT and tp.so is None:
-            if best is None or _before(tp.t_timer[3], best.t_timer[3]):
+            if best is None or ticks_diff(tp.t_timer[TT_2MSL], best.t_timer[TT_2MSL]) < 0:
                 best = tp
     if best is None:
         return False
     tcpstat[TCPS_TWRECYCLED] += 1
     tcp_close(best)
     return True
-
-
-def _before(a, b):
-    return ((a - b + 0x20000000) & 0x3FFFFFFF) - 0x20000000 < 0
 
 
 def tcp_close(tp):

@@ -6,7 +6,7 @@
 # hash of the peer's address and ports (the key random at boot, so a flood cannot aim at one
 # bucket). A full bucket, or a full cache, gives up its oldest entry (BSD does the same). An
 # entry lives through TCP_SYNCACHE_RXTMAX retransmissions (1 + 2 + 4 s, then 8 s more) and goes.
-from .compat import getrandbits
+from .compat import getrandbits, ticks_add, ticks_diff
 from . import opts
 from .hdr import ip as iph
 from .hdr import tcp as tcph
@@ -100,11 +100,11 @@ def syncache_add(lp, ifp, m, th, to, now):
             if free is None:
                 free = e
             continue
-        if oldest is None or _diff(e.born, oldest.born) < 0:
+        if oldest is None or ticks_diff(e.born, oldest.born) < 0:
             oldest = e
         if e.bucket == bk:
             inb += 1
-            if oldest_b is None or _diff(e.born, oldest_b.born) < 0:
+            if oldest_b is None or ticks_diff(e.born, oldest_b.born) < 0:
                 oldest_b = e
     if inb >= opts.TCP_SYNCACHE_BUCKETLIMIT:
         tcpstat[TCPS_SC_BUCKETOVERFLOW] += 1
@@ -146,7 +146,7 @@ def syncache_add(lp, ifp, m, th, to, now):
 
 
 def _arm(sc, now):
-    sc.at = (now + (opts.TCP_RTO_INIT_MS << sc.rxt)) & 0x3FFFFFFF
+    sc.at = ticks_add(now, opts.TCP_RTO_INIT_MS << sc.rxt)
     tcp_deadline(sc.at, now)
 
 
@@ -231,7 +231,7 @@ def syncache_expand(lp, ifp, m, th, to, now):
     tp.keepcnt = lp.keepcnt
     if sc.rxt == 0:
         # the handshake's round trip is the first RTT sample (Karn: only if the SYN|ACK went once)
-        rtt = _diff(now, sc.born)
+        rtt = ticks_diff(now, sc.born)
         if sc.ts and (to.to_tsecr_hi | to.to_tsecr_lo) and to.to_flags & tcph.TOF_TS:
             rtt = seq_off(tcp_ts_hi(now), now & 0xFFFF, to.to_tsecr_hi, to.to_tsecr_lo)
         if 0 <= rtt < 0x1000000:
@@ -274,7 +274,7 @@ def syncache_timer(now):
     for sc in cache:
         if not sc.used:
             continue
-        if _diff(sc.at, now) <= 0:
+        if ticks_diff(sc.at, now) <= 0:
             if sc.rxt >= opts.TCP_SYNCACHE_RXTMAX:
                 tcpstat[TCPS_SC_STALE] += 1
                 _free(sc)
@@ -294,7 +294,5 @@ def syncache_count():
     return n
 
 
-def _diff(a, b):
-    return ((a - b + 0x20000000) & 0x3FFFFFFF) - 0x20000000
 
 

@@ -4,6 +4,7 @@
 # Deadlines live in each tcpcb's t_timer (tcp_var.tcp_timer_activate). No task, Timer object or
 # allocation per connection or per timer: the interface loop calls tcp_timers.timeout(now) when
 # tcp_var.tcp_next says a deadline may be due, and one pass runs whatever is.
+from .compat import ticks_diff
 from . import opts
 from .tcp_var import (tcp_next, tcp_deadline, tcp_timer_activate, TT_KEEP,
                       TT_2MSL, TT_NTIMERS, TCPS_CLOSED, TCPS_LISTEN, TCPS_SYN_SENT,
@@ -21,10 +22,6 @@ from .errno import ETIMEDOUT
 
 SO_KEEPALIVE = 0x0008  # so_options bit (the socket option's number, as BSD keeps it)
 SO_LINGER = 0x0080
-
-
-def _diff(a, b):
-    return ((a - b + 0x20000000) & 0x3FFFFFFF) - 0x20000000
 
 
 def tcp_timer_rexmt(tp, now):
@@ -67,7 +64,7 @@ def tcp_timer_keep(tp, now):
         tcp_drop(tp, ETIMEDOUT, now)
         return
     if tp.so_options & SO_KEEPALIVE and tp.state <= TCPS_CLOSING:
-        idle = _diff(now, tp.t_rcvtime)
+        idle = ticks_diff(now, tp.t_rcvtime)
         if idle >= tp.keepidle + tp.keepcnt * tp.keepintvl:
             tcpstat[TCPS_KEEPDROPS] += 1
             tcp_drop(tp, ETIMEDOUT, now)
@@ -102,7 +99,7 @@ def tcp_keepprobe(tp, now):
 def tcp_timer_2msl(tp, now):
     if tp.state != TCPS_TIME_WAIT and tp.so_state & SS_NOFDREF:
         # FIN_WAIT_2 after close(): wait for the peer's FIN while it keeps talking, else give up
-        idle = _diff(now, tp.t_rcvtime)
+        idle = ticks_diff(now, tp.t_rcvtime)
         if idle < opts.TCP_FINWAIT2_MS:
             tcp_timer_activate(tp, TT_2MSL, opts.TCP_FINWAIT2_MS - idle, now)
             return
@@ -128,7 +125,7 @@ def tcp_timer_run(now):
         t = tp.t_timer
         for i in range(TT_NTIMERS):
             d = t[i]
-            if d >= 0 and _diff(d, now) <= 0:
+            if d >= 0 and ticks_diff(d, now) <= 0:
                 t[i] = -1
                 h[i](tp, now)
                 if tp.state == TCPS_CLOSED:

@@ -8,7 +8,7 @@
 from .compat import ticks_ms
 from . import opts
 from . import route
-from .bcopy import bcopy
+from .sockbuf import sb_put, sb_get
 from .inet import inet_ntoa, in_nullhost, in_copy
 from .in_pcb import in_pcbbind, in_pcbconnect, in_pcbdetach, in_pcblookup
 from .tcp_var import (tcp_timer_activate, TCPS_CLOSED, TCPS_LISTEN, TCPS_SYN_SENT,
@@ -180,7 +180,6 @@ class TcpUsrreqs:
             if tp.so_state & SS_ISDISCONNECTED:
                 raise OSError(EPIPE, "the connection is closed")
             raise OSError(ENOTCONN, "socket is not connected")
-        sb = tp.sb
         size = tp.sb_hiwat
         room = size - tp.sb_cc
         if n > room:
@@ -190,12 +189,7 @@ class TcpUsrreqs:
         pos = tp.sb_off + tp.sb_cc
         if pos >= size:
             pos -= size
-        first = size - pos
-        if first >= n:
-            bcopy(data, off, sb, pos, n)
-        else:
-            bcopy(data, off, sb, pos, first)
-            bcopy(data, off + first, sb, 0, n - first)
+        sb_put(tp.sb, pos, data, off, n)
         tp.sb_cc += n
         tcp_output(tp, clock[0]())
         return n
@@ -227,13 +221,7 @@ class TcpUsrreqs:
         n = nbytes if nbytes < cc else cc
         size = tp.rb_hiwat
         o = tp.rb_off
-        first = size - o
-        rb = tp.rb
-        if first >= n:
-            bcopy(rb, o, buf, 0, n)
-        else:
-            bcopy(rb, o, buf, 0, first)
-            bcopy(rb, 0, buf, first, n - first)
+        sb_get(tp.rb, o, buf, 0, n)
         o += n
         if o >= size:
             o -= size

@@ -1,5 +1,5 @@
 # The TCP control block (BSD netinet/tcp_var.h struct tcpcb), the connection states
-# (tcp_fsm.h) and the flags. One Tcpcb is made per TCP pcb slot at import and reused.
+# (tcp_fsm.h) and the flags. One Tcpcb is made per TCP pcb slot on its first use and reused.
 #
 # Sequence variables are offsets from a per-direction base (tcp_seq.py): the send side from
 # snd_base (the ISS at first: iss is offset 0), the receive side from rcv_base (the IRS: irs is
@@ -7,7 +7,7 @@
 # interface loop. The send and receive buffers are rings over bytearrays that a connection takes
 # from a pool (tcp_subr) while it can carry data and gives back when it closes or enters
 # TIME_WAIT; a listener holds none.
-from .compat import const
+from .compat import const, ticks_add, ticks_diff
 from . import opts
 from . import route
 
@@ -160,7 +160,7 @@ def tcp_timer_activate(tp, which, delta, now):
     if delta < 0:
         tp.t_timer[which] = -1
         return
-    at = (now + delta) & 0x3FFFFFFF  # ticks_add: ms ticks wrap at 2**30 on every port
+    at = ticks_add(now, delta)
     tp.t_timer[which] = at
     tcp_deadline(at, now)
 
@@ -168,7 +168,7 @@ def tcp_timer_activate(tp, which, delta, now):
 def tcp_deadline(at, now):
     """Make sure the timer pass runs by tick `at`."""
     n = tcp_next[0]
-    if n < 0 or ((at - n + 0x20000000) & 0x3FFFFFFF) - 0x20000000 < 0:
+    if n < 0 or ticks_diff(at, n) < 0:
         tcp_next[0] = at
 
 

@@ -71,7 +71,8 @@ def tcp_connections():
 
 
 def stats_doc():
-    """Everything GET /stats reports, as a dict."""
+    """Everything GET /stats reports, as a dict of copies: the counters go on moving while the
+    response is sent, and its Content-Length was counted from this snapshot."""
     from bsdnet import mbuf
 
     mem_alloc = getattr(gc, "mem_alloc", None)  # MicroPython only
@@ -83,13 +84,15 @@ def stats_doc():
         "mbuf_free": mbuf.pool_free(),
         "mbuf_total": mbuf.pool_size(),
         "tcp_connections": tcp_connections(),
-        "http": stats,
+        "http": dict(stats),
     }
-    d.update(_counter_dicts())
+    c = _counter_dicts()
+    for k in c:
+        d[k] = dict(c[k])
     try:
         import services  # firmware/services.py
 
-        d["services"] = services.stats
+        d["services"] = dict(services.stats)
     except ImportError:
         pass
     return d
@@ -121,12 +124,13 @@ def status_page(addr):
 
 
 def _response(code, body, ctype, keep, head_only, extra=""):
-    """bytes, or for a body given as a list of str pieces (/stats) a list [head, pieces...]: a
-    board's heap may not have one block for the whole JSON document (the emulated Pico did not)."""
-    pieces = type(body) is list
+    """bytes; or, for a body given as a dict (/stats, sent as JSON), [head, dict]: the JSON text is
+    produced piece by piece as it is sent (_send), a board's heap may not have one block for the
+    whole document, nor for a list of its pieces (the emulated Pico had neither)."""
+    pieces = type(body) is dict
     n = 0
     if pieces:
-        for p in body:
+        for p in json_pieces(body):
             n += len(p)
     else:
         n = len(body)
@@ -134,31 +138,28 @@ def _response(code, body, ctype, keep, head_only, extra=""):
          "Connection: %s\r\n%s\r\n" % (code, _REASON[code], ctype, n, "keep-alive" if keep else "close",
                                         extra)).encode()
     if pieces:
-        return [h] if head_only else [h] + body
+        return [h] if head_only else [h, body]
     # one write for head and body: two small segments would meet Nagle and the client's delayed ACK
     return h if head_only or not body else h + body
 
 
-def json_pieces(d, out=None):
-    """The JSON text of dict d as a list of short str pieces: one per key, nested dicts opened
-    up (ASCII only: the counters and names here are). No piece needs a large block of heap (a
-    1.5 KB string for the TCP counters could not be had on the emulated Pico, its heap in pieces)."""
-    if out is None:
-        out = []
+def json_pieces(d):
+    """The JSON text of dict d as short str pieces (a generator): one per key, nested dicts
+    opened up (ASCII only: the counters and names here are). No piece needs a large block of heap."""
     if not d:
-        out.append("{}")
-        return out
+        yield "{}"
+        return
     sep = "{"
     for k in d:
         v = d[k]
         if type(v) is dict:
-            out.append(sep + json.dumps(k) + ": ")
-            json_pieces(v, out)
+            yield sep + json.dumps(k) + ": "
+            for p in json_pieces(v):
+                yield p
         else:
-            out.append(sep + json.dumps(k) + ": " + json.dumps(v))
+            yield sep + json.dumps(k) + ": " + json.dumps(v)
         sep = ", "
-    out.append("}")
-    return out
+    yield "}"
 
 
 def _error(code, keep, head_only=False, extra=""):
@@ -229,7 +230,7 @@ def respond(method, target, keep, addr):
     if path == b"/":
         return _response(200, status_page(addr), "text/html; charset=utf-8", keep, head_only)
     if path == b"/stats":
-        return _response(200, json_pieces(stats_doc()), "application/json", keep, head_only)
+        return _response(200, stats_doc(), "application/json", keep, head_only)
     return _error(404, keep, head_only)
 
 
@@ -239,12 +240,13 @@ _CHUNK = 512
 async def _send(writer, data):
     if type(data) is list:
         # gathered into writes of about _CHUNK bytes: few segments, and no large block of heap
-        c = bytearray()
-        for p in data:
-            c.extend(p if type(p) is bytes else p.encode())
-            if len(c) >= _CHUNK:
-                writer.write(c)  # the stream copies what the socket does not take at once
-                c = bytearray()
+        c = bytearray(data[0])  # the head
+        if len(data) > 1:
+            for p in json_pieces(data[1]):  # the same pieces _response counted, made again here
+                c.extend(p.encode())
+                if len(c) >= _CHUNK:
+                    writer.write(c)  # the stream copies what the socket does not take at once
+                    c = bytearray()
         if c:
             writer.write(c)
     else:

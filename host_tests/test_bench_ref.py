@@ -32,9 +32,6 @@ def _netns():
 
 
 @pytest.mark.skipif(_missing() is not None, reason="emulated Pico: %s" % _missing())
-@pytest.mark.skipif(os.environ.get("BSDNET_BENCH_TEST") != "1",
-                    reason="KNOWN GAP: our Pico firmware holds ~2 TCP connections (heap); the bench's "
-                    "TCP abuse run fails on it. BSDNET_BENCH_TEST=1 runs this; see the TCP issue's note")
 def test_bench_ref_small():
     root = os.geteuid() == 0 and os.path.exists("/dev/net/tun")
     before = _netns() if root else set()
@@ -42,16 +39,7 @@ def test_bench_ref_small():
                         "--connects", "5", "--rtts", "5", "--hostboard", "cpython", "--hostboard-chips", "w5500"],
                        capture_output=True, text=True, timeout=240, cwd=ROOT)
     out = p.stdout
-    # Known gap (closing note of the TCP issue): on the emulated Pico our firmware holds only ~2 TCP
-    # connections at once (the stack as .mpy leaves ~20 KB of heap while serving), so the
-    # misbehaving-clients run, which opens 10 back to back, is refused part-way. Everything else
-    # must pass; that one line is reported, not hidden.
-    known = "ref-bench ours tcp misbehaving clients: FAILED"
-    if known in out:
-        print("\nKNOWN GAP: " + [ln for ln in out.splitlines() if ln.startswith(known)][0])
-        out = "\n".join(ln for ln in out.splitlines() if not ln.startswith(known))
-    else:
-        assert p.returncode == 0, out + p.stderr[-2000:]
+    assert p.returncode == 0, out + p.stderr[-2000:]
     lines = dict((ln.split(":", 1)[0], ln) for ln in out.splitlines() if ln.startswith("ref-bench "))
     for what in ("ping rtt avg", "udp echo", "gc.mem_free"):
         for name in ("ours", "ref"):

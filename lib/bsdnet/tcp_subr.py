@@ -23,9 +23,13 @@ from .stats import (tcpstat, TCPS_CLOSED as _ST_CLOSED, TCPS_DROPS, TCPS_CONNDRO
 from .errno import ECONNREFUSED
 
 tcbinfo = Inpcbinfo("tcp", opts.TCP_MAXCONN + opts.TCP_LISTEN + opts.TCP_TIMEWAIT)
-# every tcpcb made so far, for the timer pass: a slot's tcpcb (~900 B on a 32-bit port) is made
-# the first time the slot is used and kept, so the memory follows the most sockets open at once
+# every tcpcb made so far, for the timer pass. The listeners' and the first TCP_PREALLOC
+# connections' tcpcbs (~900 B each on a 32-bit port) are made here, at import, while the heap is
+# in one piece; the other slots' on their first use, and kept
 tcb = []  # type: list
+for _inp in tcbinfo.pcbs[:opts.TCP_LISTEN + opts.TCP_PREALLOC]:
+    _inp.ppcb = Tcpcb(_inp)
+    tcb.append(_inp.ppcb)
 
 _bufs_free = []  # type: list  # (send ring, receive ring) pairs not in use
 _bufs_made = [0]  # pairs made so far (at most opts.TCP_MAXCONN)

@@ -433,3 +433,60 @@ def test_fin_on_synack():
         assert a.ack == w.pseq
         assert s.recv(10) == b""
 
+
+
+def _handshake(w, port, irs):
+    """SYN and third ACK from peer port `port`: the board's answer to the ACK (None: nothing)."""
+    w.pport = port
+    w.syn(irs=irs)
+    sa = w.recv()
+    assert sa.flags == SYN | ACK, sa
+    w.bseq = add(sa.seq, 1)
+    w.send(ACK)
+    segs = w.recv_all()
+    return segs[0] if segs else None
+
+
+def test_every_connection_slot_taken_third_ack_gets_rst():
+    # past opts.TCP_MAXCONN connections a client is refused cleanly: a RST at its third ACK
+    with World() as w:
+        ls = w.listen(backlog=opts.TCP_MAXCONN)
+        for i in range(opts.TCP_MAXCONN):
+            assert _handshake(w, 40000 + i, 1000 * (i + 1)) is None
+            ls.accept()[0].setblocking(False)
+        assert tcp_subr.tcp_bufs_free() == 0
+        r = _handshake(w, 41000, 99000)
+        assert r is not None and r.flags & RST and r.seq == w.bseq, r
+        assert w.delta(TCPS_LISTENDROP) == 1 and _sc_count() == 0
+        assert tcp_subr.tcp_connections() == opts.TCP_MAXCONN
+
+
+def test_heap_short_third_ack_dropped_quietly_then_completes():
+    # no ring pair free and the heap cannot make one (the emulated Pico's case): the ACK is
+    # dropped, the SYN cache entry kept, and the handshake completes once a pair is back
+    saved_new = tcp_subr._newbufs
+    saved_free = list(tcp_subr._bufs_free)
+    saved_made = tcp_subr._bufs_made[0]
+
+    def nomem():
+        tcp_subr.tcp_nomem[0] = True
+        return None
+
+    with World() as w:
+        ls = w.listen()
+        try:
+            del tcp_subr._bufs_free[:]
+            tcp_subr._bufs_made[0] = 0  # more pairs may be made: the heap is what says no
+            tcp_subr._newbufs = nomem
+            assert _handshake(w, 42000, 5000) is None
+            assert w.delta(TCPS_LISTENDROP) == 1 and _sc_count() == 1
+            assert tcp_subr.tcp_connections() == 0
+        finally:
+            tcp_subr._newbufs = saved_new
+            tcp_subr._bufs_free[:] = saved_free
+            tcp_subr._bufs_made[0] = saved_made
+        w.send(ACK)  # the peer's retransmission, say
+        w.recv_nothing()
+        c, addr = ls.accept()
+        assert addr[1] == 42000 and _sc_count() == 0
+        c.close()

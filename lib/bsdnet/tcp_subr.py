@@ -61,11 +61,17 @@ def tcp_init():
         _bufs_free.append(pr)
 
 
+# set when a tcpcb or a ring pair could not be made for lack of heap (a shortage that closing
+# connections may end), as against every slot being in use; the SYN cache reads it
+tcp_nomem = [False]
+
+
 def _newbufs():
     try:
         # memoryviews made once: the copies in and out of the rings never slice a bytearray
         pr = (memoryview(bytearray(tcp_bufsz[0])), memoryview(bytearray(tcp_bufsz[1])))
     except MemoryError:
+        tcp_nomem[0] = True
         tcpstat[TCPS_NOMEM] += 1
         return None
     _bufs_made[0] += 1
@@ -127,6 +133,7 @@ def tcp_pcballoc(so):
             tp = inp.ppcb = Tcpcb(inp)
         except MemoryError:
             in_pcbdetach(inp)
+            tcp_nomem[0] = True
             tcpstat[TCPS_NOMEM] += 1
             return None
         tcb.append(tp)

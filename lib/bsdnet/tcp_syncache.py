@@ -15,7 +15,7 @@ from .tcp_seq import seq_off
 from .tcp_var import (tcp_ts_hi, tcp_deadline, TCPS_ESTABLISHED, TCPS_SYN_RECEIVED, TF_REQ_SCALE, TF_RCVD_SCALE,
                       TF_REQ_TSTMP, TF_RCVD_TSTMP, TF_SACK_PERMIT, TF_NODELAY, TT_KEEP, tcp_timer_activate)
 from .tcp_output import tcp_newpacket, tcp_send, tcp_synopts
-from .tcp_subr import tcp_xmit_timer, tcp_bufsz, tcp_new_isn, tcp_pcballoc, tcp_getbufs, tcp_mss, tcp_close
+from .tcp_subr import tcp_nomem, tcp_xmit_timer, tcp_bufsz, tcp_new_isn, tcp_pcballoc, tcp_getbufs, tcp_mss, tcp_close
 from .stats import (tcpstat, TCPS_SC_ADDED, TCPS_SC_RETRANSMITTED, TCPS_SC_DUPSYN, TCPS_SC_COMPLETED,
                     TCPS_SC_BUCKETOVERFLOW, TCPS_SC_CACHEOVERFLOW, TCPS_SC_RESET, TCPS_SC_STALE,
                     TCPS_LISTENDROP, TCPS_ACCEPTS, TCPS_CONNECTS, TCPS_SC_DROPPED)
@@ -186,13 +186,19 @@ def syncache_expand(lp, ifp, m, th, to, now):
     if len(lp.so_comp) >= lp.so_qlimit:
         tcpstat[TCPS_LISTENDROP] += 1  # the accept queue is full: the peer will retransmit
         return SC_DROP
+    tcp_nomem[0] = False
     tp = tcp_pcballoc(None)
     if tp is None or not tcp_getbufs(tp):
         if tp is not None:
             tcp_close(tp)
         tcpstat[TCPS_LISTENDROP] += 1
+        if tcp_nomem[0]:
+            # the heap is short for now (the connections closing give rings back for reuse): drop
+            # the ACK and keep the entry; the SYN|ACK retransmission or the peer's brings it back,
+            # as Linux does with a full accept queue
+            return SC_DROP
         _free(sc)
-        return SC_NONE  # no connection slot: refuse cleanly with a RST
+        return SC_NONE  # every connection slot is in use: refuse cleanly with a RST
     inp = tp.inp
     in_copy(inp.laddr, 0, sc.laddr, 0)
     in_copy(inp.faddr, 0, sc.faddr, 0)

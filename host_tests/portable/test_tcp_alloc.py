@@ -3,7 +3,6 @@
 # recv_into into a preallocated buffer; a pure ACK of new data (header prediction); a send of a
 # preallocated buffer through tcp_output to the device. The device (tcpfix.SeqReplayDev) moves
 # the sequence number of one preallocated frame on by itself and only counts what goes out.
-from bsdnet import opts
 from bsdnet import socket as bsock
 from bsdnet.stats import tcpstat, TCPS_PREDDAT, TCPS_PREDACK
 import ptest
@@ -11,6 +10,12 @@ import tcpfix
 from tcpfix import World, ACK, PSH, add, tp, pool_full
 
 _N = 50
+
+
+def _portable_bcopy():
+    from bsdnet import bcopy
+
+    return bcopy.IMPL == "portable"
 
 
 def test_alloc_receive_path():
@@ -29,10 +34,10 @@ def test_alloc_receive_path():
             nic.poll(w.now)
             c.recv_into(buf)
 
-        # TODO(lead): 32 B per segment in the VM, all from bcopy_portable's memoryview slices (16 B
-        # in tcp_reass._ring_put copying into the ring, 16 B in soreceive copying out); with the
-        # viper bcopy on a board this path should be 0. Limit = the measured figure.
-        per = ptest.report_alloc("tcp receive: data segment via poll + recv_into", one, n=_N, limit=32)
+        # 32 B per segment in the VM, all from bcopy_portable's memoryview slices (16 B copying into
+        # the ring, 16 B copying out); 0 on the emulated Pico, where bcopy is the viper one
+        per = ptest.report_alloc("tcp receive: data segment via poll + recv_into", one, n=_N,
+                                 limit=32 if _portable_bcopy() else 0)
         if per is None:
             for _ in range(_N + 1):
                 one()
@@ -48,9 +53,9 @@ def test_alloc_pure_ack_path():
     with World(dev=dev) as w:
         c = w.passive()
         c.setsockopt(bsock.IPPROTO_TCP, bsock.TCP_NODELAY, 1)
-        c.send(bytes(opts.TCP_SNDBUF))  # in flight: the ACKs below take it back bit by bit
-        w.recv_all()
         step = 10
+        c.send(bytes((_N + 2) * step))  # in flight: the ACKs below take it back bit by bit
+        w.recv_all()
         dev.arm(w.frame(ACK), 42, add(w.bseq, step), step)
         nic = w.nic
         t0 = tcpstat[TCPS_PREDACK]
@@ -73,21 +78,19 @@ def test_alloc_send_path():
     with World(dev=dev) as w:
         c = w.passive()
         c.setsockopt(bsock.IPPROTO_TCP, bsock.TCP_NODELAY, 1)
-        data = bytearray(50)  # 51 x 50 bytes fit the 4 KiB send ring without an ACK
+        data = bytearray(tp(c).sb_hiwat // (_N + 2))  # _N + 1 sends fit the send ring without an ACK
         dev.quiet = True
         n0 = dev.nsent
 
         def one():
             c.send(data)
 
-        # TODO(lead): 64 B per send() in the VM: 16 B from socket._bytes_like's memoryview(data)
-        # (on every port, viper or not), 32 B from bcopy_portable in sosend (memoryview of the
-        # bytearray + slice) and 16 B from bcopy_portable in tcp_output._send (ring slice).
-        # Limit = the measured figure.
+        # 48 B per send() in the VM, all from bcopy_portable: 32 B in sosend (a memoryview of the
+        # bytearray and its slice), 16 B in tcp_output (the ring's slice); see the Pico figure
         if ptest.report_alloc("tcp send: send() of a preallocated buffer to the device", one, n=_N,
-                              limit=64) is None:
+                              limit=48 if ptest.MICROPYTHON and _portable_bcopy() else 0) is None:
             for _ in range(_N + 1):
                 one()
         assert dev.nsent - n0 == _N + 1
-        w.sanity(tp(c), snd_max=add(w.bseq, (_N + 1) * 50))
+        w.sanity(tp(c), snd_max=add(w.bseq, (_N + 1) * len(data)))
         assert pool_full()

@@ -4,6 +4,12 @@
 # (boards/<name>.py deployed as board.py: SPI bus, pins, chip, addresses) and serves for ever.
 # The host board (tools/hostboard.py) calls start() and serve() itself with an emulated chip.
 import asyncio
+from bsdnet import tcp_subr
+
+# TCP's first connections (tcpcbs and rings) are reserved at once, while the heap is in one piece:
+# on a Pico, once the rest of the stack and the services are loaded from .mpy files, no block of
+# 2 KiB is left for a ring (measured). A board that never imports this firmware pays nothing.
+tcp_subr.tcp_init()
 
 # services (and through them streams, HTTP and the socket layer) are imported by start(), after
 # board.interface() has loaded the chip driver: on a Pico the driver's import could not find room

@@ -13,7 +13,7 @@
 # Sequence numbers on this side are plain ints mod 2**32 (big ints allocate in the VM: fine in a
 # test, never inside a report_alloc measurement). World.__exit__ puts back iss_fixed, the socket
 # clock and SEQ_REBASE whatever happened, and closes what the test left open.
-from bsdnet import opts, mbuf, tcp_subr, tcp_usrreq, tcp_seq, tcp_var
+from bsdnet import mbuf, tcp_subr, tcp_usrreq, tcp_seq, tcp_var
 from bsdnet import socket as bsock
 from bsdnet.stats import tcpstat
 from bsdnet.tcp_var import TCP_STATES
@@ -403,8 +403,11 @@ def raises_oserror(fn, *args):
     raise AssertionError("OSError not raised")
 
 
-def read_all(sock, n=opts.TCP_RCVBUF):
-    """What a non-blocking socket has to read now (b"" when nothing)."""
+def read_all(sock, n=0):
+    """What a non-blocking socket has to read now (b"" when nothing), n bytes a recv (0: the
+    receive ring's size)."""
+    if n <= 0:
+        n = tcp_subr.tcp_bufsz[1]
     out = bytearray()
     while True:
         try:

@@ -67,17 +67,17 @@ def test_data_past_window_trimmed():
         data = pattern(4200)
         for i in range(3):
             w.send(ACK, data[1400 * i:1400 * (i + 1)], seq=add(w.pseq, 1400 * i))
-        assert w.delta(TCPS_RCVBYTEAFTERWIN) == 4200 - opts.TCP_RCVBUF
+        assert w.delta(TCPS_RCVBYTEAFTERWIN) == 4200 - tcp_subr.tcp_bufsz[1]
         assert w.delta(TCPS_RCVPACKAFTERWIN) == 1
         w.tick(opts.TCP_DELACK_MS)
         acks = w.recv_all()
-        assert acks[-1].ack == add(w.pseq, opts.TCP_RCVBUF) and acks[-1].win == 0
+        assert acks[-1].ack == add(w.pseq, tcp_subr.tcp_bufsz[1]) and acks[-1].win == 0
         got = read_all(c)
-        assert got == data[:opts.TCP_RCVBUF]
-        w.pseq = add(w.pseq, opts.TCP_RCVBUF)
+        assert got == data[:tcp_subr.tcp_bufsz[1]]
+        w.pseq = add(w.pseq, tcp_subr.tcp_bufsz[1])
         w.recv_all()  # the window update reading made
-        w.push(data[opts.TCP_RCVBUF:])
-        assert read_all(c) == data[opts.TCP_RCVBUF:]
+        w.push(data[tcp_subr.tcp_bufsz[1]:])
+        assert read_all(c) == data[tcp_subr.tcp_bufsz[1]:]
         assert pool_full()
 
 

@@ -1,7 +1,7 @@
 # tcp_output decisions: Nagle (RFC 896), delayed ACK (RFC 1122 4.2.3.2), receiver SWS avoidance
 # (RFC 1122 4.2.3.3), zero window and persist probes, retransmission from snd_una, fast
 # retransmit (RFC 5681 3.2), window scaling (RFC 7323 2).
-from bsdnet import opts
+from bsdnet import opts, tcp_subr
 from bsdnet import socket as bsock
 from bsdnet.stats import TCPS_FASTREXMT, TCPS_PERSISTTIMEO, TCPS_SNDPROBE
 from bsdnet.tcp_var import TCPS_ESTABLISHED
@@ -80,16 +80,16 @@ def test_receiver_sws_window_update_rules():
         c = w.passive()
         w.push(pattern(1460))
         w.push(pattern(1460))
-        w.push(pattern(opts.TCP_RCVBUF - 2920))
+        w.push(pattern(tcp_subr.tcp_bufsz[1] - 2920))
         w.tick(opts.TCP_DELACK_MS)
         a = w.recv_all()[-1]
         assert a.ack == w.pseq and a.win == 0
-        buf = bytearray(opts.TCP_RCVBUF)
+        buf = bytearray(tcp_subr.tcp_bufsz[1])
         assert c.recv_into(buf, 500) == 500
         w.recv_nothing()  # 500 free: less than a segment and a quarter of the buffer
         assert c.recv_into(buf, 1000) == 1000
         w.recv_nothing()  # 1500: less than 2 segments and half the buffer
-        half = opts.TCP_RCVBUF // 2
+        half = tcp_subr.tcp_bufsz[1] // 2
         assert c.recv_into(buf, half - 1500) == half - 1500
         u = w.recv()  # half the buffer: a window update
         assert u.flags == ACK and u.ack == w.pseq and u.win == half
@@ -180,7 +180,7 @@ def test_window_scaling_peer_shift_7():
         w.send(SYN | ACK, seq=tcpfix.IRS, win=1000, options=tcp_opts(1460, 7))
         w.pseq = add(tcpfix.IRS, 1)
         a = w.recv()
-        assert a.win == opts.TCP_RCVBUF  # our field: not shifted (rcv_scale 0)
+        assert a.win == tcp_subr.tcp_bufsz[1]  # our field: not shifted (rcv_scale 0)
         t = tp(s)
         assert t.snd_scale == 7 and t.rcv_scale == 0
         assert t.snd_wnd == 1000  # the SYN|ACK's window is never scaled
@@ -198,7 +198,7 @@ def test_window_scaling_passive():
         t = tp(c)
         assert t.snd_scale == 7 and t.snd_wnd == 64 << 7
         c.send(b"x")
-        assert w.recv().win == opts.TCP_RCVBUF
+        assert w.recv().win == tcp_subr.tcp_bufsz[1]
 
 
 def test_send_buffer_full_eagain():
@@ -209,6 +209,6 @@ def test_send_buffer_full_eagain():
         w.recv()
         w.bseq = add(w.bseq, 1)
         w.send(ACK)
-        assert c.send(pattern(opts.TCP_SNDBUF + 100)) == opts.TCP_SNDBUF
+        assert c.send(pattern(tcp_subr.tcp_bufsz[0] + 100)) == tcp_subr.tcp_bufsz[0]
         assert raises_oserror(c.send, b"y") == EAGAIN
         w.recv_all()

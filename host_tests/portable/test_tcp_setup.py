@@ -28,7 +28,7 @@ def test_syn_gets_synack_with_options_offered():
         assert sa.mss == 1460  # ours: the interface's MTU - 40
         assert sa.wscale == tcp_syncache.RCV_SCALE == 0
         assert sa.ts is not None and sa.ts[1] == 1000  # TSecr echoes the SYN's TSval
-        assert sa.win == opts.TCP_RCVBUF
+        assert sa.win == tcp_subr.tcp_bufsz[1]
         assert w.delta(TCPS_SC_ADDED) == 1
         assert tcp_subr.tcp_connections() == 0 and _sc_count() == 1
         assert pool_full()
@@ -265,7 +265,7 @@ def test_connect_nonblocking_syn_options():
         s, syn = w.connect()
         assert syn.seq == tcpfix.ISS and syn.ack == 0
         assert syn.mss == 1460 and syn.wscale == 0 and syn.ts is not None and syn.ts[1] == 0
-        assert syn.win == opts.TCP_RCVBUF
+        assert syn.win == tcp_subr.tcp_bufsz[1]
         w.sanity(tp(s), state=TCPS_SYN_SENT, snd_una=tcpfix.ISS, snd_nxt=add(tcpfix.ISS, 1))
         assert raises_oserror(s.send, b"x") == EAGAIN
         assert raises_oserror(s.recv, 10) == EAGAIN

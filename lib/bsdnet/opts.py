@@ -39,8 +39,8 @@ TCP_RCVBUF = const(4096)  # receive ring per connection, and the largest window 
 TCP_MAXCONN = const(8)  # connections with rings at once (2 x 4 KiB each, made on first need)
 TCP_SMALL_HEAP = const(512 * 1024)  # a heap smaller than this in all (a Pico's 240 KB, an ESP32
 # without PSRAM): rings of half the sizes above (tcp_subr.tcp_init)
-TCP_PREALLOC = const(4)  # connections whose tcpcb and rings are made at import (a running Pico's
-# heap is too cut up for a 2 KiB ring later: measured); the rest on first need
+TCP_PREALLOC = const(4)  # connections whose tcpcb and rings tcp_subr.tcp_init() makes at once (a
+# running Pico's heap is too cut up for a 2 KiB ring later: measured); the rest on first need
 TCP_LISTEN = const(5)  # listening sockets (the firmware uses 4: echo, discard, chargen, http)
 TCP_TIMEWAIT = const(3)  # extra pcb slots that only TIME_WAIT uses (no rings: ~900 B each);
 # past them the oldest TIME_WAIT is recycled (tcps_twrecycled)

@@ -24,12 +24,10 @@ from .errno import ECONNREFUSED
 
 tcbinfo = Inpcbinfo("tcp", opts.TCP_MAXCONN + opts.TCP_LISTEN + opts.TCP_TIMEWAIT)
 # every tcpcb made so far, for the timer pass. The listeners' and the first TCP_PREALLOC
-# connections' tcpcbs (~900 B each on a 32-bit port) are made here, at import, while the heap is
-# in one piece; the other slots' on their first use, and kept
+# connections' tcpcbs (~900 B each on a 32-bit port) are made by tcp_init(); the other slots' on
+# their first use, and kept
 tcb = []  # type: list
-for _inp in tcbinfo.pcbs[:opts.TCP_LISTEN + opts.TCP_PREALLOC]:
-    _inp.ppcb = Tcpcb(_inp)
-    tcb.append(_inp.ppcb)
+_inited = [False]
 
 _bufs_free = []  # type: list  # (send ring, receive ring) pairs not in use
 _bufs_made = [0]  # pairs made so far (at most opts.TCP_MAXCONN)
@@ -39,13 +37,17 @@ tcp_bufsz = [opts.TCP_SNDBUF, opts.TCP_RCVBUF]  # ring sizes: send, receive
 
 
 def tcp_init():
-    """At import (below): on a heap too small for full-size rings beside the code (a Pico that
-    loads the stack from .mpy files has ~60 KB left once it serves), rings of half the size, so
-    that as many connections fit at half the window; and the first TCP_PREALLOC pairs made now,
-    while the heap still has room in one piece (made later, between the small blocks a running
-    firmware leaves, a 2 KiB ring may find no place: measured on the emulated Pico)."""
-    if _bufs_made[0]:
+    """Reserve TCP's memory, once: at the first TCP socket, or earlier by a firmware that serves
+    TCP (firmware/main.py calls it before its services load), so that a board that never uses
+    TCP spends nothing on it. On a heap too small for full-size rings beside the code (a Pico
+    that loads the stack from .mpy files has ~45 KB left once it serves), rings of half the size,
+    so that as many connections fit at half the window. The tcpcbs of the listeners and of the
+    first TCP_PREALLOC connections, and their rings, are made now, while the heap is in one piece:
+    made later, between the small blocks a running firmware leaves, a 2 KiB ring may find no
+    place (measured on the emulated Pico)."""
+    if _inited[0]:
         return
+    _inited[0] = True
     try:
         from gc import mem_free, mem_alloc
 
@@ -54,6 +56,10 @@ def tcp_init():
             tcp_bufsz[1] = opts.TCP_RCVBUF >> 1
     except ImportError:
         pass
+    for inp in tcbinfo.pcbs[:opts.TCP_LISTEN + opts.TCP_PREALLOC]:
+        if inp.ppcb is None:
+            inp.ppcb = Tcpcb(inp)
+            tcb.append(inp.ppcb)
     for _ in range(opts.TCP_PREALLOC):
         pr = _newbufs()
         if pr is None:
@@ -384,7 +390,6 @@ def tcp_ctlinput(err, b, q):
 
 
 pr_ctlinput[iph.IPPROTO_TCP] = tcp_ctlinput
-tcp_init()
 
 
 def tcp_flush_all():

@@ -11,7 +11,6 @@ from .inet import in_multicast
 from . import ip_icmp
 from . import udp_usrreq
 from . import raw_ip
-from . import tcp_input
 from .ip_var import ipstat
 
 
@@ -21,7 +20,20 @@ _DROP_STAT = ("", "ips_toosmall", "ips_badvers", "ips_badhlen", "ips_badsum", "i
 
 
 # inetsw[] and ip_protox[]: every protocol indexes the raw entry until a protocol claims it
-inetsw = [raw_ip.rip_input, ip_icmp.icmp_input, udp_usrreq.udp_input, tcp_input.tcp_input]
+def _tcp_input(ifp, m, hlen, now):
+    """TCP's input, loaded with the first TCP segment or socket: a board that never meets TCP does
+    not carry its code (~50 KB of heap on a Pico, which loads it from .mpy files)."""
+    try:
+        from . import tcp_input
+    except MemoryError:
+        ipstat["ips_noproto"] += 1
+        mbuf.m_free(m)
+        return
+    inetsw[3] = tcp_input.tcp_input
+    tcp_input.tcp_input(ifp, m, hlen, now)
+
+
+inetsw = [raw_ip.rip_input, ip_icmp.icmp_input, udp_usrreq.udp_input, _tcp_input]
 ip_protox = bytearray(256)
 ip_protox[iph.IPPROTO_ICMP] = 1
 ip_protox[iph.IPPROTO_UDP] = 2

@@ -12,8 +12,8 @@ from . import mbuf
 from .inet import InIfaddr, inet_ntoa
 from . import if_ether
 from . import ip_input, ip_icmp, udp_usrreq, raw_ip
-from . import tcp_timer, tcp_subr, tcp_syncache
 from .stats import tcpstat_dict
+import sys
 from . import route
 from .ip_var import ipstat
 
@@ -34,7 +34,9 @@ class Interface:
         }
         self.arp = if_ether.ArpTable(self)
         self.ipintr = ip_input.ip_input  # a plain function on the instance: calling it does not allocate
-        self._timers = [self.arp, tcp_timer.tcp_timers]  # objects with next_timeout(now) -> ms or -1, and timeout(now)
+        # objects with next_timeout(now) -> tick or -1, and timeout(now): this interface's ARP, then
+        # the protocols' (route.pr_timers: TCP's, once tcp_init() has run)
+        self._timers = [self.arp]
         self._flag = Flag()
         self._clock = None  # the task that sets _flag at the next deadline (interrupt mode)
         self._clock_at = 0
@@ -131,24 +133,13 @@ class Interface:
             if_ether.ether_input(self, m, now)
             if not dev.pending():
                 break  # an interrupt pin read (or one register read) instead of an empty receive
-        for t in self._timers:
-            d = t.next_timeout(now)
-            if d != _NO_DEADLINE and ticks_diff(d, now) <= 0:
-                t.timeout(now)
+        _timers_due(self._timers, now)
+        _timers_due(route.pr_timers, now)
         return n
 
     def next_deadline(self, now):
         """ms until the earliest timer, or -1 when none is pending."""
-        best = _NO_DEADLINE
-        for t in self._timers:
-            d = t.next_timeout(now)
-            if d != _NO_DEADLINE:
-                dt = ticks_diff(d, now)
-                if dt < 0:
-                    dt = 0
-                if best == _NO_DEADLINE or dt < best:
-                    best = dt
-        return best
+        return _earliest(route.pr_timers, now, _earliest(self._timers, now, _NO_DEADLINE))
 
     async def run(self):
         """The interface task: poll, then sleep until a frame (interrupt) or the next deadline.
@@ -229,11 +220,40 @@ class Interface:
             "udp": dict(udp_usrreq.udpstat),
             "raw": dict(raw_ip.ripstat),
             "tcp": tcpstat_dict(),
-            "tcp_conns": {"connections": tcp_subr.tcp_connections(), "time_wait": tcp_subr.tcp_timewait(),
-                          "syncache": tcp_syncache.syncache_count(), "bufs_free": tcp_subr.tcp_bufs_free()},
+            "tcp_conns": _tcp_conns(),
             "mbuf": {"free": mbuf.pool_free(), "size": mbuf.pool_size(), "drops": mbuf.mbstat["drops"],
                      "min_free": mbuf.mbstat["min_free"]},
         }
 
     def arp_entries(self):
         return self.arp.entries()
+
+
+def _timers_due(timers, now):
+    for t in timers:
+        d = t.next_timeout(now)
+        if d != _NO_DEADLINE and ticks_diff(d, now) <= 0:
+            t.timeout(now)
+
+
+def _earliest(timers, now, best):
+    for t in timers:
+        d = t.next_timeout(now)
+        if d != _NO_DEADLINE:
+            dt = ticks_diff(d, now)
+            if dt < 0:
+                dt = 0
+            if best == _NO_DEADLINE or dt < best:
+                best = dt
+    return best
+
+
+def _tcp_conns():
+    """TCP's connection counts, when TCP is loaded (its first segment or socket loads it)."""
+    t = sys.modules.get("bsdnet.tcp_subr")
+    if t is None:
+        return {}
+    from . import tcp_syncache
+
+    return {"connections": t.tcp_connections(), "time_wait": t.tcp_timewait(),
+            "syncache": tcp_syncache.syncache_count(), "bufs_free": t.tcp_bufs_free()}

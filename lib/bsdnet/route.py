@@ -16,6 +16,7 @@ RTF_STATIC = const(0x800)  # added by route_add(), not by an interface's address
 
 ifnet = []  # type: list  # attached interfaces, in the order they came up
 rtable = []  # type: list  # Rtentry, longest prefix first
+pr_timers = []  # type: list  # the protocols' timer objects every interface's loop runs (TCP's)
 rtgen = [0]  # bumped on every change: a route cached on a pcb (BSD inp_route) is checked against it
 
 

@@ -6,11 +6,12 @@
 # tasks; and ioctl(MP_STREAM_POLL) so that MicroPython's select.poll can watch a socket. Errors
 # are OSError(errno, message).
 #
-# Each call goes to the protocol's usrreqs object (self._pr): tcp_usrreq.tcp_usrreqs for
-# SOCK_STREAM, _dgram_usrreqs here for UDP and raw IP. The socket itself only waits: blocking
-# calls drive the interfaces (poll) until the protocol says the call can complete or the timeout
-# passes, so a plain loop without asyncio works; under asyncio the interface's run() task does
-# the input and the a* methods wait on the socket's flag, which the protocol sets (_wake).
+# Each call goes to the protocol's usrreqs object (self._pr): TCP's (tcp_usrreq, loaded with the
+# first SOCK_STREAM socket) for SOCK_STREAM, _dgram_usrreqs here for UDP and raw IP. The socket
+# itself only waits: blocking calls drive the interfaces (poll) until the protocol says the call
+# can complete or the timeout passes, so a plain loop without asyncio works; under asyncio the
+# interface's run() task does the input and the a* methods wait on the socket's flag, which the
+# protocol sets (_wake).
 #
 # Datagrams: so_rcv is a queue of the mbufs they arrived in (linked through m.next, at most
 # opts.UDP_RCVQ): nothing is copied until the application reads.
@@ -24,7 +25,6 @@ from .in_pcb import in_pcballoc, in_pcbbind, in_pcbconnect, in_pcbdisconnect, in
 from . import udp_usrreq
 from .udp_usrreq import udbinfo, udp_output, udp_fromport, FROM_ADDR
 from .raw_ip import ripcbinfo, rip_output
-from .tcp_usrreq import TcpUsrreqs
 # the errno names a socket user compares with (socket.EAGAIN, ...), as MicroPython numbers them
 from .errno import (EBADF, EAGAIN, EACCES, EINVAL, EDESTADDRREQ, EMSGSIZE, ENOPROTOOPT,  # noqa: F401
                     EPROTONOSUPPORT, EAFNOSUPPORT, ENETDOWN, EISCONN, ENOTCONN, ETIMEDOUT, EHOSTUNREACH,
@@ -110,6 +110,8 @@ class socket(IOBase):
         if af != AF_INET:
             raise OSError(EAFNOSUPPORT, "only AF_INET")
         pr = _protosw.get(type)
+        if pr is None and type == SOCK_STREAM:
+            pr = _stream_usrreqs()
         if pr is None:
             raise OSError(EPROTONOSUPPORT, "socket type %r (SOCK_STREAM, SOCK_DGRAM or SOCK_RAW)" % (type,))
         self.type = type
@@ -439,48 +441,56 @@ def _connect_ready(so):
     return so._pr.connected(so) is not None
 
 
-class _StreamCalls(TcpUsrreqs):
-    """TCP's usrreqs with the blocking shapes of send and receive that the socket calls."""
+def _stream_usrreqs():
+    """TCP's usrreqs, loaded with the first SOCK_STREAM socket (a board that never opens one
+    does not carry TCP's code), with the blocking shapes of send and receive the socket calls."""
+    from .tcp_usrreq import TcpUsrreqs
 
-    def send_some(self, so, data, n):
-        if n == 0:
-            return 0
-        so._block(_write_ready, "send")
-        k = self.sosend(so, data, 0, n)
-        if k == 0:
-            raise OSError(EAGAIN, "send would block (non-blocking socket)")
-        return k
+    class _StreamCalls(TcpUsrreqs):
+        """TCP's usrreqs with the blocking shapes of send and receive that the socket calls."""
 
-    def send_all(self, so, data, n):
-        off = 0
-        while off < n:
-            so._block(_write_ready, "sendall")
-            off += self.sosend(so, data, off, n - off)
+        def send_some(self, so, data, n):
+            if n == 0:
+                return 0
+            so._block(_write_ready, "send")
+            k = self.sosend(so, data, 0, n)
+            if k == 0:
+                raise OSError(EAGAIN, "send would block (non-blocking socket)")
+            return k
 
-    def recv_into(self, so, buf, nbytes):
-        while True:
-            so._block(_read_ready, "recv")
-            n = self.soreceive(so, buf, nbytes)
-            if n is not None:
-                return n
+        def send_all(self, so, data, n):
+            off = 0
+            while off < n:
+                so._block(_write_ready, "sendall")
+                off += self.sosend(so, data, off, n - off)
 
-    def recv(self, so, bufsize):
-        if bufsize <= 0:
-            return b""
-        b = bytearray(bufsize if bufsize < opts.TCP_RCVBUF else opts.TCP_RCVBUF)
-        n = self.recv_into(so, b, len(b))
-        return bytes(b) if n == len(b) else bytes(memoryview(b)[:n])
+        def recv_into(self, so, buf, nbytes):
+            while True:
+                so._block(_read_ready, "recv")
+                n = self.soreceive(so, buf, nbytes)
+                if n is not None:
+                    return n
 
-    def recvfrom_into(self, so, buf, nbytes):
-        n = self.recv_into(so, buf, nbytes)
-        return n, so.getpeername()
+        def recv(self, so, bufsize):
+            if bufsize <= 0:
+                return b""
+            b = bytearray(bufsize if bufsize < opts.TCP_RCVBUF else opts.TCP_RCVBUF)
+            n = self.recv_into(so, b, len(b))
+            return bytes(b) if n == len(b) else bytes(memoryview(b)[:n])
 
-    def recvfrom(self, so, bufsize):
-        return self.recv(so, bufsize), so.getpeername()
+        def recvfrom_into(self, so, buf, nbytes):
+            n = self.recv_into(so, buf, nbytes)
+            return n, so.getpeername()
 
-    def sendto(self, so, data, addr):
-        raise OSError(EISCONN if so._tp is not None and so._tp.state >= 4 else ENOTCONN,
-                      "sendto() on a TCP socket: use send()")
+        def recvfrom(self, so, bufsize):
+            return self.recv(so, bufsize), so.getpeername()
+
+        def sendto(self, so, data, addr):
+            raise OSError(EISCONN if so._tp is not None and so._tp.state >= 4 else ENOTCONN,
+                          "sendto() on a TCP socket: use send()")
+
+    pr = _protosw[SOCK_STREAM] = _StreamCalls()
+    return pr
 
 
 class _DgramUsrreqs:
@@ -730,4 +740,4 @@ class _DgramUsrreqs:
 
 
 _dgram_usrreqs = _DgramUsrreqs()
-_protosw = {SOCK_STREAM: _StreamCalls(), SOCK_DGRAM: _dgram_usrreqs, SOCK_RAW: _dgram_usrreqs}
+_protosw = {SOCK_DGRAM: _dgram_usrreqs, SOCK_RAW: _dgram_usrreqs}  # SOCK_STREAM: _stream_usrreqs()

@@ -48,6 +48,13 @@ def tcp_init():
     if _inited[0]:
         return
     _inited[0] = True
+    from . import tcp_timer  # (it imports this module)
+    from . import route
+    from .ip_input import inetsw, ip_protox
+    from . import tcp_input
+
+    route.pr_timers.append(tcp_timer.tcp_timers)
+    inetsw[ip_protox[6]] = tcp_input.tcp_input  # loaded now: no more lazy entry
     try:
         from gc import mem_free, mem_alloc
 

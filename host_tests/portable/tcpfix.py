@@ -23,6 +23,10 @@ import netfix
 import ptest
 from netfix import HOST_MAC, BOARD_MAC, arp_frame
 
+# TCP's memory reserved at once, as firmware/main.py does: on a Pico, after a few tests the heap
+# has no 2 KiB block left for a ring
+tcp_subr.tcp_init()
+
 HOST = "10.7.0.1"
 BOARD = "10.7.0.2"
 PPORT = 49152  # the peer's port

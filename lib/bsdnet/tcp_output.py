@@ -15,6 +15,7 @@ from .hdr import ip as iph
 from .hdr import tcp as tcph
 from .ip_output import ip_output
 from .sockbuf import sb_get
+from .errno import EHOSTUNREACH
 from .tcp_seq import seq_hi, seq_lo
 from .tcp_var import (tcp_timer_activate, tcp_ts_hi, tcp_ifp, TT_REXMT, TT_PERSIST, TT_DELACK,
                       TCPS_CLOSED, TCPS_LISTEN, TCPS_ESTABLISHED,
@@ -139,7 +140,7 @@ def tcp_output(tp, now):
     ifp = tcp_ifp(tp)
     if ifp is None:
         tcpstat[TCPS_NOROUTE] += 1
-        return 113  # EHOSTUNREACH
+        return EHOSTUNREACH
     # idle is judged once per call, as BSD does: a write of three segments into an idle
     # connection goes out whole, its short tail included (Nagle holds only later writes)
     idle = tp.snd_max == tp.snd_una

@@ -20,7 +20,7 @@ from .tcp_var import (Tcpcb, TT_NTIMERS, TT_2MSL, TCPS_CLOSED, TCPS_LISTEN,
 from . import tcp_output
 from .stats import (tcpstat, TCPS_CLOSED as _ST_CLOSED, TCPS_DROPS, TCPS_CONNDROPS, TCPS_TWRECYCLED,
                     TCPS_CTLINPUT, TCPS_NOMEM, TCPS_RTTUPDATED)
-from .errno import ECONNREFUSED
+from .errno import ECONNREFUSED, ETIMEDOUT
 
 tcbinfo = Inpcbinfo("tcp", opts.TCP_MAXCONN + opts.TCP_LISTEN + opts.TCP_TIMEWAIT)
 # every tcpcb made so far, for the timer pass. The listeners' and the first TCP_PREALLOC
@@ -206,7 +206,7 @@ def tcp_drop(tp, err, now):
         tcp_output.tcp_sendrst(tp, now)
     else:
         tcpstat[TCPS_CONNDROPS] += 1
-    if err and not (err == 110 and tp.t_softerror):  # ETIMEDOUT: report the ICMP error seen, if any
+    if err and not (err == ETIMEDOUT and tp.t_softerror):  # a timeout reports the ICMP error seen, if any
         tp.so_error = err
     elif err:
         tp.so_error = tp.t_softerror

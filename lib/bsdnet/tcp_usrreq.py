@@ -22,7 +22,7 @@ from .tcp_subr import (tcbinfo, tcp_init, tcp_pcballoc, tcp_getbufs, tcp_putbufs
 from .tcp_timer import SO_KEEPALIVE
 from . import tcp_syncache
 from .stats import tcpstat, TCPS_CONNATTEMPT
-from .errno import (EINVAL, ENOBUFS, EISCONN, ENOTCONN, EALREADY, EOPNOTSUPP, EPIPE, EADDRINUSE,
+from .errno import (EBADF, EPROTONOSUPPORT, EINVAL, ENOBUFS, EISCONN, ENOTCONN, EALREADY, EOPNOTSUPP, EPIPE, EADDRINUSE,
                     EHOSTUNREACH, ENETDOWN, ECONNRESET, ECONNABORTED, ENOPROTOOPT)
 
 clock = [ticks_ms]
@@ -53,7 +53,7 @@ class TcpUsrreqs:
 
     def attach(self, so, proto):
         if proto not in (0, IPPROTO_TCP):
-            raise OSError(93, "SOCK_STREAM is TCP (protocol 0 or 6), not %r" % (proto,))
+            raise OSError(EPROTONOSUPPORT, "SOCK_STREAM is TCP (protocol 0 or 6), not %r" % (proto,))
         tcp_init()
         tp = tcp_pcballoc(so)
         if tp is None:
@@ -72,7 +72,7 @@ class TcpUsrreqs:
     def _tp(self, so):
         tp = so._tp
         if tp is None:
-            raise OSError(9, "socket is closed")  # EBADF
+            raise OSError(EBADF, "socket is closed")
         return tp
 
     # --- association ---------------------------------------------------------------------------

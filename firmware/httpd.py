@@ -31,33 +31,13 @@ _t0 = int(time.time())
 
 
 def _counter_dicts():
-    """The protocol counters, imported here so that this module loads without TCP (or before the
-    counters move into bsdnet.stats)."""
+    """The protocol counters by table ("ipstat", "icmpstat", ...), from bsdnet.stats: reading them
+    loads no protocol module."""
+    from bsdnet import stats as bstats
+
     d = {}
-    try:
-        from bsdnet.ip_var import ipstat
-
-        d["ipstat"] = ipstat
-    except ImportError:
-        d["ipstat"] = {}
-    try:
-        from bsdnet.ip_icmp import icmpstat
-
-        d["icmpstat"] = icmpstat
-    except ImportError:
-        d["icmpstat"] = {}
-    try:
-        from bsdnet.udp_usrreq import udpstat
-
-        d["udpstat"] = udpstat
-    except ImportError:
-        d["udpstat"] = {}
-    try:
-        from bsdnet import stats as bstats
-
-        d["tcpstat"] = bstats.tcpstat_dict()
-    except (ImportError, AttributeError):
-        d["tcpstat"] = {}
+    for key, a, names, prefix in bstats.TABLES:
+        d[key + "stat"] = bstats.stat_dict(a, names, prefix)
     return d
 
 
@@ -88,7 +68,7 @@ def stats_doc():
     }
     c = _counter_dicts()
     for k in c:
-        d[k] = dict(c[k])
+        d[k] = c[k]
     try:
         import services  # firmware/services.py
 

@@ -1,7 +1,8 @@
 # ARP (RFC 826) over the fake device: replies, table updates, hold queue, retries, eviction.
 from bsdnet import opts, mbuf
 from bsdnet.compat import ticks_add
-from bsdnet.if_ether import arpstat, ether_output
+from bsdnet.if_ether import ether_output
+from bsdnet.stats import stat
 from bsdnet.inet import inet_aton
 from bsdnet.hdr import ether as eh, arp as ah
 import netfix
@@ -33,25 +34,25 @@ def test_reply_to_request_for_us_and_learn_sender():
 
 def test_no_reply_for_other_targets_and_no_entry_created():
     nic, dev = netfix.make_if()
-    before = arpstat["notforus"]
+    before = stat("arp", "notforus")
     dev.rxq.append(arp_frame(ah.ARPOP_REQUEST, HOST_MAC, "10.7.0.1", b"\0" * 6, "10.7.0.99"))
     nic.poll(1000)
     assert dev.sent == []
     assert nic.arp_entries() == []
-    assert arpstat["notforus"] == before + 1
+    assert stat("arp", "notforus") == before + 1
 
 
 def test_malformed_arp_is_counted_not_raised():
     nic, dev = netfix.make_if()
     f = bytearray(arp_frame(ah.ARPOP_REQUEST, HOST_MAC, "10.7.0.1", b"\0" * 6, "10.7.0.2"))
-    bad = arpstat["bad"]
+    bad = stat("arp", "bad")
     dev.rxq.append(bytes(f[:30]))  # truncated
     f2 = bytearray(f)
     f2[14 + 4] = 8  # hln 8
     dev.rxq.append(bytes(f2))
     nic.poll(1000)
     assert dev.sent == []
-    assert arpstat["bad"] == bad + 2
+    assert stat("arp", "bad") == bad + 2
 
 
 def test_resolve_holds_then_sends_on_reply():
@@ -78,12 +79,12 @@ def test_resolve_holds_then_sends_on_reply():
 
 def test_hold_queue_is_bounded():
     nic, dev = netfix.make_if()
-    drops = arpstat["holddrops"]
+    drops = stat("arp", "holddrops")
     for _ in range(opts.ARP_HOLD + 3):
         m, dst = _ip_packet("10.7.0.9")
         ether_output(nic, m, dst, 0, 1000)
     assert mbuf.pool_free() == opts.NMBCLUSTERS - opts.ARP_HOLD
-    assert arpstat["holddrops"] == drops + 3
+    assert stat("arp", "holddrops") == drops + 3
     nic.active(False)  # flush frees the hold queue
     assert mbuf.pool_free() == opts.NMBCLUSTERS
 
@@ -93,13 +94,13 @@ def test_retries_then_gives_up_and_frees_hold():
     m, dst = _ip_packet("10.7.0.9")
     now = 1000
     ether_output(nic, m, dst, 0, now)
-    timeouts = arpstat["timeouts"]
+    timeouts = stat("arp", "timeouts")
     for _ in range(opts.ARP_MAXTRIES + 2):
         now = ticks_add(now, opts.ARP_RETRY_MS)
         nic.poll(now)
     requests = [f for f in dev.sent if ah.op(f, 14) == ah.ARPOP_REQUEST]
     assert len(requests) == opts.ARP_MAXTRIES
-    assert arpstat["timeouts"] == timeouts + 1
+    assert stat("arp", "timeouts") == timeouts + 1
     assert mbuf.pool_free() == opts.NMBCLUSTERS
     assert ("10.7.0.9", "", "down") in nic.arp_entries()
     # while down, packets are dropped without asking again
@@ -138,9 +139,9 @@ def test_table_full_evicts_least_recently_used():
 
 def test_gratuitous_arp_on_address_change():
     nic, dev = netfix.make_if()
-    g = arpstat["txgratuitous"]
+    g = stat("arp", "txgratuitous")
     nic.ifconfig(("10.7.0.3", "255.255.255.0", "10.7.0.1", "0.0.0.0"))
-    assert arpstat["txgratuitous"] == g + 1
+    assert stat("arp", "txgratuitous") == g + 1
     f = dev.sent[-1]
     assert f[0:6] == BCAST
     assert f[14 + ah.ARP_SPA:14 + ah.ARP_SPA + 4] == f[14 + ah.ARP_TPA:14 + ah.ARP_TPA + 4] == bytes([10, 7, 0, 3])
@@ -148,8 +149,8 @@ def test_gratuitous_arp_on_address_change():
 
 def test_duplicate_address_counted():
     nic, dev = netfix.make_if()
-    d = arpstat["dupaddr"]
+    d = stat("arp", "dupaddr")
     dev.rxq.append(arp_frame(ah.ARPOP_REQUEST, HOST_MAC, "10.7.0.2", b"\0" * 6, "10.7.0.2"))
     nic.poll(1000)
-    assert arpstat["dupaddr"] == d + 1
+    assert stat("arp", "dupaddr") == d + 1
     assert dev.sent == []

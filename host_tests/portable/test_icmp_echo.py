@@ -1,7 +1,6 @@
 # ip_input checks and the ICMP echo server over the fake device.
-from bsdnet import opts, mbuf
-from bsdnet.ip_input import ipstat
-from bsdnet.ip_icmp import icmpstat
+from bsdnet import opts, mbuf, stats
+from bsdnet.stats import stat
 from bsdnet.in_cksum import in_cksum
 from bsdnet.hdr import ether as eh, arp as ah, ip as iph, icmp as ich
 import netfix
@@ -84,37 +83,37 @@ def test_bad_input_is_counted_and_dropped():
     iph.set_frag(b, 14, iph.IP_MF)
     iph.fill_cksum(b, 14)
     cases.append((bytes(b), "ips_fragdropped"))
-    for frame, stat in cases:
-        before = ipstat[stat]
+    for frame, name in cases:
+        before = stat("ip", name)
         dev.rxq.append(frame)
         nic.poll(1002)
-        assert ipstat[stat] == before + 1, stat
+        assert stat("ip", name) == before + 1, name
     assert dev.sent == []
     b = bytearray(good)
     b[14 + 20 + 8] ^= 0x55  # a payload byte: the ICMP checksum is now wrong
-    before = icmpstat["icps_checksum"]
+    before = stat("icmp", "icps_checksum")
     dev.rxq.append(bytes(b))
     nic.poll(1003)
-    assert icmpstat["icps_checksum"] == before + 1
+    assert stat("icmp", "icps_checksum") == before + 1
     assert dev.sent == []
 
 
 def test_no_echo_to_broadcast():
     nic, dev = _resolved_if()
-    before = icmpstat["icps_bmcastecho"]
+    before = stat("icmp", "icps_bmcastecho")
     dev.rxq.append(echo_frame("10.7.0.1", "10.7.0.255", dmac=b"\xff" * 6))
     nic.poll(1001)
     assert dev.sent == []
-    assert icmpstat["icps_bmcastecho"] == before + 1
+    assert stat("icmp", "icps_bmcastecho") == before + 1
 
 
 def test_frames_not_for_our_mac_are_dropped():
     nic, dev = _resolved_if()
-    before = nic.ifstat["notforus"]
+    before = nic.ifstat[stats.IFS_NOTFORUS]
     dev.rxq.append(echo_frame("10.7.0.1", "10.7.0.2", dmac=b"\x02\x00\x00\x00\x00\x99"))
     nic.poll(1001)
     assert dev.sent == []
-    assert nic.ifstat["notforus"] == before + 1
+    assert nic.ifstat[stats.IFS_NOTFORUS] == before + 1
 
 
 def test_reply_to_offlink_goes_to_gateway():

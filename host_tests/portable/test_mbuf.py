@@ -1,4 +1,5 @@
 from bsdnet import mbuf, opts
+from bsdnet.stats import stat
 import ptest
 
 
@@ -14,14 +15,14 @@ def test_get_free_roundtrip_and_headroom():
 
 def test_exhaustion_returns_none_and_counts():
     got = []
-    drops = mbuf.mbstat["drops"]
+    drops = stat("mbuf", "drops")
     for _ in range(opts.NMBCLUSTERS):
         m = mbuf.m_get()
         assert m is not None
         got.append(m)
     assert mbuf.m_get() is None
-    assert mbuf.mbstat["drops"] == drops + 1
-    assert mbuf.mbstat["min_free"] == 0
+    assert stat("mbuf", "drops") == drops + 1
+    assert stat("mbuf", "min_free") == 0
     # clusters do not overlap
     for i, m in enumerate(got):
         m.buf[0] = i
@@ -35,10 +36,10 @@ def test_exhaustion_returns_none_and_counts():
 def test_double_free_is_caught():
     m = mbuf.m_get()
     mbuf.m_free(m)
-    before = mbuf.mbstat["double_free"]
+    before = stat("mbuf", "double_free")
     e = ptest.raises(RuntimeError, mbuf.m_free, m)
     assert "twice" in str(e)
-    assert mbuf.mbstat["double_free"] == before + 1
+    assert stat("mbuf", "double_free") == before + 1
     assert mbuf.pool_free() == opts.NMBCLUSTERS
 
 

@@ -1,8 +1,8 @@
 # Raw IP sockets (raw_ip.py): ping from the board with SOCK_RAW/ICMP, what a raw socket reads (from
 # the IP header on), protocol unreachable for protocols no one claims, and the socket rules.
 from bsdnet import opts, mbuf, socket
-from bsdnet.raw_ip import ripstat, ripcbinfo
-from bsdnet.ip_var import ipstat
+from bsdnet.raw_ip import ripcbinfo
+from bsdnet.stats import stat
 from bsdnet.in_cksum import in_cksum
 from bsdnet.inet import inet_aton
 from bsdnet.hdr import ether as eh, arp as ah, ip as iph, icmp as ich
@@ -74,11 +74,11 @@ def test_ping_from_the_board():
 
 def test_unclaimed_protocol_gets_protocol_unreachable_unless_a_raw_socket_takes_it():
     nic, dev = _if()
-    n0 = ipstat["ips_noproto"]
+    n0 = stat("ip", "ips_noproto")
     req = _ip_frame(253, b"experimental")
     dev.rxq.append(req)
     nic.poll()
-    assert ipstat["ips_noproto"] == n0 + 1
+    assert stat("ip", "ips_noproto") == n0 + 1
     assert len(dev.sent) == 1
     f = dev.sent[0]
     assert ich.msg_type(f, 34) == ich.ICMP_UNREACH and ich.msg_code(f, 34) == ich.ICMP_UNREACH_PROTOCOL
@@ -92,12 +92,12 @@ def test_unclaimed_protocol_gets_protocol_unreachable_unless_a_raw_socket_takes_
         assert dev.sent == []
         data = s.recv(100)
         assert data[9] == 253 and data[20:32] == b"experimental"
-        d0 = ripstat["rips_delivered"]
+        d0 = stat("raw", "rips_delivered")
         # a connected raw socket only hears its peer: the host's datagram is unclaimed again
         s.connect(("10.7.0.9", 0))
         dev.rxq.append(req)
         nic.poll()
-        assert ripstat["rips_delivered"] == d0 and ich.msg_type(dev.sent[-1], 34) == ich.ICMP_UNREACH
+        assert stat("raw", "rips_delivered") == d0 and ich.msg_type(dev.sent[-1], 34) == ich.ICMP_UNREACH
         assert ptest.raises(OSError, s.recv, 100).args[0] == socket.EAGAIN
         s.connect((HOST, 0))
         assert s.send(b"to the peer") == 11

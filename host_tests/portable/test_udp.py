@@ -2,8 +2,8 @@
 # fake device. The frames are checked with the hdr modules and the checksum routine.
 from bsdnet import opts, mbuf, socket, bcopy
 from bsdnet.compat import ticks_ms, ticks_add
-from bsdnet.udp_usrreq import udpstat, udbinfo
-from bsdnet.ip_icmp import icmpstat
+from bsdnet.udp_usrreq import udbinfo
+from bsdnet.stats import stat
 from bsdnet.in_pcb import in_pcblookup, INPLOOKUP_WILDCARD
 from bsdnet.in_cksum import in_cksum, in_pseudo
 from bsdnet.inet import inet_aton
@@ -39,9 +39,9 @@ def _sock(port=None):
 
 
 def _count(name, fn):
-    before = udpstat[name]
+    before = stat("udp", name)
     fn()
-    return udpstat[name] - before
+    return stat("udp", name) - before
 
 
 def _check_udp(f, src, dst, sport, dport, payload):
@@ -108,9 +108,9 @@ def test_closed_port_gets_icmp_port_unreachable():
     nic, dev = _if()
     req = udp_frame(HOST, BOARD, 40000, 4242, b"anyone?")
     dev.rxq.append(req)
-    before = udpstat["udps_noport"]
+    before = stat("udp", "udps_noport")
     nic.poll()
-    assert udpstat["udps_noport"] == before + 1
+    assert stat("udp", "udps_noport") == before + 1
     assert len(dev.sent) == 1
     f = dev.sent[0]
     assert iph.check(f, 14, len(f) - 14) == 0 and iph.proto(f, 14) == iph.IPPROTO_ICMP
@@ -126,17 +126,17 @@ def test_closed_port_gets_icmp_port_unreachable():
 
 def test_no_icmp_error_for_broadcast_and_rate_limit():
     nic, dev = _if()
-    before = udpstat["udps_noportbcast"]
+    before = stat("udp", "udps_noportbcast")
     dev.rxq.append(udp_frame(HOST, "10.7.0.255", 40000, 4242, b"x", dmac=BCAST))
     dev.rxq.append(udp_frame(HOST, "255.255.255.255", 40000, 4242, b"x", dmac=BCAST))
     nic.poll()
-    assert udpstat["udps_noportbcast"] == before + 2
+    assert stat("udp", "udps_noportbcast") == before + 2
     # unicast IP in a link-level broadcast frame: no error either (RFC 1122 3.2.2)
     dev.rxq.append(udp_frame(HOST, BOARD, 40000, 4242, b"x", dmac=BCAST))
     nic.poll()
     assert dev.sent == []
     # rate limit: at most ICMP_LIM errors in one second
-    lim0 = icmpstat["icps_ratelimited"]
+    lim0 = stat("icmp", "icps_ratelimited")
     sent = 0
     t0 = ticks_ms()
     for i in range(opts.ICMP_LIM + 5):
@@ -144,7 +144,7 @@ def test_no_icmp_error_for_broadcast_and_rate_limit():
         nic.poll(ticks_add(t0, 1000 + i % 10))
         sent += len(dev.sent)
         dev.sent.clear()
-    assert sent <= opts.ICMP_LIM and icmpstat["icps_ratelimited"] - lim0 >= 5
+    assert sent <= opts.ICMP_LIM and stat("icmp", "icps_ratelimited") - lim0 >= 5
     dev.rxq.append(udp_frame(HOST, BOARD, 40000, 4242, b"x"))
     nic.poll(ticks_add(t0, 2100))  # a new second
     assert len(dev.sent) == 1
@@ -154,11 +154,11 @@ def test_no_icmp_error_for_broadcast_and_rate_limit():
 def test_full_queue_drops_and_counts():
     nic, dev = _if()
     s = _sock(9)
-    full0 = udpstat["udps_fullsock"]
+    full0 = stat("udp", "udps_fullsock")
     for i in range(opts.UDP_RCVQ + 3):
         dev.rxq.append(udp_frame(HOST, BOARD, 40000, 9, bytes([i])))
         nic.poll()
-    assert udpstat["udps_fullsock"] - full0 == 3
+    assert stat("udp", "udps_fullsock") - full0 == 3
     assert mbuf.pool_free() == opts.NMBCLUSTERS - opts.UDP_RCVQ
     for i in range(opts.UDP_RCVQ):
         assert s.recv(4) == bytes([i])  # in order, the first ones kept
@@ -366,9 +366,9 @@ def test_port_unreachable_reaches_the_connected_socket():
     u.setblocking(False)
     dev.rxq.append(_icmp_error_frame(sent_c[14:14 + 28]))
     dev.rxq.append(_icmp_error_frame(sent_u[14:14 + 28]))
-    n0 = udpstat["udps_ctlnotify"]
+    n0 = stat("udp", "udps_ctlnotify")
     nic.poll()
-    assert udpstat["udps_ctlnotify"] == n0 + 1
+    assert stat("udp", "udps_ctlnotify") == n0 + 1
     assert ptest.raises(OSError, c.recv, 10).args[0] == 111  # ECONNREFUSED, once
     assert ptest.raises(OSError, c.recv, 10).args[0] == socket.EAGAIN
     assert ptest.raises(OSError, u.recv, 10).args[0] == socket.EAGAIN
@@ -378,10 +378,10 @@ def test_port_unreachable_reaches_the_connected_socket():
     assert ptest.raises(OSError, c.send, b"x").args[0] == 113  # EHOSTUNREACH
     assert c.send(b"x") == 1
     # quotes too short to hold the UDP ports are counted and ignored
-    bl = icmpstat["icps_badlen"]
+    bl = stat("icmp", "icps_badlen")
     dev.rxq.append(_icmp_error_frame(sent_c[14:14 + 24]))
     nic.poll()
-    assert icmpstat["icps_badlen"] == bl + 1
+    assert stat("icmp", "icps_badlen") == bl + 1
     assert ptest.raises(OSError, c.recv, 10).args[0] == socket.EAGAIN
     assert mbuf.pool_free() == opts.NMBCLUSTERS
 

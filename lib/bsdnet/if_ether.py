@@ -11,6 +11,10 @@ from . import mbuf
 from .inet import in_eq, in_copy, in_nullhost, inet_ntoa
 from .hdr import ether as eh
 from .hdr import arp as ah
+from .stats import (stat_inc, stat_add, arpstat, etherstat, ARPS_RECEIVED, ARPS_RXREQUESTS, ARPS_RXREPLIES,
+    ARPS_TXREQUESTS, ARPS_TXREPLIES, ARPS_TXGRATUITOUS, ARPS_DROPPED, ARPS_BAD, ARPS_NOTFORUS, ARPS_DUPADDR,
+    ARPS_TIMEOUTS, ARPS_HELD, ARPS_HOLDDROPS, ARPS_EVICTIONS, ARPS_TABLEFULL, ARPS_NOMBUF, ETHS_SHORT, ETHS_NOTFORUS,
+    ETHS_NOPROTO, ETHS_MULTICAST, ETHS_BROADCAST, IFS_IERRORS, IFS_NOPROTO, IFS_NOTFORUS, IFS_OERRORS)
 
 _LLE_FREE = const(0)
 _LLE_INCOMPLETE = const(1)  # request sent, no answer yet
@@ -19,13 +23,6 @@ _LLE_DOWN = const(3)  # gave up after ARP_MAXTRIES: drop quickly instead of aski
 
 _NO_DEADLINE = const(-1)
 _STATE_NAMES = ("free", "incomplete", "reachable", "down")
-
-arpstat = {
-    "rxrequests": 0, "rxreplies": 0, "txrequests": 0, "txreplies": 0, "txgratuitous": 0,
-    "received": 0, "dropped": 0, "bad": 0, "notforus": 0, "dupaddr": 0, "timeouts": 0,
-    "held": 0, "holddrops": 0, "evictions": 0, "tablefull": 0, "nombuf": 0,
-}
-etherstat = {"short": 0, "notforus": 0, "noproto": 0, "multicast": 0, "broadcast": 0}
 
 _BCAST = b"\xff\xff\xff\xff\xff\xff"
 
@@ -70,10 +67,10 @@ class ArpTable:
             if self.hold[i] is None and (victim < 0 or ticks_diff(self.used[i], self.used[victim]) < 0):
                 victim = i
         if victim < 0:
-            arpstat["tablefull"] += 1
+            stat_inc(arpstat, ARPS_TABLEFULL)
             return -1
         if self.state[victim] != _LLE_FREE:
-            arpstat["evictions"] += 1
+            stat_inc(arpstat, ARPS_EVICTIONS)
             self._clear(victim)
         in_copy(self.ip, 4 * victim, a, off)
         self.used[victim] = now
@@ -83,7 +80,7 @@ class ArpTable:
     def _clear(self, i):
         m = self.hold[i]
         if m is not None:
-            arpstat["holddrops"] += self.nhold[i]
+            stat_add(arpstat, ARPS_HOLDDROPS, self.nhold[i])
             mbuf.m_freem(m)
         self.hold[i] = None
         self.nhold[i] = 0
@@ -118,13 +115,13 @@ class ArpTable:
                 self._request(dst, doff, now)
             return True
         if i >= 0 and self.state[i] == _LLE_DOWN:
-            arpstat["dropped"] += 1
+            stat_inc(arpstat, ARPS_DROPPED)
             mbuf.m_free(m)
             return False
         if i < 0:
             i = self._alloc(dst, doff, now)
             if i < 0:
-                arpstat["dropped"] += 1
+                stat_inc(arpstat, ARPS_DROPPED)
                 mbuf.m_free(m)
                 return False
             self._set(i, _LLE_INCOMPLETE)
@@ -139,7 +136,7 @@ class ArpTable:
             old.next = None
             mbuf.m_free(old)
             self.nhold[i] -= 1
-            arpstat["holddrops"] += 1
+            stat_inc(arpstat, ARPS_HOLDDROPS)
         m.next = None
         if self.hold[i] is None:
             self.hold[i] = m
@@ -149,7 +146,7 @@ class ArpTable:
                 t = t.next
             t.next = m
         self.nhold[i] += 1
-        arpstat["held"] += 1
+        stat_inc(arpstat, ARPS_HELD)
         return False
 
     # --- timers -------------------------------------------------------------------------
@@ -174,10 +171,10 @@ class ArpTable:
                 self._clear(i)
             elif self.asked[i] >= opts.ARP_MAXTRIES:
                 # no answer: drop what waits and remember for a while that the host is down
-                arpstat["timeouts"] += 1
+                stat_inc(arpstat, ARPS_TIMEOUTS)
                 h = self.hold[i]
                 if h is not None:
-                    arpstat["holddrops"] += self.nhold[i]
+                    stat_add(arpstat, ARPS_HOLDDROPS, self.nhold[i])
                     mbuf.m_freem(h)
                 self.hold[i] = None
                 self.nhold[i] = 0
@@ -192,18 +189,18 @@ class ArpTable:
     def _request(self, tpa, toff, now):
         ifp = self.ifp
         if self._emit(ah.ARPOP_REQUEST, _BCAST, 0, ifp.ia.addr, 0, None, 0, tpa, toff):
-            arpstat["txrequests"] += 1
+            stat_inc(arpstat, ARPS_TXREQUESTS)
 
     def announce(self, now):
         """Gratuitous ARP: a request for our own address, so neighbours update their caches."""
         ia = self.ifp.ia
         if self._emit(ah.ARPOP_REQUEST, _BCAST, 0, ia.addr, 0, None, 0, ia.addr, 0):
-            arpstat["txgratuitous"] += 1
+            stat_inc(arpstat, ARPS_TXGRATUITOUS)
 
     def _emit(self, op, dmac, dmoff, spa, soff, tha, thoff, tpa, toff):
         m = mbuf.m_get(opts.MAX_LINKHDR)
         if m is None:
-            arpstat["nombuf"] += 1
+            stat_inc(arpstat, ARPS_NOMBUF)
             return False
         b = m.buf
         o = m.off
@@ -216,11 +213,11 @@ class ArpTable:
     # --- input: arpintr / in_arpinput ---------------------------------------------------
     def input(self, m, now):
         """in_arpinput(): m.off at the ARP header. Consumes m."""
-        arpstat["received"] += 1
+        stat_inc(arpstat, ARPS_RECEIVED)
         b = m.buf
         o = m.off
         if ah.check(b, o, m.len) != 0:
-            arpstat["bad"] += 1
+            stat_inc(arpstat, ARPS_BAD)
             mbuf.m_free(m)
             return
         ifp = self.ifp
@@ -230,15 +227,15 @@ class ArpTable:
         tpa = o + ah.ARP_TPA
         sha = o + ah.ARP_SHA
         if op == ah.ARPOP_REQUEST:
-            arpstat["rxrequests"] += 1
+            stat_inc(arpstat, ARPS_RXREQUESTS)
         else:
-            arpstat["rxreplies"] += 1
+            stat_inc(arpstat, ARPS_RXREPLIES)
         if eh.mac_eq(b, sha, ifp.lladdr, 0):
-            arpstat["bad"] += 1  # our own frame looped back
+            stat_inc(arpstat, ARPS_BAD)  # our own frame looped back
             mbuf.m_free(m)
             return
         if ia.configured and in_eq(b, spa, ia.addr, 0):
-            arpstat["dupaddr"] += 1  # someone else claims our address (RFC 5227 conflict)
+            stat_inc(arpstat, ARPS_DUPADDR)  # someone else claims our address (RFC 5227 conflict)
             mbuf.m_free(m)
             return
         for_us = ia.configured and in_eq(b, tpa, ia.addr, 0)
@@ -263,7 +260,7 @@ class ArpTable:
                 ifp.if_output(h)
                 h = n
         if not for_us:
-            arpstat["notforus"] += 1
+            stat_inc(arpstat, ARPS_NOTFORUS)
             mbuf.m_free(m)
             return
         if op != ah.ARPOP_REQUEST:
@@ -275,7 +272,7 @@ class ArpTable:
         mbuf.m_prepend(m, eh.ETHER_HDR_LEN)
         eh.emit(b, m.off, b, o + ah.ARP_THA, ifp.lladdr, 0, eh.ETHERTYPE_ARP)
         if ifp.if_output(m):
-            arpstat["txreplies"] += 1
+            stat_inc(arpstat, ARPS_TXREPLIES)
 
 
 def ether_input(ifp, m, now):
@@ -283,19 +280,19 @@ def ether_input(ifp, m, now):
     b = m.buf
     o = m.off
     if m.len < eh.ETHER_HDR_LEN:
-        etherstat["short"] += 1
-        ifp.ifstat["ierrors"] += 1
+        stat_inc(etherstat, ETHS_SHORT)
+        stat_inc(ifp.ifstat, IFS_IERRORS)
         mbuf.m_free(m)
         return
     if b[o] & 1:
         if eh.mac_eq(b, o, _BCAST, 0):
-            etherstat["broadcast"] += 1
+            stat_inc(etherstat, ETHS_BROADCAST)
         else:
-            etherstat["multicast"] += 1
+            stat_inc(etherstat, ETHS_MULTICAST)
     elif not eh.mac_eq(b, o, ifp.lladdr, 0):
         # a chip in promiscuous mode (W5500 with MFEN off) passes unicast for others
-        etherstat["notforus"] += 1
-        ifp.ifstat["notforus"] += 1
+        stat_inc(etherstat, ETHS_NOTFORUS)
+        stat_inc(ifp.ifstat, IFS_NOTFORUS)
         mbuf.m_free(m)
         return
     t = eh.ethertype(b, o)
@@ -306,8 +303,8 @@ def ether_input(ifp, m, now):
     elif t == eh.ETHERTYPE_ARP:
         ifp.arp.input(m, now)
     else:
-        etherstat["noproto"] += 1
-        ifp.ifstat["noproto"] += 1
+        stat_inc(etherstat, ETHS_NOPROTO)
+        stat_inc(ifp.ifstat, IFS_NOPROTO)
         mbuf.m_free(m)
 
 
@@ -315,7 +312,7 @@ def ether_output(ifp, m, dst, doff, now):
     """ether_output(): m.off at the IP header. Prepend the Ethernet header, resolve the next hop
     dst (4 bytes at dst[doff]) and send, or hold for ARP. Consumes m. True if sent now."""
     if not mbuf.m_prepend(m, eh.ETHER_HDR_LEN):
-        ifp.ifstat["oerrors"] += 1
+        stat_inc(ifp.ifstat, IFS_OERRORS)
         mbuf.m_free(m)
         return False
     b = m.buf

@@ -11,17 +11,13 @@ from .hdr import icmp as ich
 from .inet import in_copy, in_nullhost, in_multicast, in_allones
 from .ip_output import ip_output
 from .bcopy import bcopy
+from .stats import (stat_inc, icmpstat, ICPS_RECEIVED, ICPS_TOOSHORT, ICPS_CHECKSUM, ICPS_BADTYPE, ICPS_ECHO,
+    ICPS_REFLECT, ICPS_BMCASTECHO, ICPS_OUTHIST_ECHOREPLY, ICPS_ERROR, ICPS_OLDICMP, ICPS_BMCASTERR, ICPS_RATELIMITED,
+    ICPS_NOMBUF, ICPS_OUTHIST_UNREACH, ICPS_BADLEN, ICPS_UNREACH, ICPS_TIMXCEED)
 from .errno import EHOSTUNREACH, ECONNREFUSED, ENOPROTOOPT, EMSGSIZE
 
-icmpstat = {
-    "icps_received": 0, "icps_tooshort": 0, "icps_checksum": 0, "icps_badtype": 0,
-    "icps_echo": 0, "icps_reflect": 0, "icps_bmcastecho": 0, "icps_outhist_echoreply": 0,
-    "icps_error": 0, "icps_oldicmp": 0, "icps_bmcasterr": 0, "icps_ratelimited": 0, "icps_nombuf": 0,
-    "icps_outhist_unreach": 0, "icps_badlen": 0, "icps_unreach": 0, "icps_timxceed": 0,
-}
-
 def _no_raw(ifp, m, hlen, now):
-    icmpstat["icps_badtype"] += 1
+    stat_inc(icmpstat, ICPS_BADTYPE)
     mbuf.m_free(m)
 
 
@@ -52,32 +48,32 @@ def icmp_error(ifp, m, type, code, now):
     if iph.proto(b, o) == iph.IPPROTO_ICMP and m.len >= hlen + 1:
         t = b[o + hlen]
         if t != ich.ICMP_ECHO and t != ich.ICMP_ECHOREPLY and t != ich.ICMP_TSTAMP and t != ich.ICMP_MASKREQ:
-            icmpstat["icps_oldicmp"] += 1
+            stat_inc(icmpstat, ICPS_OLDICMP)
             return False
     dst = o + iph.IP_DST
     src = o + iph.IP_SRC
     if (ia.is_broadcast(b, dst) or in_multicast(b, dst) or (o >= _ETHER_HDR_LEN and b[o - _ETHER_HDR_LEN] & 1)
             or in_nullhost(b, src) or in_allones(b, src) or in_multicast(b, src) or b[src] == 127
             or ia.is_broadcast(b, src)):
-        icmpstat["icps_bmcasterr"] += 1
+        stat_inc(icmpstat, ICPS_BMCASTERR)
         return False
     if ticks_diff(now, _lim[0]) >= 1000 or ticks_diff(now, _lim[0]) < 0:
         _lim[0] = now
         _lim[1] = 0
     if _lim[1] >= opts.ICMP_LIM:
-        icmpstat["icps_ratelimited"] += 1
+        stat_inc(icmpstat, ICPS_RATELIMITED)
         return False
     q = hlen + _QUOTE
     if q > m.len:
         q = m.len
     n = mbuf.m_get(opts.MAX_LINKHDR)
     if n is None:
-        icmpstat["icps_nombuf"] += 1
+        stat_inc(icmpstat, ICPS_NOMBUF)
         return False
     _lim[1] += 1
-    icmpstat["icps_error"] += 1
+    stat_inc(icmpstat, ICPS_ERROR)
     if type == ich.ICMP_UNREACH:
-        icmpstat["icps_outhist_unreach"] += 1
+        stat_inc(icmpstat, ICPS_OUTHIST_UNREACH)
     nb = n.buf
     no = n.off
     ic = no + iph.IP_HDR_LEN
@@ -92,12 +88,12 @@ def icmp_error(ifp, m, type, code, now):
 def icmp_input(ifp, m, hlen, now):
     b = m.buf
     o = m.off
-    icmpstat["icps_received"] += 1
+    stat_inc(icmpstat, ICPS_RECEIVED)
     ic = o + hlen
     icmplen = m.len - hlen
     r = ich.check(b, ic, icmplen)
     if r != 0:
-        icmpstat["icps_tooshort" if r == ich.DROP_SHORT else "icps_checksum"] += 1
+        stat_inc(icmpstat, ICPS_TOOSHORT if r == ich.DROP_SHORT else ICPS_CHECKSUM)
         mbuf.m_free(m)
         return
     t = ich.msg_type(b, ic)
@@ -106,11 +102,11 @@ def icmp_input(ifp, m, hlen, now):
     if t != ich.ICMP_ECHO:
         rip_deliver(ifp, m, hlen, now)  # echo replies and the rest: for raw ICMP sockets
         return
-    icmpstat["icps_echo"] += 1
+    stat_inc(icmpstat, ICPS_ECHO)
     ia = ifp.ia
     if not ia.is_ours(b, o + iph.IP_DST):
         # net.inet.icmp.bmcastecho=0: no echo for broadcast or multicast (smurf amplification)
-        icmpstat["icps_bmcastecho"] += 1
+        stat_inc(icmpstat, ICPS_BMCASTECHO)
         mbuf.m_free(m)
         return
     # icmp_reflect(): echo reply to the sender, from our address, options dropped
@@ -127,8 +123,8 @@ def icmp_input(ifp, m, hlen, now):
     ich.set_type(b, ic, ich.ICMP_ECHOREPLY)
     in_copy(b, o + iph.IP_DST, b, o + iph.IP_SRC)
     in_copy(b, o + iph.IP_SRC, ia.addr, 0)
-    icmpstat["icps_reflect"] += 1
-    icmpstat["icps_outhist_echoreply"] += 1
+    stat_inc(icmpstat, ICPS_REFLECT)
+    stat_inc(icmpstat, ICPS_OUTHIST_ECHOREPLY)
     ip_output(ifp, m, now)
 
 
@@ -137,16 +133,16 @@ def _notify(b, ic, icmplen, t):
     and 8 bytes) and hand it to the quoted protocol's ctlinput with the errno it means."""
     q = ic + ich.ICMP_MINLEN
     if icmplen < ich.ICMP_MINLEN + iph.IP_HDR_LEN + 8 or b[q] >> 4 != 4:
-        icmpstat["icps_badlen"] += 1
+        stat_inc(icmpstat, ICPS_BADLEN)
         return
     qhl = (b[q] & 0x0F) << 2
     if qhl < iph.IP_HDR_LEN or icmplen < ich.ICMP_MINLEN + qhl + 8:
-        icmpstat["icps_badlen"] += 1
+        stat_inc(icmpstat, ICPS_BADLEN)
         return
     # inetctlerrmap: the errno a socket learns (RFC 1122 4.2.3.9: port and protocol unreachable are
     # the hard errors; the socket layer reports what it gets)
     if t == ich.ICMP_UNREACH:
-        icmpstat["icps_unreach"] += 1
+        stat_inc(icmpstat, ICPS_UNREACH)
         code = ich.msg_code(b, ic)
         if code == ich.ICMP_UNREACH_PORT:
             err = ECONNREFUSED
@@ -157,7 +153,7 @@ def _notify(b, ic, icmplen, t):
         else:
             err = EHOSTUNREACH
     else:
-        icmpstat["icps_timxceed"] += 1
+        stat_inc(icmpstat, ICPS_TIMXCEED)
         err = EHOSTUNREACH
     fn = pr_ctlinput.get(b[q + iph.IP_P])
     if fn is not None:

@@ -11,12 +11,12 @@ from .inet import in_multicast
 from . import ip_icmp
 from . import udp_usrreq
 from . import raw_ip
-from .ip_var import ipstat
+from .stats import (stat_inc, ipstat, IPS_TOTAL, IPS_DELIVERED, IPS_TOOSMALL, IPS_BADVERS, IPS_BADHLEN,
+    IPS_BADSUM, IPS_TOOSHORT, IPS_BADLEN, IPS_BADOPTIONS, IPS_CANTFORWARD, IPS_NOPROTO, IPS_FRAGMENTS, IPS_FRAGDROPPED,
+    IFS_NOTFORUS)
 
-
-# iph.check() drop reason -> ipstat counter, in the order of iph.DROP_*
-_DROP_STAT = ("", "ips_toosmall", "ips_badvers", "ips_badhlen", "ips_badsum", "ips_badlen", "ips_tooshort",
-              "ips_badoptions")
+# iph.check() drop reason -> counter, in the order of iph.DROP_*
+_DROP_STAT = bytes((0, IPS_TOOSMALL, IPS_BADVERS, IPS_BADHLEN, IPS_BADSUM, IPS_BADLEN, IPS_TOOSHORT, IPS_BADOPTIONS))
 
 
 # inetsw[] and ip_protox[]: every protocol indexes the raw entry until a protocol claims it
@@ -26,7 +26,7 @@ def _tcp_input(ifp, m, hlen, now):
     try:
         from . import tcp_input
     except MemoryError:
-        ipstat["ips_noproto"] += 1
+        stat_inc(ipstat, IPS_NOPROTO)
         mbuf.m_free(m)
         return
     inetsw[3] = tcp_input.tcp_input
@@ -48,12 +48,12 @@ def ip_register(proto, pr_input):
 
 def ip_input(ifp, m, now):
     """m.off at the IP header, m.len = bytes left in the frame. Consumes m."""
-    ipstat["ips_total"] += 1
+    stat_inc(ipstat, IPS_TOTAL)
     b = m.buf
     o = m.off
     r = iph.check(b, o, m.len)
     if r != 0:
-        ipstat[_DROP_STAT[r]] += 1
+        stat_inc(ipstat, _DROP_STAT[r])
         mbuf.m_free(m)
         return
     tlen = iph.total_len(b, o)
@@ -62,15 +62,15 @@ def ip_input(ifp, m, now):
     ia = ifp.ia
     dst = o + iph.IP_DST
     if not (ia.is_ours(b, dst) or ia.is_broadcast(b, dst) or in_multicast(b, dst)):
-        ipstat["ips_cantforward"] += 1
-        ifp.ifstat["notforus"] += 1
+        stat_inc(ipstat, IPS_CANTFORWARD)
+        stat_inc(ifp.ifstat, IFS_NOTFORUS)
         mbuf.m_free(m)
         return
     if iph.frag(b, o) & (iph.IP_MF | iph.IP_OFFMASK):
         # reassembly (ip_reass) comes with the IPv4 issue; until then fragments are dropped
-        ipstat["ips_fragments"] += 1
-        ipstat["ips_fragdropped"] += 1
+        stat_inc(ipstat, IPS_FRAGMENTS)
+        stat_inc(ipstat, IPS_FRAGDROPPED)
         mbuf.m_free(m)
         return
-    ipstat["ips_delivered"] += 1
+    stat_inc(ipstat, IPS_DELIVERED)
     inetsw[ip_protox[iph.proto(b, o)]](ifp, m, iph.hlen(b, o), now)

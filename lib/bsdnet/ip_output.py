@@ -12,7 +12,7 @@ from .hdr import ip as iph
 from .inet import in_nullhost, in_multicast, in_allones
 from .route import rtalloc, RTF_GATEWAY
 from .if_ether import ether_output
-from .ip_var import ipstat
+from .stats import stat_inc, ipstat, IPS_LOCALOUT, IPS_NOROUTE, IPS_ODROPPED
 
 _ip_id = [1]
 
@@ -21,9 +21,9 @@ def ip_output(ifp, m, now, ttl=opts.IP_DEFTTL):
     """m.off at the IP header; consumes m. True if the frame left now (False: held or dropped)."""
     b = m.buf
     o = m.off
-    ipstat["ips_localout"] += 1
+    stat_inc(ipstat, IPS_LOCALOUT)
     if m.len > ifp.mtu:
-        ipstat["ips_odropped"] += 1
+        stat_inc(ipstat, IPS_ODROPPED)
         mbuf.m_free(m)
         return False
     dst = o + iph.IP_DST
@@ -37,7 +37,7 @@ def ip_output(ifp, m, now, ttl=opts.IP_DEFTTL):
         return ether_output(ifp, m, b, dst, now)
     rt = rtalloc(b, dst)
     if rt is None:
-        ipstat["ips_noroute"] += 1
+        stat_inc(ipstat, IPS_NOROUTE)
         mbuf.m_free(m)
         return False
     if rt.flags & RTF_GATEWAY:

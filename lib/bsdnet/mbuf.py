@@ -7,14 +7,39 @@
 # with the leading space of an mbuf. A caller that knows every header below it asks for exactly
 # that much, so the finished frame starts at the cluster's first byte (no slice for the driver).
 # m_get() returns None when the pool is empty: the caller counts the drop (no exception).
+#
+# A datagram larger than a cluster (a reassembled one) is a chain of clusters linked through
+# `cont` (BSD's m_next); `next` (m_nextpkt) links packets in a queue. m_free() frees a packet with
+# its chain. `flags` carries what the link layer knew (M_BCAST, M_MCAST: the frame came to a link
+# broadcast or multicast address), so that upper layers never look back at the Ethernet header.
+#
+# The pool rule (DESIGN.md 3): whoever keeps clusters beyond the packet in hand (ARP's hold queues,
+# reassembly, socket receive queues) holds them under a quota (m_hold); the quotas leave
+# opts.MBUF_RESERVE clusters that no holder can take, for receive and for the answers the stack
+# must send. A held cluster is released by m_free() wherever it is freed.
 from .compat import const
 from . import opts
+from .stats import stat_inc, mbstat, MBS_GETS, MBS_FREES, MBS_DROPS, MBS_DOUBLE_FREE, MBS_MIN_FREE
 
 _DEBUG = const(True)
 
+M_BCAST = const(1)  # received as a link-level broadcast
+M_MCAST = const(2)  # received as a link-level multicast
+M_FRAG = const(4)  # a fragment of a datagram (ip_output: more follow or not)
+
+HOLD_ARP = const(0)  # ARP's hold queues, all entries together (opts.ARP_HOLD_TOTAL)
+HOLD_REASS = const(1)  # IP reassembly queues (opts.IP_REASS_MBUFS)
+HOLD_SOCK = const(2)  # datagram socket receive queues, all sockets together (opts.SB_MBUFS)
+_NOHOLD = const(255)
+
+quota = bytes((opts.ARP_HOLD_TOTAL, opts.IP_REASS_MBUFS, opts.SB_MBUFS))
+held = bytearray(3)
+if opts.ARP_HOLD_TOTAL + opts.IP_REASS_MBUFS + opts.SB_MBUFS > opts.NMBCLUSTERS - opts.MBUF_RESERVE:
+    raise ValueError("opts: the holders' quotas exceed NMBCLUSTERS - MBUF_RESERVE (the pool rule)")
+
 
 class Mbuf:
-    __slots__ = ("buf", "off", "len", "idx", "next", "free")
+    __slots__ = ("buf", "off", "len", "idx", "next", "cont", "free", "flags", "hold", "stamp")
 
     def __init__(self, buf, idx):
         self.buf = buf
@@ -22,52 +47,112 @@ class Mbuf:
         self.len = 0
         self.idx = idx
         self.next = None  # m_nextpkt: queues (ARP hold queue, socket buffers) link through here
+        self.cont = None  # m_next: the rest of a datagram larger than one cluster
         self.free = True
+        self.flags = 0
+        self.hold = _NOHOLD  # the holder whose quota this cluster counts against
+        self.stamp = 0  # ticks when it was held (the oldest goes first when a quota is full)
 
 
 _arena = bytearray(opts.NMBCLUSTERS * opts.MCLBYTES)
 _amv = memoryview(_arena)
 _pool = [Mbuf(_amv[i * opts.MCLBYTES:(i + 1) * opts.MCLBYTES], i) for i in range(opts.NMBCLUSTERS)]
 _free = list(_pool)  # a stack: list.pop()/append() on a preallocated list do not allocate
-mbstat = {"get": 0, "free": 0, "drops": 0, "double_free": 0, "min_free": opts.NMBCLUSTERS}
+mbstat[MBS_MIN_FREE] = opts.NMBCLUSTERS
 
 
 def m_get(headroom=opts.MAX_HDR):
     """A free mbuf with `headroom` bytes reserved in front of the (empty) data, or None."""
     if not _free:
-        mbstat["drops"] += 1
+        stat_inc(mbstat, MBS_DROPS)
         return None
     m = _free.pop()
     m.free = False
     m.off = headroom
     m.len = 0
     m.next = None
+    m.cont = None
+    m.flags = 0
     n = len(_free)
-    if n < mbstat["min_free"]:
-        mbstat["min_free"] = n
-    mbstat["get"] += 1
+    if n < mbstat[MBS_MIN_FREE]:
+        mbstat[MBS_MIN_FREE] = n
+    stat_inc(mbstat, MBS_GETS)
     return m
 
 
 def m_free(m):
-    """Give m back to the pool. Freeing twice is caught (counted, and raised in debug builds)."""
-    if m.free:
-        mbstat["double_free"] += 1
-        if _DEBUG:
-            raise RuntimeError("mbuf %d freed twice" % m.idx)
-        return
-    m.free = True
-    m.next = None
-    _free.append(m)
-    mbstat["free"] += 1
+    """Give a packet back to the pool: m and the clusters chained to it through m.cont. Freeing
+    twice is caught (counted, and raised in debug builds)."""
+    while m is not None:
+        if m.free:
+            stat_inc(mbstat, MBS_DOUBLE_FREE)
+            if _DEBUG:
+                raise RuntimeError("mbuf %d freed twice" % m.idx)
+            return
+        c = m.cont
+        if m.hold != _NOHOLD:
+            held[m.hold] -= 1
+            m.hold = _NOHOLD
+        m.free = True
+        m.next = None
+        m.cont = None
+        _free.append(m)
+        stat_inc(mbstat, MBS_FREES)
+        m = c
 
 
 def m_freem(m):
-    """Free a chain linked through m.next (a packet queue)."""
+    """Free a queue of packets linked through m.next."""
     while m is not None:
         n = m.next
         m_free(m)
         m = n
+
+
+def m_hold(m, kind, now):
+    """Count packet m (with its chain) against holder kind's quota. False when the quota has no
+    room for it: the holder drops its oldest packet (counted) and asks again, or drops m."""
+    k = 0
+    c = m
+    while c is not None:
+        k += 1
+        c = c.cont
+    if held[kind] + k > quota[kind]:
+        return False
+    held[kind] += k
+    c = m
+    while c is not None:
+        c.hold = kind
+        c = c.cont
+    m.stamp = now
+    return True
+
+
+def m_unhold(m):
+    """m leaves its holder without being freed (handed on, e.g. ARP's held packet to the driver)."""
+    while m is not None:
+        if m.hold != _NOHOLD:
+            held[m.hold] -= 1
+            m.hold = _NOHOLD
+        m = m.cont
+
+
+def m_clusters(m):
+    """How many clusters packet m takes."""
+    k = 0
+    while m is not None:
+        k += 1
+        m = m.cont
+    return k
+
+
+def m_pktlen(m):
+    """Bytes of data in packet m and its chain."""
+    n = 0
+    while m is not None:
+        n += m.len
+        m = m.cont
+    return n
 
 
 def m_prepend(m, n):
@@ -117,4 +202,8 @@ def pool_reset():
     for m in _pool:
         m.free = True
         m.next = None
+        m.cont = None
+        m.hold = _NOHOLD
         _free.append(m)
+    for k in range(len(held)):
+        held[k] = 0

@@ -11,11 +11,12 @@ from . import opts
 from . import mbuf
 from .inet import InIfaddr, inet_ntoa
 from . import if_ether
-from . import ip_input, ip_icmp, udp_usrreq, raw_ip
-from .stats import tcpstat_dict
+from . import ip_input
+from . import stats
+from .stats import stat_inc, stat_add, IFS_N, IFS_NAMES, IFS_IPACKETS, IFS_IBYTES, IFS_OPACKETS, IFS_OBYTES, \
+    IFS_OERRORS, IFS_IQDROPS, MBS_DROPS, MBS_MIN_FREE, MBS_GETS, MBS_FREES, MBS_QUOTADROPS
 import sys
 from . import route
-from .ip_var import ipstat
 
 _NO_DEADLINE = const(-1)
 _INTR_RECHECK_MS = const(1000)
@@ -28,10 +29,7 @@ class Interface:
         self.ia = InIfaddr()
         self.up = False
         self.lladdr = bytearray(6)
-        self.ifstat = {
-            "ipackets": 0, "ibytes": 0, "opackets": 0, "obytes": 0,
-            "ierrors": 0, "oerrors": 0, "iqdrops": 0, "noproto": 0, "notforus": 0,
-        }
+        self.ifstat = [0] * IFS_N  # this interface's counters (stats.IFS_*)
         self.arp = if_ether.ArpTable(self)
         self.ipintr = ip_input.ip_input  # a plain function on the instance: calling it does not allocate
         # objects with next_timeout(now) -> tick or -1, and timeout(now): this interface's ARP, then
@@ -120,15 +118,15 @@ class Interface:
         while n < opts.RX_BATCH:
             m = mbuf.m_get(0)
             if m is None:
-                st["iqdrops"] += 1  # no cluster: leave the frame in the chip, try later
+                stat_inc(st, IFS_IQDROPS)  # no cluster: leave the frame in the chip, try later
                 break
             ln = dev.recv_into(m.buf)
             if ln <= 0:
                 mbuf.m_free(m)
                 break
             m.len = ln
-            st["ipackets"] += 1
-            st["ibytes"] += ln
+            stat_inc(st, IFS_IPACKETS)
+            stat_add(st, IFS_IBYTES, ln)
             n += 1
             if_ether.ether_input(self, m, now)
             if not dev.pending():
@@ -202,28 +200,26 @@ class Interface:
         """Hand a complete frame (m.off at the Ethernet header) to the chip; always frees m."""
         ok = self.dev.send(m.buf[m.off:m.off + m.len] if m.off else m.buf, m.len)
         if ok:
-            self.ifstat["opackets"] += 1
-            self.ifstat["obytes"] += m.len
+            stat_inc(self.ifstat, IFS_OPACKETS)
+            stat_add(self.ifstat, IFS_OBYTES, m.len)
         else:
-            self.ifstat["oerrors"] += 1
+            stat_inc(self.ifstat, IFS_OERRORS)
         mbuf.m_free(m)
         return ok
 
     # --- observability ------------------------------------------------------------------
     def stats(self):
-        return {
-            "if": dict(self.ifstat),
-            "dev": self.dev.counters(),
-            "arp": dict(if_ether.arpstat),
-            "ip": dict(ipstat),
-            "icmp": dict(ip_icmp.icmpstat),
-            "udp": dict(udp_usrreq.udpstat),
-            "raw": dict(raw_ip.ripstat),
-            "tcp": tcpstat_dict(),
-            "tcp_conns": _tcp_conns(),
-            "mbuf": {"free": mbuf.pool_free(), "size": mbuf.pool_size(), "drops": mbuf.mbstat["drops"],
-                     "min_free": mbuf.mbstat["min_free"]},
-        }
+        """Every counter by layer, as dicts (built here, for reporting: never on the data path)."""
+        d = {"if": stats.stat_dict(self.ifstat, IFS_NAMES), "dev": self.dev.counters()}
+        for key, a, names, prefix in stats.TABLES:
+            d[key] = stats.stat_dict(a, names, prefix)
+        d["tcp_conns"] = _tcp_conns()
+        ms = stats.mbstat
+        d["mbuf"] = {"free": mbuf.pool_free(), "size": mbuf.pool_size(), "drops": ms[MBS_DROPS],
+                     "min_free": ms[MBS_MIN_FREE], "gets": ms[MBS_GETS], "frees": ms[MBS_FREES],
+                     "quotadrops": ms[MBS_QUOTADROPS], "held_arp": mbuf.held[mbuf.HOLD_ARP],
+                     "held_reass": mbuf.held[mbuf.HOLD_REASS], "held_sock": mbuf.held[mbuf.HOLD_SOCK]}
+        return d
 
     def arp_entries(self):
         return self.arp.entries()

@@ -16,12 +16,11 @@ from .inet import in_eq, in_copy, in_nullhost
 from .in_pcb import Inpcbinfo
 from . import ip_icmp
 from .ip_output import ip_output, ip_newpacket
-from .ip_var import ipstat
+from .stats import (stat_inc, ipstat, ripstat, IPS_NOPROTO, RIPS_DELIVERED, RIPS_NOSOCK, RIPS_FULLSOCK,
+    RIPS_OPACKETS, RIPS_ONOMBUF)
 from .errno import EMSGSIZE, ENOBUFS
 
 ripcbinfo = Inpcbinfo("raw", opts.RAW_SOCKETS)
-ripstat = {"rips_delivered": 0, "rips_nosock": 0, "rips_fullsock": 0, "rips_opackets": 0, "rips_onombuf": 0}
-
 _FROM = const(8)  # the sender's address block sits 8 bytes before the data, as for UDP
 
 
@@ -44,14 +43,14 @@ def rip_input(ifp, m, hlen, now):
         b[o - _FROM + 1] = 0
         in_copy(b, o - _FROM + 2, b, o + iph.IP_SRC)
         if inp.so.sbappendaddr(m):
-            ripstat["rips_delivered"] += 1
+            stat_inc(ripstat, RIPS_DELIVERED)
         else:
-            ripstat["rips_fullsock"] += 1
+            stat_inc(ripstat, RIPS_FULLSOCK)
             mbuf.m_free(m)
         return
-    ripstat["rips_nosock"] += 1
+    stat_inc(ripstat, RIPS_NOSOCK)
     if p != iph.IPPROTO_ICMP:
-        ipstat["ips_noproto"] += 1
+        stat_inc(ipstat, IPS_NOPROTO)
         if ifp.ia.is_ours(b, o + iph.IP_DST):
             ip_icmp.icmp_error(ifp, m, ich.ICMP_UNREACH, ich.ICMP_UNREACH_PROTOCOL, now)
     mbuf.m_free(m)
@@ -64,9 +63,9 @@ def rip_output(ifp, inp, src, n, faddr, foff, now):
         return EMSGSIZE
     m = ip_newpacket(ifp, inp.laddr, inp.proto, src, n, 0, faddr, foff)
     if m is None:
-        ripstat["rips_onombuf"] += 1
+        stat_inc(ripstat, RIPS_ONOMBUF)
         return ENOBUFS
-    ripstat["rips_opackets"] += 1
+    stat_inc(ripstat, RIPS_OPACKETS)
     ip_output(ifp, m, now)
     return 0
 

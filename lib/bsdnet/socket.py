@@ -22,9 +22,9 @@ from . import route
 from .bcopy import bcopy
 from .inet import inet_aton, inet_ntoa, in_eq, in_copy, in_nullhost
 from .in_pcb import in_pcballoc, in_pcbbind, in_pcbconnect, in_pcbdisconnect, in_pcbdetach
-from . import udp_usrreq
 from .udp_usrreq import udbinfo, udp_output, udp_fromport, FROM_ADDR
 from .raw_ip import ripcbinfo, rip_output
+from .stats import stat_inc, udpstat, UDPS_NOROUTE
 # the errno names a socket user compares with (socket.EAGAIN, ...), as MicroPython numbers them
 from .errno import (EBADF, EAGAIN, EACCES, EINVAL, EDESTADDRREQ, EMSGSIZE, ENOPROTOOPT,  # noqa: F401
                     EPROTONOSUPPORT, EAFNOSUPPORT, ENETDOWN, EISCONN, ENOTCONN, ETIMEDOUT, EHOSTUNREACH,
@@ -647,7 +647,7 @@ class _DgramUsrreqs:
         n = len(data)
         ifp = route.rtalloc_ifp(fa, 0)
         if ifp is None:
-            udp_usrreq.udpstat["udps_noroute"] += 1
+            stat_inc(udpstat, UDPS_NOROUTE)
             raise OSError(EHOSTUNREACH if route.ifnet else ENETDOWN, "no route to %s" % inet_ntoa(fa))
         if not so._bcast and ifp.ia.is_broadcast(fa, 0):
             raise OSError(EACCES, "sending to a broadcast address needs SO_BROADCAST")

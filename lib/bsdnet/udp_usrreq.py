@@ -18,13 +18,8 @@ from .in_pcb import Inpcbinfo, in_pcblookup, INPLOOKUP_WILDCARD
 from .ip_icmp import icmp_error, pr_ctlinput
 from .ip_output import ip_output, ip_newpacket
 from .errno import EMSGSIZE, ENOBUFS
-
-udpstat = {
-    "udps_ipackets": 0, "udps_hdrops": 0, "udps_badlen": 0, "udps_badsum": 0, "udps_nosum": 0,
-    "udps_noport": 0, "udps_noportbcast": 0, "udps_fullsock": 0, "udps_opackets": 0,
-    "udps_onombuf": 0, "udps_noroute": 0, "udps_ctlnotify": 0,
-}
-_DROP_STAT = ("", "udps_hdrops", "udps_badlen", "udps_badsum")
+from .stats import (stat_inc, udpstat, UDPS_IPACKETS, UDPS_HDROPS, UDPS_NOSUM, UDPS_NOPORT, UDPS_NOPORTBCAST,
+    UDPS_FULLSOCK, UDPS_OPACKETS, UDPS_ONOMBUF, UDPS_CTLNOTIFY)
 
 udbinfo = Inpcbinfo("udp", opts.UDP_SOCKETS)
 
@@ -38,22 +33,22 @@ def udp_input(ifp, m, hlen, now):
     b = m.buf
     o = m.off
     u = o + hlen
-    udpstat["udps_ipackets"] += 1
+    stat_inc(udpstat, UDPS_IPACKETS)
     r = udph.check(b, u, m.len - hlen, b, o + iph.IP_SRC, b, o + iph.IP_DST)
     if r != 0:
-        udpstat[_DROP_STAT[r]] += 1
+        stat_inc(udpstat, UDPS_HDROPS - 1 + r)  # udph.DROP_* in the order of the counters
         mbuf.m_free(m)
         return
     if not (b[u + udph.UDP_SUM] | b[u + udph.UDP_SUM + 1]):
-        udpstat["udps_nosum"] += 1
+        stat_inc(udpstat, UDPS_NOSUM)
     dst = o + iph.IP_DST
     inp = in_pcblookup(udbinfo, b, o + iph.IP_SRC, udph.sport(b, u), b, dst, udph.dport(b, u),
                        INPLOOKUP_WILDCARD)
     if inp is None:
         if not ifp.ia.is_ours(b, dst):  # ip_input let it in: ours, else broadcast or multicast
-            udpstat["udps_noportbcast"] += 1
+            stat_inc(udpstat, UDPS_NOPORTBCAST)
         else:
-            udpstat["udps_noport"] += 1
+            stat_inc(udpstat, UDPS_NOPORT)
             icmp_error(ifp, m, ich.ICMP_UNREACH, ich.ICMP_UNREACH_PORT, now)
         mbuf.m_free(m)
         return
@@ -64,7 +59,7 @@ def udp_input(ifp, m, hlen, now):
     m.off = u + UDP_HDR_LEN
     m.len = ulen - UDP_HDR_LEN
     if not inp.so.sbappendaddr(m):
-        udpstat["udps_fullsock"] += 1
+        stat_inc(udpstat, UDPS_FULLSOCK)
         mbuf.m_free(m)
 
 
@@ -81,14 +76,14 @@ def udp_output(ifp, inp, src, n, faddr, foff, fport, now):
         return EMSGSIZE  # no IP fragmentation yet
     m = ip_newpacket(ifp, inp.laddr, iph.IPPROTO_UDP, src, n, UDP_HDR_LEN, faddr, foff)
     if m is None:
-        udpstat["udps_onombuf"] += 1
+        stat_inc(udpstat, UDPS_ONOMBUF)
         return ENOBUFS
     b = m.buf
     o = m.off
     u = o + iph.IP_HDR_LEN
     udph.emit(b, u, inp.lport, fport, n + UDP_HDR_LEN)
     udph.fill_cksum(b, u, n + UDP_HDR_LEN, b, o + iph.IP_SRC, b, o + iph.IP_DST)
-    udpstat["udps_opackets"] += 1
+    stat_inc(udpstat, UDPS_OPACKETS)
     ip_output(ifp, m, now)
     return 0
 
@@ -101,7 +96,7 @@ def udp_ctlinput(err, b, q):
     # the quoted datagram went from us (its source) to the peer (its destination)
     inp = in_pcblookup(udbinfo, b, q + iph.IP_DST, udph.dport(b, u), b, q + iph.IP_SRC, udph.sport(b, u), 0)
     if inp is not None and inp.fport != 0:
-        udpstat["udps_ctlnotify"] += 1
+        stat_inc(udpstat, UDPS_CTLNOTIFY)
         inp.so.sonotify(err)
 
 

@@ -495,12 +495,12 @@ def test_heap_short_third_ack_dropped_quietly_then_completes():
 def test_tcp_code_loads_with_the_first_segment():
     # before any TCP socket, ip_protox's TCP entry loads tcp_input on the first segment (a board
     # that never meets TCP does not carry its code); the segment is then answered as usual
-    from bsdnet import ip_input, tcp_input
+    from bsdnet import in_proto, tcp_input
 
     with World(lport=4444) as w:
-        p = ip_input.ip_protox[6]
-        ip_input.inetsw[p] = ip_input._tcp_input  # as at boot
+        p = in_proto.ip_protox[6]
+        in_proto.pr_input[p] = in_proto._tcp_input  # as at boot
         w.send(SYN)
         r = w.recv()
         assert r.flags == RST | ACK and r.ack == add(tcpfix.IRS, 1), r
-        assert ip_input.inetsw[p] is tcp_input.tcp_input
+        assert in_proto.pr_input[p] is tcp_input.tcp_input

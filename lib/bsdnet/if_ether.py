@@ -285,10 +285,14 @@ def ether_input(ifp, m, now):
         mbuf.m_free(m)
         return
     if b[o] & 1:
+        # what the link layer knew travels with the packet (BSD's M_BCAST/M_MCAST): ICMP and TCP
+        # must not answer a datagram that came in a broadcast or multicast frame
         if eh.mac_eq(b, o, _BCAST, 0):
             stat_inc(etherstat, ETHS_BROADCAST)
+            m.flags = mbuf.M_BCAST
         else:
             stat_inc(etherstat, ETHS_MULTICAST)
+            m.flags = mbuf.M_MCAST
     elif not eh.mac_eq(b, o, ifp.lladdr, 0):
         # a chip in promiscuous mode (W5500 with MFEN off) passes unicast for others
         stat_inc(etherstat, ETHS_NOTFORUS)

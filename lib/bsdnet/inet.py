@@ -55,6 +55,7 @@ class InIfaddr:
         self.gateway = bytearray(4)  # default route's RTF_GATEWAY next hop (0.0.0.0: none)
         self.dns = bytearray(4)
         self.configured = False
+        self.p2p = False  # a /31 or /32: no subnet broadcast (RFC 3021)
 
     def set(self, addr, mask, gateway="0.0.0.0", dns="0.0.0.0"):
         inet_aton(addr, self.addr)
@@ -69,6 +70,12 @@ class InIfaddr:
         for i in range(4):
             self.net[i] = self.addr[i] & self.mask[i]
             self.bcast[i] = self.net[i] | (~self.mask[i] & 0xFF)
+        # RFC 3021: a /31 (and a /32) has no broadcast address and no network address: both of a
+        # /31's addresses are hosts. Only the limited broadcast remains.
+        self.p2p = inv <= 1
+        if self.p2p:
+            for i in range(4):
+                self.bcast[i] = 255
         self.configured = not in_nullhost(self.addr, 0)
 
     def is_ours(self, a, off):
@@ -81,10 +88,24 @@ class InIfaddr:
             return False  # the usual case, a unicast host, told by its last byte alone
         if in_allones(a, off):
             return True
-        if not self.configured:
+        if not self.configured or self.p2p:
             return False
         return in_eq(a, off, self.bcast, 0) or in_eq(a, off, self.net, 0)
 
     def is_local(self, a, off):
         """in_localaddr(): on this interface's subnet (deliver directly, no gateway)."""
         return self.configured and in_masked_eq(a, off, self.addr, 0, self.mask)
+
+    def martian_src(self, a, off, dst_ok_null):
+        """A source address no host may send from (RFC 1122 3.2.1.3, FreeBSD ip_input and
+        in_arpinput): 0/8 (0.0.0.0 itself only when dst_ok_null: a host without an address asks
+        to a broadcast or multicast destination), 127/8, multicast, 240/4 (the limited broadcast
+        with it), our subnet's broadcast, or our own address. Dropped, never answered."""
+        x = a[off]
+        if x == 0:
+            return not (dst_ok_null and in_nullhost(a, off))
+        if x == 127 or x >= 224:
+            return True
+        if not self.configured:
+            return False
+        return in_eq(a, off, self.addr, 0) or self.is_broadcast(a, off)

@@ -8,37 +8,33 @@ from . import opts
 from . import mbuf
 from .hdr import ip as iph
 from .hdr import icmp as ich
-from .inet import in_copy, in_nullhost, in_multicast, in_allones
+from .inet import in_copy, in_nullhost, in_multicast
 from .ip_output import ip_output
 from .bcopy import bcopy
-from .stats import (stat_inc, icmpstat, ICPS_RECEIVED, ICPS_TOOSHORT, ICPS_CHECKSUM, ICPS_BADTYPE, ICPS_ECHO,
+from .stats import (stat_inc, icmpstat, ICPS_RECEIVED, ICPS_TOOSHORT, ICPS_CHECKSUM, ICPS_ECHO,
     ICPS_REFLECT, ICPS_BMCASTECHO, ICPS_OUTHIST_ECHOREPLY, ICPS_ERROR, ICPS_OLDICMP, ICPS_BMCASTERR, ICPS_RATELIMITED,
-    ICPS_NOMBUF, ICPS_OUTHIST_UNREACH, ICPS_BADLEN, ICPS_UNREACH, ICPS_TIMXCEED)
+    ICPS_NOMBUF, ICPS_OUTHIST_UNREACH, ICPS_OUTHIST_TIMXCEED, ICPS_OUTHIST_PARAMPROB, ICPS_BADLEN, ICPS_UNREACH,
+    ICPS_TIMXCEED)
 from .errno import EHOSTUNREACH, ECONNREFUSED, ENOPROTOOPT, EMSGSIZE
 
-def _no_raw(ifp, m, hlen, now):
-    stat_inc(icmpstat, ICPS_BADTYPE)
-    mbuf.m_free(m)
+# what icmp_input() tells in_proto to do with the message after it (BSD's "deliver" and "raw")
+ICMP_CONSUMED = const(0)  # answered or dropped: m is gone
+ICMP_RAW = const(1)  # for raw ICMP sockets (echo replies, and the rest)
+ICMP_NOTIFY = const(2)  # an error about a datagram we sent: icmp_notify to its protocol, then raw
+icmp_notify = [0, 0, 0]  # [errno, quoted protocol, offset of the quoted IP header in m.buf]
 
 
-rip_deliver = _no_raw  # raw_ip.rip_input once raw_ip is imported (it imports this module)
-
-# pr_ctlinput by protocol number: ctlinput(code_errno, quoted_ip_buf, ip_off) for errors about a
-# datagram of that protocol (udp_usrreq registers itself; TCP will)
-pr_ctlinput = {}  # type: dict
-
-
-
-_ETHER_HDR_LEN = const(14)
 _QUOTE = const(8)  # bytes of the offending datagram's payload quoted after its header (RFC 792)
 _lim = [0, 0]  # [start of the current one-second window (ms), errors sent in it]
 
 
-def icmp_error(ifp, m, type, code, now):
+def icmp_error(ifp, m, type, code, now, arg=0):
     """Answer the datagram in m (m.off at its IP header, as received) with an ICMP error; m is
-    not consumed. RFC 1122 3.2.2: never about an ICMP error, a fragment other than the first,
-    a datagram to a broadcast/multicast address or sent as link-level broadcast, or one whose
-    source is not a unicast host. Rate limited to opts.ICMP_LIM errors per second."""
+    not consumed. arg: the pointer of a parameter problem, or the next-hop MTU of "fragmentation
+    needed". RFC 1122 3.2.2: never about an ICMP error, a fragment other than the first, a
+    datagram to a broadcast/multicast address or sent as link-level broadcast/multicast (the
+    mbuf's M_BCAST/M_MCAST), or one whose source is not a unicast host. Rate limited to
+    opts.ICMP_LIM errors per second."""
     b = m.buf
     o = m.off
     ia = ifp.ia
@@ -52,9 +48,8 @@ def icmp_error(ifp, m, type, code, now):
             return False
     dst = o + iph.IP_DST
     src = o + iph.IP_SRC
-    if (ia.is_broadcast(b, dst) or in_multicast(b, dst) or (o >= _ETHER_HDR_LEN and b[o - _ETHER_HDR_LEN] & 1)
-            or in_nullhost(b, src) or in_allones(b, src) or in_multicast(b, src) or b[src] == 127
-            or ia.is_broadcast(b, src)):
+    if (m.flags & (mbuf.M_BCAST | mbuf.M_MCAST) or ia.is_broadcast(b, dst) or in_multicast(b, dst)
+            or in_nullhost(b, src) or ia.martian_src(b, src, False)):
         stat_inc(icmpstat, ICPS_BMCASTERR)
         return False
     if ticks_diff(now, _lim[0]) >= 1000 or ticks_diff(now, _lim[0]) < 0:
@@ -74,10 +69,15 @@ def icmp_error(ifp, m, type, code, now):
     stat_inc(icmpstat, ICPS_ERROR)
     if type == ich.ICMP_UNREACH:
         stat_inc(icmpstat, ICPS_OUTHIST_UNREACH)
+    elif type == ich.ICMP_TIMXCEED:
+        stat_inc(icmpstat, ICPS_OUTHIST_TIMXCEED)
+    elif type == ich.ICMP_PARAMPROB:
+        stat_inc(icmpstat, ICPS_OUTHIST_PARAMPROB)
     nb = n.buf
     no = n.off
     ic = no + iph.IP_HDR_LEN
-    ich.emit(nb, ic, type, code, 0, 0)
+    ich.emit(nb, ic, type, code, arg << 8 if type == ich.ICMP_PARAMPROB else 0,
+             arg if type == ich.ICMP_UNREACH else 0)
     bcopy(b, o, nb, ic + ich.ICMP_MINLEN, q)
     ich.fill_cksum(nb, ic, ich.ICMP_MINLEN + q)
     iph.emit(nb, no, iph.IP_HDR_LEN, 0, 0, 0, 0, 0, iph.IPPROTO_ICMP, ia.addr, 0, b, src)
@@ -95,20 +95,20 @@ def icmp_input(ifp, m, hlen, now):
     if r != 0:
         stat_inc(icmpstat, ICPS_TOOSHORT if r == ich.DROP_SHORT else ICPS_CHECKSUM)
         mbuf.m_free(m)
-        return
+        return ICMP_CONSUMED
     t = ich.msg_type(b, ic)
     if t == ich.ICMP_UNREACH or t == ich.ICMP_TIMXCEED:
-        _notify(b, ic, icmplen, t)  # then raw sockets see it too, as in BSD
+        return _notify(b, ic, icmplen, t)  # then raw sockets see it too, as in BSD
     if t != ich.ICMP_ECHO:
-        rip_deliver(ifp, m, hlen, now)  # echo replies and the rest: for raw ICMP sockets
-        return
+        return ICMP_RAW  # echo replies and the rest: for raw ICMP sockets
     stat_inc(icmpstat, ICPS_ECHO)
     ia = ifp.ia
-    if not ia.is_ours(b, o + iph.IP_DST):
-        # net.inet.icmp.bmcastecho=0: no echo for broadcast or multicast (smurf amplification)
+    if not ia.is_ours(b, o + iph.IP_DST) or m.flags & (mbuf.M_BCAST | mbuf.M_MCAST):
+        # net.inet.icmp.bmcastecho=0: no echo for broadcast or multicast (smurf amplification),
+        # nor for our address in a link-level broadcast or multicast frame
         stat_inc(icmpstat, ICPS_BMCASTECHO)
         mbuf.m_free(m)
-        return
+        return ICMP_CONSUMED
     # icmp_reflect(): echo reply to the sender, from our address, options dropped
     if hlen != iph.IP_HDR_LEN:
         # drop the options: slide the 20-byte base header up against the ICMP message
@@ -126,19 +126,20 @@ def icmp_input(ifp, m, hlen, now):
     stat_inc(icmpstat, ICPS_REFLECT)
     stat_inc(icmpstat, ICPS_OUTHIST_ECHOREPLY)
     ip_output(ifp, m, now)
+    return ICMP_CONSUMED
 
 
 def _notify(b, ic, icmplen, t):
     """An error about a datagram we sent: check the quoted header (FreeBSD: at least the IP header
-    and 8 bytes) and hand it to the quoted protocol's ctlinput with the errno it means."""
+    and 8 bytes) and tell in_proto the errno it means for the quoted protocol (icmp_notify)."""
     q = ic + ich.ICMP_MINLEN
     if icmplen < ich.ICMP_MINLEN + iph.IP_HDR_LEN + 8 or b[q] >> 4 != 4:
         stat_inc(icmpstat, ICPS_BADLEN)
-        return
+        return ICMP_RAW
     qhl = (b[q] & 0x0F) << 2
     if qhl < iph.IP_HDR_LEN or icmplen < ich.ICMP_MINLEN + qhl + 8:
         stat_inc(icmpstat, ICPS_BADLEN)
-        return
+        return ICMP_RAW
     # inetctlerrmap: the errno a socket learns (RFC 1122 4.2.3.9: port and protocol unreachable are
     # the hard errors; the socket layer reports what it gets)
     if t == ich.ICMP_UNREACH:
@@ -155,6 +156,7 @@ def _notify(b, ic, icmplen, t):
     else:
         stat_inc(icmpstat, ICPS_TIMXCEED)
         err = EHOSTUNREACH
-    fn = pr_ctlinput.get(b[q + iph.IP_P])
-    if fn is not None:
-        fn(err, b, q)
+    icmp_notify[0] = err
+    icmp_notify[1] = b[q + iph.IP_P]
+    icmp_notify[2] = q
+    return ICMP_NOTIFY

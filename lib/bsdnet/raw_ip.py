@@ -1,5 +1,5 @@
 # Raw IP sockets (BSD netinet/raw_ip.c): SOCK_RAW for one IP protocol. rip_input() is the default
-# entry of ip_protox (protocols no one else claims) and where icmp_input() sends the ICMP messages
+# entry of ip_protox (protocols no one else claims) and where in_proto sends the ICMP messages
 # the stack does not answer itself (echo replies, errors after ctlinput, ...), so that a program
 # on the board can ping. What a raw socket reads starts at the IP header, as in BSD; what it
 # writes is the payload, and rip_output() puts the IP header in front (no IP_HDRINCL).
@@ -69,5 +69,3 @@ def rip_output(ifp, inp, src, n, faddr, foff, now):
     ip_output(ifp, m, now)
     return 0
 
-
-ip_icmp.rip_deliver = rip_input

@@ -25,6 +25,7 @@ from .in_pcb import in_pcballoc, in_pcbbind, in_pcbconnect, in_pcbdisconnect, in
 from .udp_usrreq import udbinfo, udp_output, udp_fromport, FROM_ADDR
 from .raw_ip import ripcbinfo, rip_output
 from .stats import stat_inc, udpstat, UDPS_NOROUTE
+from .in_proto import pr_usrreqs
 # the errno names a socket user compares with (socket.EAGAIN, ...), as MicroPython numbers them
 from .errno import (EBADF, EAGAIN, EACCES, EINVAL, EDESTADDRREQ, EMSGSIZE, ENOPROTOOPT,  # noqa: F401
                     EPROTONOSUPPORT, EAFNOSUPPORT, ENETDOWN, EISCONN, ENOTCONN, ETIMEDOUT, EHOSTUNREACH,
@@ -109,9 +110,7 @@ class socket(IOBase):
         as CPython's fileno wraps an existing descriptor."""
         if af != AF_INET:
             raise OSError(EAFNOSUPPORT, "only AF_INET")
-        pr = _protosw.get(type)
-        if pr is None and type == SOCK_STREAM:
-            pr = _stream_usrreqs()
+        pr = pr_usrreqs(type)
         if pr is None:
             raise OSError(EPROTONOSUPPORT, "socket type %r (SOCK_STREAM, SOCK_DGRAM or SOCK_RAW)" % (type,))
         self.type = type
@@ -441,9 +440,14 @@ def _connect_ready(so):
     return so._pr.connected(so) is not None
 
 
+_stream_calls = [None]
+
+
 def _stream_usrreqs():
     """TCP's usrreqs, loaded with the first SOCK_STREAM socket (a board that never opens one
     does not carry TCP's code), with the blocking shapes of send and receive the socket calls."""
+    if _stream_calls[0] is not None:
+        return _stream_calls[0]
     from .tcp_usrreq import TcpUsrreqs
 
     class _StreamCalls(TcpUsrreqs):
@@ -489,7 +493,7 @@ def _stream_usrreqs():
             raise OSError(EISCONN if so._tp is not None and so._tp.state >= 4 else ENOTCONN,
                           "sendto() on a TCP socket: use send()")
 
-    pr = _protosw[SOCK_STREAM] = _StreamCalls()
+    pr = _stream_calls[0] = _StreamCalls()
     return pr
 
 
@@ -740,4 +744,3 @@ class _DgramUsrreqs:
 
 
 _dgram_usrreqs = _DgramUsrreqs()
-_protosw = {SOCK_DGRAM: _dgram_usrreqs, SOCK_RAW: _dgram_usrreqs}  # SOCK_STREAM: _stream_usrreqs()

@@ -15,7 +15,6 @@ from . import opts
 from . import mbuf
 from .hdr import ip as iph
 from .hdr import tcp as tcph
-from .inet import in_multicast, in_allones, in_nullhost
 from .in_pcb import in_pcblookup, INPLOOKUP_WILDCARD
 from .tcp_seq import seq_off, seq_hi, seq_lo, SEQ_REBASE
 from .tcp_var import (tcp_timer_activate, tcp_ts_hi, TCPS_CLOSED, TCPS_LISTEN, TCPS_SYN_SENT,
@@ -29,7 +28,7 @@ from .tcp_subr import (tcbinfo, tcp_close, tcp_putbufs, tcp_mss, tcp_snd_rebase,
                        tcp_xmit_timer)
 from .tcp_reass import tcp_reass
 from . import tcp_syncache
-from .stats import (tcpstat, stat_add, TCPS_RCVTOTAL, TCPS_RCVSHORT, TCPS_RCVBADOFF, TCPS_RCVBADSUM,
+from .stats import (stat_inc, tcpstat, stat_add, TCPS_RCVTOTAL, TCPS_RCVSHORT, TCPS_RCVBADOFF, TCPS_RCVBADSUM,
                     TCPS_BADADDR, TCPS_NOPORT, TCPS_BADOPT, TCPS_PREDACK, TCPS_PREDDAT, TCPS_PAWSDROP,
                     TCPS_RCVDUPPACK, TCPS_RCVDUPBYTE, TCPS_RCVPARTDUPPACK, TCPS_RCVPACKAFTERWIN,
                     TCPS_RCVBYTEAFTERWIN, TCPS_RCVAFTERCLOSE, TCPS_RCVWINPROBE, TCPS_RCVDUPACK,
@@ -72,28 +71,24 @@ _to = tcph.TcpOpt()
 _DROP_STAT = (0, TCPS_RCVSHORT, TCPS_RCVBADOFF, TCPS_RCVBADSUM)
 
 
-def _bad_src(ia, b, s):
-    """RFC 1122 3.2.1.3 / 4.2.3.10: never talk TCP to a broadcast, multicast, zero or loopback
-    source (and never answer it with a RST)."""
-    return (in_nullhost(b, s) or in_allones(b, s) or in_multicast(b, s) or b[s] == 127 or b[s] >= 240
-            or ia.is_broadcast(b, s) or ia.is_ours(b, s))
-
-
 def tcp_input(ifp, m, hlen, now):
     """m.off at the IP header (checked by ip_input), m.len its total length. Consumes m."""
-    tcpstat[TCPS_RCVTOTAL] += 1
+    stat_inc(tcpstat, TCPS_RCVTOTAL)
     b = m.buf
     o = m.off
     th = o + hlen
     tlen = m.len - hlen
     r = tcph.check(b, th, tlen, b, o + iph.IP_SRC, b, o + iph.IP_DST)
     if r:
-        tcpstat[_DROP_STAT[r]] += 1
+        stat_inc(tcpstat, _DROP_STAT[r])
         mbuf.m_free(m)
         return
     ia = ifp.ia
-    if not ia.is_ours(b, o + iph.IP_DST) or _bad_src(ia, b, o + iph.IP_SRC):
-        tcpstat[TCPS_BADADDR] += 1  # TCP is unicast only: broadcast/multicast SYNs go here too
+    if (m.flags & (mbuf.M_BCAST | mbuf.M_MCAST) or not ia.is_ours(b, o + iph.IP_DST)
+            or ia.martian_src(b, o + iph.IP_SRC, False)):
+        # TCP is unicast only (RFC 1122 4.2.3.10): broadcast/multicast SYNs, our address in a
+        # link-level broadcast frame, and martian sources are dropped, never answered
+        stat_inc(tcpstat, TCPS_BADADDR)
         mbuf.m_free(m)
         return
     seg = _seg
@@ -110,7 +105,7 @@ def tcp_input(ifp, m, hlen, now):
     to = _to
     to.to_flags = 0
     if thl > tcph.TCP_HDR_LEN and tcph.parse_options(b, th + tcph.TCP_HDR_LEN, thl - tcph.TCP_HDR_LEN, to):
-        tcpstat[TCPS_BADOPT] += 1  # what was parsed before the bad option stays (BSD does the same)
+        stat_inc(tcpstat, TCPS_BADOPT)  # what was parsed before the bad option stays (BSD does the same)
     inp = in_pcblookup(tcbinfo, b, o + iph.IP_SRC, (b[th] << 8) | b[th + 1], b, o + iph.IP_DST,
                        (b[th + 2] << 8) | b[th + 3], INPLOOKUP_WILDCARD)
     tp = inp.ppcb if inp is not None else None
@@ -122,7 +117,7 @@ def tcp_input(ifp, m, hlen, now):
                                (b[th + 2] << 8) | b[th + 3], INPLOOKUP_WILDCARD)
             tp = inp.ppcb if inp is not None else None
     if tp is None or tp.state == TCPS_CLOSED:
-        tcpstat[TCPS_NOPORT] += 1
+        stat_inc(tcpstat, TCPS_NOPORT)
         _finish(_DROPWITHRESET, None, ifp, m, now)
         return
     if tp.state == TCPS_LISTEN:
@@ -181,7 +176,7 @@ def _listen(lp, ifp, m, now):
             return _DROPWITHRESET  # a SYN|ACK to a listener (RFC 9293: RST)
         tp = tcp_syncache.syncache_expand(lp, ifp, m, seg.th, _to, now)
         if tp is tcp_syncache.SC_NONE:
-            tcpstat[TCPS_SC_BADACK] += 1
+            stat_inc(tcpstat, TCPS_SC_BADACK)
             return _DROPWITHRESET
         if tp is tcp_syncache.SC_DROP:
             return _DROP
@@ -246,11 +241,11 @@ def tcp_do_segment(tp, ifp, m, now):
         a = seg.ack
         if seg.len == 0:
             if tp.snd_una < a <= tp.snd_max and not tp.t_flags & TF_FASTRECOVERY and tp.t_dupacks == 0:
-                tcpstat[TCPS_PREDACK] += 1
+                stat_inc(tcpstat, TCPS_PREDACK)
                 tp.snd_wl1 = seg.seq
                 _rtt_sample(tp, ts, now)
                 acked = a - tp.snd_una
-                tcpstat[TCPS_RCVACKPACK] += 1
+                stat_inc(tcpstat, TCPS_RCVACKPACK)
                 stat_add(tcpstat, TCPS_RCVACKBYTE, acked)
                 _cc_ack(tp, acked)
                 _sbdrop(tp, acked)
@@ -270,7 +265,7 @@ def tcp_do_segment(tp, ifp, m, now):
                 return _DONE
         elif (a == tp.snd_una and tp.rq_n == 0 and tp.rb is not None and not tp.so_state & SS_CANTRCVMORE
               and seg.len <= tp.rb_hiwat - tp.rb_cc):
-            tcpstat[TCPS_PREDDAT] += 1
+            stat_inc(tcpstat, TCPS_PREDDAT)
             tp.snd_wl1 = seg.seq  # pull snd_wl1 up: an older segment must not move the window
             tcp_reass(tp, seg.seq, b, seg.data, seg.len)
             if tp.rcv_nxt >= SEQ_REBASE[0]:
@@ -307,7 +302,7 @@ def _synsent(tp, ifp, m, now):
         return _DROP if f & _TH_RST else _DROPWITHRESET
     if f & _TH_RST:
         if f & _TH_ACK:
-            tcpstat[TCPS_RCVRST] += 1
+            stat_inc(tcpstat, TCPS_RCVRST)
             _reset(tp, ECONNREFUSED)
         return _DROP
     if not f & _TH_SYN:
@@ -326,7 +321,7 @@ def _synsent(tp, ifp, m, now):
         if tp.snd_nxt < a:
             tp.snd_nxt = a
         seg.ack = a  # before the RTT sample, which reads it
-        tcpstat[TCPS_CONNECTS] += 1
+        stat_inc(tcpstat, TCPS_CONNECTS)
         _rtt_sample(tp, to.to_flags & tcph.TOF_TS and tp.t_flags & TF_RCVD_TSTMP, now)
         tp.t_timer[TT_KEEP] = -1
         if tp.so_options & _SO_KEEPALIVE:
@@ -395,8 +390,8 @@ def _checks(tp, to, ts, m, now):
             if ticks_diff(now, tp.ts_recent_age) > _PAWS_IDLE:
                 tp.ts_recent_hi = tp.ts_recent_lo = 0  # idle so long the timestamp is stale
             else:
-                tcpstat[TCPS_PAWSDROP] += 1
-                tcpstat[TCPS_RCVDUPPACK] += 1
+                stat_inc(tcpstat, TCPS_PAWSDROP)
+                stat_inc(tcpstat, TCPS_RCVDUPPACK)
                 return _DROPAFTERACK
     if tp.state == TCPS_SYN_RECEIVED and f & _TH_ACK and (seg.ack <= tp.snd_una or seg.ack > tp.snd_max):
         return _DROPWITHRESET
@@ -404,23 +399,23 @@ def _checks(tp, to, ts, m, now):
     if f & _TH_RST:
         # RFC 5961 3.2: exactly rcv_nxt resets; elsewhere in the window, a challenge ACK; outside, nothing
         if seg.seq == tp.rcv_nxt:
-            tcpstat[TCPS_RCVRST] += 1
+            stat_inc(tcpstat, TCPS_RCVRST)
             st = tp.state
             if st == TCPS_SYN_RECEIVED:
                 _reset(tp, ECONNREFUSED)
             elif st >= TCPS_CLOSING and st != TCPS_FIN_WAIT_2:
                 tcp_close(tp)
             else:
-                tcpstat[TCPS_DROPS] += 1
+                stat_inc(tcpstat, TCPS_DROPS)
                 _reset(tp, ECONNRESET)
             return _DROP
-        tcpstat[TCPS_BADRST] += 1
+        stat_inc(tcpstat, TCPS_BADRST)
         if tp.rcv_nxt < seg.seq < tp.rcv_nxt + (rwin if rwin else 1):
             return _DROPAFTERACK
         return _DROP
     if f & _TH_SYN and tp.state != TCPS_SYN_RECEIVED:
         # RFC 5961 4: a SYN never resets a synchronized connection; it gets a challenge ACK
-        tcpstat[TCPS_BADSYN] += 1
+        stat_inc(tcpstat, TCPS_BADSYN)
         return _DROPAFTERACK
     # trim what we have already (RFC 9293 3.10.7.4)
     todrop = tp.rcv_nxt - seg.seq
@@ -431,29 +426,29 @@ def _checks(tp, to, ts, m, now):
     if todrop > 0:
         if todrop > seg.len or (todrop == seg.len and not f & _TH_FIN):
             # a complete duplicate: acknowledge it, then let its ACK and window count
-            tcpstat[TCPS_RCVDUPPACK] += 1
+            stat_inc(tcpstat, TCPS_RCVDUPPACK)
             stat_add(tcpstat, TCPS_RCVDUPBYTE, seg.len)
             tp.t_flags |= TF_ACKNOW
             todrop = seg.len
             f &= ~_TH_FIN
         else:
-            tcpstat[TCPS_RCVPARTDUPPACK] += 1
+            stat_inc(tcpstat, TCPS_RCVPARTDUPPACK)
         seg.data += todrop
         seg.seq += todrop
         seg.len -= todrop
     # data after the application closed: the peer must learn it will not be read (RFC 9293 3.10.7.4)
     if tp.so_state & SS_NOFDREF and tp.state > TCPS_CLOSE_WAIT and seg.len:
-        tcpstat[TCPS_RCVAFTERCLOSE] += 1
+        stat_inc(tcpstat, TCPS_RCVAFTERCLOSE)
         tcp_close(tp)
         return _DROPWITHRESET
     # trim what lies past the window
     todrop = seg.seq + seg.len - (tp.rcv_nxt + rwin)
     if todrop > 0:
-        tcpstat[TCPS_RCVPACKAFTERWIN] += 1
+        stat_inc(tcpstat, TCPS_RCVPACKAFTERWIN)
         if todrop >= seg.len:
             stat_add(tcpstat, TCPS_RCVBYTEAFTERWIN, seg.len)
             if rwin == 0 and seg.seq == tp.rcv_nxt:
-                tcpstat[TCPS_RCVWINPROBE] += 1
+                stat_inc(tcpstat, TCPS_RCVWINPROBE)
                 tp.t_flags |= TF_ACKNOW
             else:
                 seg.flags = f
@@ -477,7 +472,7 @@ def _ack(tp, tiwin, ts, m, now):
     a = seg.ack
     if tp.state == TCPS_SYN_RECEIVED:
         # simultaneous open: our SYN is acknowledged
-        tcpstat[TCPS_CONNECTS] += 1
+        stat_inc(tcpstat, TCPS_CONNECTS)
         tp.state = TCPS_ESTABLISHED
         tp.so_state |= SS_ISCONNECTED
         tp.t_timer[TT_KEEP] = -1
@@ -489,20 +484,20 @@ def _ack(tp, tiwin, ts, m, now):
             tp.so._wake()
     if a <= tp.snd_una:
         if seg.len == 0 and tiwin == tp.snd_wnd and a == tp.snd_una and tp.snd_max > tp.snd_una:
-            tcpstat[TCPS_RCVDUPACK] += 1
+            stat_inc(tcpstat, TCPS_RCVDUPACK)
             _dupack(tp, now)
         else:
             tp.t_dupacks = 0
         return _CONTINUE
     if a > tp.snd_max:
-        tcpstat[TCPS_RCVACKTOOMUCH] += 1  # an ACK of data never sent: answer with an ACK, drop
+        stat_inc(tcpstat, TCPS_RCVACKTOOMUCH)  # an ACK of data never sent: answer with an ACK, drop
         return _DROPAFTERACK
     if tp.t_flags & TF_FASTRECOVERY:
         tp.t_flags &= ~TF_FASTRECOVERY
         tp.snd_cwnd = tp.snd_ssthresh  # Reno: deflate the window (NewReno comes with the loss issue)
     tp.t_dupacks = 0
     acked = a - tp.snd_una
-    tcpstat[TCPS_RCVACKPACK] += 1
+    stat_inc(tcpstat, TCPS_RCVACKPACK)
     stat_add(tcpstat, TCPS_RCVACKBYTE, acked)
     _rtt_sample(tp, ts, now)
     if a == tp.snd_max:
@@ -549,7 +544,7 @@ def _dupack(tp, now):
     tp.t_dupacks += 1
     mss = tp.t_maxseg
     if tp.t_dupacks == 3 and not tp.t_flags & TF_FASTRECOVERY:
-        tcpstat[TCPS_FASTREXMT] += 1
+        stat_inc(tcpstat, TCPS_FASTREXMT)
         flight = tp.snd_max - tp.snd_una
         w = (flight if flight < tp.snd_wnd else tp.snd_wnd) >> 1
         tp.snd_ssthresh = w if w > (mss << 1) else (mss << 1)
@@ -617,7 +612,7 @@ def _step6(tp, tiwin, m, now):
     if f & _TH_ACK and (tp.snd_wl1 < seg.seq or (tp.snd_wl1 == seg.seq and (
             tp.snd_wl2 < seg.ack or (tp.snd_wl2 == seg.ack and tiwin > tp.snd_wnd)))):
         if seg.len == 0 and tp.snd_wl2 == seg.ack and tiwin > tp.snd_wnd:
-            tcpstat[TCPS_RCVWINUPD] += 1
+            stat_inc(tcpstat, TCPS_RCVWINUPD)
         tp.snd_wnd = tiwin
         tp.snd_wl1 = seg.seq
         tp.snd_wl2 = seg.ack
@@ -633,7 +628,7 @@ def _step6(tp, tiwin, m, now):
                 # shutdown(SHUT_RD): in-order data is acknowledged and thrown away
                 if seg.seq == tp.rcv_nxt:
                     tp.rcv_nxt += seg.len
-                    tcpstat[TCPS_RCVMEMDROP] += 1
+                    stat_inc(tcpstat, TCPS_RCVMEMDROP)
                 tp.t_flags |= TF_ACKNOW
             else:
                 inorder = seg.seq == tp.rcv_nxt and tp.rq_n == 0

@@ -10,7 +10,7 @@
 # are merged; bytes that arrive twice are written twice (the same bytes, from an honest peer).
 from . import opts
 from .sockbuf import sb_put
-from .stats import tcpstat, stat_add, TCPS_RCVOOPACK, TCPS_RCVOOPACKDROP, TCPS_RCVPACK, TCPS_RCVBYTE
+from .stats import stat_inc, tcpstat, stat_add, TCPS_RCVOOPACK, TCPS_RCVOOPACKDROP, TCPS_RCVPACK, TCPS_RCVBYTE
 
 
 def _ring_put(tp, at, b, p, n):
@@ -73,13 +73,13 @@ def tcp_reass(tp, seq, b, p, n):
         return 0
     if seq != nxt:
         if not _range_add(tp, seq, seq + n):
-            tcpstat[TCPS_RCVOOPACKDROP] += 1
+            stat_inc(tcpstat, TCPS_RCVOOPACKDROP)
             return -1
         _ring_put(tp, seq - nxt, b, p, n)
-        tcpstat[TCPS_RCVOOPACK] += 1
+        stat_inc(tcpstat, TCPS_RCVOOPACK)
         return 0
     _ring_put(tp, 0, b, p, n)
-    tcpstat[TCPS_RCVPACK] += 1
+    stat_inc(tcpstat, TCPS_RCVPACK)
     stat_add(tcpstat, TCPS_RCVBYTE, n)
     end = nxt + n
     # pull in the ranges that now join

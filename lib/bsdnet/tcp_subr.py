@@ -12,13 +12,12 @@ from . import opts
 from .hdr import ip as iph
 from .hdr import tcp as tcph
 from .in_pcb import Inpcbinfo, in_pcballoc, in_pcbdetach, in_pcblookup
-from .ip_icmp import pr_ctlinput
 from .tcp_seq import seq_off, seq_hi, seq_lo
 from .tcp_var import (Tcpcb, TT_NTIMERS, TT_2MSL, TCPS_CLOSED, TCPS_LISTEN,
                       TCPS_SYN_SENT, TCPS_SYN_RECEIVED, TCPS_ESTABLISHED, TCPS_TIME_WAIT,
                       SS_NOFDREF, SS_ISDISCONNECTED)
 from . import tcp_output
-from .stats import (tcpstat, TCPS_CLOSED as _ST_CLOSED, TCPS_DROPS, TCPS_CONNDROPS, TCPS_TWRECYCLED,
+from .stats import (stat_inc, tcpstat, TCPS_CLOSED as _ST_CLOSED, TCPS_DROPS, TCPS_CONNDROPS, TCPS_TWRECYCLED,
                     TCPS_CTLINPUT, TCPS_NOMEM, TCPS_RTTUPDATED)
 from .errno import ECONNREFUSED, ETIMEDOUT
 
@@ -50,11 +49,11 @@ def tcp_init():
     _inited[0] = True
     from . import tcp_timer  # (it imports this module)
     from . import route
-    from .ip_input import inetsw, ip_protox
+    from .in_proto import pr_set_input
     from . import tcp_input
 
     route.pr_timers.append(tcp_timer.tcp_timers)
-    inetsw[ip_protox[6]] = tcp_input.tcp_input  # loaded now: no more lazy entry
+    pr_set_input(iph.IPPROTO_TCP, tcp_input.tcp_input)  # loaded now: no more lazy entry
     try:
         from gc import mem_free, mem_alloc
 
@@ -85,7 +84,7 @@ def _newbufs():
         pr = (memoryview(bytearray(tcp_bufsz[0])), memoryview(bytearray(tcp_bufsz[1])))
     except MemoryError:
         tcp_nomem[0] = True
-        tcpstat[TCPS_NOMEM] += 1
+        stat_inc(tcpstat, TCPS_NOMEM)
         return None
     _bufs_made[0] += 1
     return pr
@@ -147,7 +146,7 @@ def tcp_pcballoc(so):
         except MemoryError:
             in_pcbdetach(inp)
             tcp_nomem[0] = True
-            tcpstat[TCPS_NOMEM] += 1
+            stat_inc(tcpstat, TCPS_NOMEM)
             return None
         tcb.append(tp)
     else:
@@ -165,7 +164,7 @@ def tcp_tw_recycle():
                 best = tp
     if best is None:
         return False
-    tcpstat[TCPS_TWRECYCLED] += 1
+    stat_inc(tcpstat, TCPS_TWRECYCLED)
     tcp_close(best)
     return True
 
@@ -179,7 +178,7 @@ def tcp_close(tp):
     was = tp.state
     tp.state = TCPS_CLOSED
     if was != TCPS_LISTEN and was != TCPS_CLOSED:
-        tcpstat[_ST_CLOSED] += 1
+        stat_inc(tcpstat, _ST_CLOSED)
     tp.so_state |= SS_ISDISCONNECTED
     head = tp.so_head
     if head is not None:  # still in a listener's accept queue: it leaves it
@@ -202,10 +201,10 @@ def tcp_close(tp):
 def tcp_drop(tp, err, now):
     """Drop the connection with errno err for its socket, with a RST if it was synchronized."""
     if tp.state >= TCPS_SYN_RECEIVED:
-        tcpstat[TCPS_DROPS] += 1
+        stat_inc(tcpstat, TCPS_DROPS)
         tcp_output.tcp_sendrst(tp, now)
     else:
-        tcpstat[TCPS_CONNDROPS] += 1
+        stat_inc(tcpstat, TCPS_CONNDROPS)
     if err and not (err == ETIMEDOUT and tp.t_softerror):  # a timeout reports the ICMP error seen, if any
         tp.so_error = err
     elif err:
@@ -309,7 +308,7 @@ def tcp_mss(tp, ifp, peer_mss):
 
 def tcp_xmit_timer(tp, rtt):
     """RFC 6298 2.2/2.3 (t_srtt in ms << 3, t_rttvar in ms << 2, so RTO = srtt/8 + rttvar)."""
-    tcpstat[TCPS_RTTUPDATED] += 1
+    stat_inc(tcpstat, TCPS_RTTUPDATED)
     if rtt < 1:
         rtt = 1
     if tp.t_srtt:
@@ -386,7 +385,7 @@ def tcp_ctlinput(err, b, q):
     s = seq_off(tcph.seq_hi(b, th), tcph.seq_lo(b, th), tp.snd_base_hi, tp.snd_base_lo)
     if s < tp.snd_una or s > tp.snd_max:
         return
-    tcpstat[TCPS_CTLINPUT] += 1
+    stat_inc(tcpstat, TCPS_CTLINPUT)
     if tp.state == TCPS_SYN_SENT and err == ECONNREFUSED:
 
         tcp_drop(tp, err, ticks_ms())
@@ -395,8 +394,6 @@ def tcp_ctlinput(err, b, q):
     if tp.state < TCPS_ESTABLISHED and tp.so is not None:
         tp.so._wake()
 
-
-pr_ctlinput[iph.IPPROTO_TCP] = tcp_ctlinput
 
 
 def tcp_flush_all():

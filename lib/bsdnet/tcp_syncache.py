@@ -16,7 +16,7 @@ from .tcp_var import (tcp_ts_hi, tcp_deadline, TCPS_ESTABLISHED, TCPS_SYN_RECEIV
                       TF_REQ_TSTMP, TF_RCVD_TSTMP, TF_SACK_PERMIT, TF_NODELAY, TT_KEEP, tcp_timer_activate)
 from .tcp_output import tcp_newpacket, tcp_send, tcp_synopts
 from .tcp_subr import tcp_nomem, tcp_xmit_timer, tcp_bufsz, tcp_new_isn, tcp_pcballoc, tcp_getbufs, tcp_mss, tcp_close
-from .stats import (tcpstat, TCPS_SC_ADDED, TCPS_SC_RETRANSMITTED, TCPS_SC_DUPSYN, TCPS_SC_COMPLETED,
+from .stats import (stat_inc, tcpstat, TCPS_SC_ADDED, TCPS_SC_RETRANSMITTED, TCPS_SC_DUPSYN, TCPS_SC_COMPLETED,
                     TCPS_SC_BUCKETOVERFLOW, TCPS_SC_CACHEOVERFLOW, TCPS_SC_RESET, TCPS_SC_STALE,
                     TCPS_LISTENDROP, TCPS_ACCEPTS, TCPS_CONNECTS, TCPS_SC_DROPPED)
 
@@ -87,7 +87,7 @@ def syncache_add(lp, ifp, m, th, to, now):
     sc = _lookup(b, src, dst, sport, dport)
     if sc is not None:
         # a retransmitted SYN: our SYN|ACK was lost; send it again (BSD does, without backoff)
-        tcpstat[TCPS_SC_DUPSYN] += 1
+        stat_inc(tcpstat, TCPS_SC_DUPSYN)
         syncache_respond(sc, now)
         return
     bk = _bucket(b, src, sport, dport)
@@ -107,14 +107,14 @@ def syncache_add(lp, ifp, m, th, to, now):
             if oldest_b is None or ticks_diff(e.born, oldest_b.born) < 0:
                 oldest_b = e
     if inb >= opts.TCP_SYNCACHE_BUCKETLIMIT:
-        tcpstat[TCPS_SC_BUCKETOVERFLOW] += 1
+        stat_inc(tcpstat, TCPS_SC_BUCKETOVERFLOW)
         _free(oldest_b)
         free = oldest_b
     elif free is None:
         if oldest is None:
-            tcpstat[TCPS_SC_DROPPED] += 1
+            stat_inc(tcpstat, TCPS_SC_DROPPED)
             return
-        tcpstat[TCPS_SC_CACHEOVERFLOW] += 1
+        stat_inc(tcpstat, TCPS_SC_CACHEOVERFLOW)
         _free(oldest)
         free = oldest
     sc = free
@@ -141,7 +141,7 @@ def syncache_add(lp, ifp, m, th, to, now):
     sc.lp = lp
     sc.rxt = 0
     sc.born = now
-    tcpstat[TCPS_SC_ADDED] += 1
+    stat_inc(tcpstat, TCPS_SC_ADDED)
     syncache_respond(sc, now)
 
 
@@ -184,14 +184,14 @@ def syncache_expand(lp, ifp, m, th, to, now):
     # s > 1: the third ACK was lost and a later data segment completes the handshake; its data
     # waits as out of order until the retransmission of the first fills the hole
     if len(lp.so_comp) >= lp.so_qlimit:
-        tcpstat[TCPS_LISTENDROP] += 1  # the accept queue is full: the peer will retransmit
+        stat_inc(tcpstat, TCPS_LISTENDROP)  # the accept queue is full: the peer will retransmit
         return SC_DROP
     tcp_nomem[0] = False
     tp = tcp_pcballoc(None)
     if tp is None or not tcp_getbufs(tp):
         if tp is not None:
             tcp_close(tp)
-        tcpstat[TCPS_LISTENDROP] += 1
+        stat_inc(tcpstat, TCPS_LISTENDROP)
         if tcp_nomem[0]:
             # the heap is short for now (the connections closing give rings back for reuse): drop
             # the ACK and keep the entry; the SYN|ACK retransmission or the peer's brings it back,
@@ -246,9 +246,9 @@ def syncache_expand(lp, ifp, m, th, to, now):
     tp.t_starttime = now
     _free(sc)
     tp.state = TCPS_ESTABLISHED
-    tcpstat[TCPS_SC_COMPLETED] += 1
-    tcpstat[TCPS_ACCEPTS] += 1
-    tcpstat[TCPS_CONNECTS] += 1
+    stat_inc(tcpstat, TCPS_SC_COMPLETED)
+    stat_inc(tcpstat, TCPS_ACCEPTS)
+    stat_inc(tcpstat, TCPS_CONNECTS)
     if tp.so_options & 0x0008:  # SO_KEEPALIVE
         tcp_timer_activate(tp, TT_KEEP, tp.keepidle, now)
     tp.so_head = lp
@@ -265,7 +265,7 @@ def syncache_chkrst(m, th):
     o = m.off
     sc = _lookup(b, o + iph.IP_SRC, o + iph.IP_DST, tcph.sport(b, th), tcph.dport(b, th))
     if sc is not None and seq_off(tcph.seq_hi(b, th), tcph.seq_lo(b, th), sc.irs_hi, sc.irs_lo) == 1:
-        tcpstat[TCPS_SC_RESET] += 1
+        stat_inc(tcpstat, TCPS_SC_RESET)
         _free(sc)
 
 
@@ -282,11 +282,11 @@ def syncache_timer(now):
             continue
         if ticks_diff(sc.at, now) <= 0:
             if sc.rxt >= opts.TCP_SYNCACHE_RXTMAX:
-                tcpstat[TCPS_SC_STALE] += 1
+                stat_inc(tcpstat, TCPS_SC_STALE)
                 _free(sc)
                 continue
             sc.rxt += 1
-            tcpstat[TCPS_SC_RETRANSMITTED] += 1
+            stat_inc(tcpstat, TCPS_SC_RETRANSMITTED)
             syncache_respond(sc, now)
         else:
             tcp_deadline(sc.at, now)

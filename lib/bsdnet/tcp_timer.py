@@ -16,7 +16,7 @@ from .tcp_seq import seq_hi, seq_lo
 from .hdr import tcp as tcph
 from . import tcp_syncache
 from .tcp_var import tcp_ifp
-from .stats import (tcpstat, TCPS_REXMTTIMEO, TCPS_PERSISTTIMEO, TCPS_KEEPTIMEO, TCPS_KEEPPROBE,
+from .stats import (stat_inc, tcpstat, TCPS_REXMTTIMEO, TCPS_PERSISTTIMEO, TCPS_KEEPTIMEO, TCPS_KEEPPROBE,
                     TCPS_KEEPDROPS, TCPS_TIMEOUTDROP)
 from .errno import ETIMEDOUT
 
@@ -29,10 +29,10 @@ def tcp_timer_rexmt(tp, now):
     limit = TCP_SYNRETRIES if tp.state == TCPS_SYN_SENT else TCP_MAXRXTSHIFT
     if tp.t_rxtshift > limit:
         tp.t_rxtshift = limit
-        tcpstat[TCPS_TIMEOUTDROP] += 1
+        stat_inc(tcpstat, TCPS_TIMEOUTDROP)
         tcp_drop(tp, ETIMEDOUT, now)
         return
-    tcpstat[TCPS_REXMTTIMEO] += 1
+    stat_inc(tcpstat, TCPS_REXMTTIMEO)
     rto = tcp_rexmtval(tp) << tp.t_rxtshift
     tp.t_rxtcur = rto if rto < opts.TCP_RTO_MAX_MS else opts.TCP_RTO_MAX_MS
     # RFC 5681 3.1 (loss detected by the timer): ssthresh = max(FlightSize / 2, 2 SMSS), cwnd = 1 SMSS
@@ -51,7 +51,7 @@ def tcp_timer_rexmt(tp, now):
 
 def tcp_timer_persist(tp, now):
     """The peer's window is zero and we have data: probe with one byte, backing off."""
-    tcpstat[TCPS_PERSISTTIMEO] += 1
+    stat_inc(tcpstat, TCPS_PERSISTTIMEO)
     tcp_setpersist(tp, now)
     tp.t_flags |= TF_FORCEDATA
     tcp_output(tp, now)
@@ -59,14 +59,14 @@ def tcp_timer_persist(tp, now):
 
 
 def tcp_timer_keep(tp, now):
-    tcpstat[TCPS_KEEPTIMEO] += 1
+    stat_inc(tcpstat, TCPS_KEEPTIMEO)
     if tp.state < TCPS_ESTABLISHED:  # the connection-establishment limit (75 s)
         tcp_drop(tp, ETIMEDOUT, now)
         return
     if tp.so_options & SO_KEEPALIVE and tp.state <= TCPS_CLOSING:
         idle = ticks_diff(now, tp.t_rcvtime)
         if idle >= tp.keepidle + tp.keepcnt * tp.keepintvl:
-            tcpstat[TCPS_KEEPDROPS] += 1
+            stat_inc(tcpstat, TCPS_KEEPDROPS)
             tcp_drop(tp, ETIMEDOUT, now)
             return
         if idle >= tp.keepidle:
@@ -86,7 +86,7 @@ def tcp_keepprobe(tp, now):
     m = tcp_newpacket(ifp, inp.laddr, inp.faddr, 0)
     if m is None:
         return
-    tcpstat[TCPS_KEEPPROBE] += 1
+    stat_inc(tcpstat, TCPS_KEEPPROBE)
     s = tp.snd_una - 1
     a = tp.rcv_nxt
     w = tcp_rcvwin(tp) >> tp.rcv_scale

@@ -21,7 +21,7 @@ from .tcp_subr import (tcbinfo, tcp_init, tcp_pcballoc, tcp_getbufs, tcp_putbufs
                        tcp_new_isn, tcp_mss)
 from .tcp_timer import SO_KEEPALIVE
 from . import tcp_syncache
-from .stats import tcpstat, TCPS_CONNATTEMPT
+from .stats import stat_inc, tcpstat, TCPS_CONNATTEMPT
 from .errno import (EBADF, EPROTONOSUPPORT, EINVAL, ENOBUFS, EISCONN, ENOTCONN, EALREADY, EOPNOTSUPP, EPIPE, EADDRINUSE,
                     EHOSTUNREACH, ENETDOWN, ECONNRESET, ECONNABORTED, ENOPROTOOPT)
 
@@ -142,7 +142,7 @@ class TcpUsrreqs:
         tp.snd_una = tp.snd_nxt = tp.snd_max = 0
         tp.state = TCPS_SYN_SENT
         tp.t_starttime = now
-        tcpstat[TCPS_CONNATTEMPT] += 1
+        stat_inc(tcpstat, TCPS_CONNATTEMPT)
         tcp_timer_activate(tp, TT_KEEP, opts.TCP_KEEPINIT_MS, now)
         tcp_output(tp, now)
 

@@ -15,7 +15,7 @@ from .hdr import udp as udph
 from .hdr import icmp as ich
 from .inet import in_copy
 from .in_pcb import Inpcbinfo, in_pcblookup, INPLOOKUP_WILDCARD
-from .ip_icmp import icmp_error, pr_ctlinput
+from .ip_icmp import icmp_error
 from .ip_output import ip_output, ip_newpacket
 from .errno import EMSGSIZE, ENOBUFS
 from .stats import (stat_inc, udpstat, UDPS_IPACKETS, UDPS_HDROPS, UDPS_NOSUM, UDPS_NOPORT, UDPS_NOPORTBCAST,
@@ -99,5 +99,3 @@ def udp_ctlinput(err, b, q):
         stat_inc(udpstat, UDPS_CTLNOTIFY)
         inp.so.sonotify(err)
 
-
-pr_ctlinput[iph.IPPROTO_UDP] = udp_ctlinput

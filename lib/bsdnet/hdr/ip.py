@@ -16,6 +16,7 @@
 #   dec_ttl(buf, off) -> new ttl        forwarding: TTL - 1 and ip_sum updated per RFC 1624
 #                                       (-1 and no change when the TTL is already 0)
 #   opt_find(buf, off, kind) -> offset of the first option of that kind in a checked header, or -1
+#   opt_errptr(buf, off) -> 0, or the offset of the first malformed option byte (ICMP param problem)
 #   reason_name(code) -> str, NREASONS  (the ipstat counters: ips_toosmall, ips_badvers, ...)
 
 from ..compat import const
@@ -85,8 +86,16 @@ def check(buf, off, n):
         return DROP_LEN
     if tl > n:
         return DROP_TRUNC
+    if hl > IP_HDR_LEN and opt_errptr(buf, off):
+        return DROP_OPTION
+    return 0
+
+
+def opt_errptr(buf, off):
+    """0 if the options of the header at off are well formed, else the offset (from off) of the
+    first bad byte: the pointer of an ICMP parameter problem."""
     i = off + IP_HDR_LEN
-    end = off + hl
+    end = off + ((buf[off] & 0x0F) << 2)
     while i < end:
         t = buf[i]
         if t == IPOPT_EOL:
@@ -95,10 +104,10 @@ def check(buf, off, n):
             i += 1
             continue
         if i + 1 >= end:
-            return DROP_OPTION
+            return i - off
         ol = buf[i + 1]
         if ol < 2 or i + ol > end:
-            return DROP_OPTION
+            return i + 1 - off
         i += ol
     return 0
 

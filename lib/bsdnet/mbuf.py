@@ -19,6 +19,7 @@
 # must send. A held cluster is released by m_free() wherever it is freed.
 from .compat import const
 from . import opts
+from .bcopy import bcopy
 from .stats import stat_inc, mbstat, MBS_GETS, MBS_FREES, MBS_DROPS, MBS_DOUBLE_FREE, MBS_MIN_FREE
 
 _DEBUG = const(True)
@@ -153,6 +154,38 @@ def m_pktlen(m):
         n += m.len
         m = m.cont
     return n
+
+
+def m_copydata(m, off, n, dst, doff):
+    """Copy n bytes of packet m (across its chain), from byte off of its data, to dst[doff:]
+    (BSD m_copydata). The caller makes sure the packet holds off + n bytes."""
+    while m is not None and n > 0:
+        k = m.len - off
+        if k <= 0:
+            off -= m.len
+            m = m.cont
+            continue
+        if k > n:
+            k = n
+        bcopy(m.buf, m.off + off, dst, doff, k)
+        doff += k
+        n -= k
+        off = 0
+        m = m.cont
+
+
+def m_truncate(m, n):
+    """Keep the first n bytes of packet m: the cluster where they end is shortened and the
+    clusters after it are freed (BSD m_adj with a negative count, over a chain)."""
+    while m is not None:
+        if n <= m.len:
+            m.len = n
+            c = m.cont
+            m.cont = None
+            m_free(c)
+            return
+        n -= m.len
+        m = m.cont
 
 
 def m_prepend(m, n):

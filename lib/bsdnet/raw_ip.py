@@ -6,18 +6,20 @@
 #
 # The datagram is queued in the mbuf it came in; the spent Ethernet header in front of the IP
 # header is rewritten as the sender's address, as udp_input does with the UDP header, so the socket
-# reads both kinds of queue alike (port 0 for raw).
+# reads both kinds of queue alike (port 0 for raw). A reassembled datagram is queued as the chain
+# it is (m.cont); one larger than the MTU is sent in fragments (ip_output).
 from .compat import const
 from . import opts
 from . import mbuf
 from .hdr import ip as iph
 from .hdr import icmp as ich
 from .inet import in_eq, in_copy, in_nullhost
-from .in_pcb import Inpcbinfo
+from .in_pcb import Inpcbinfo, INP_DONTFRAG
 from . import ip_icmp
 from .ip_output import ip_output, ip_newpacket
 from .stats import (stat_inc, ipstat, ripstat, IPS_NOPROTO, RIPS_DELIVERED, RIPS_NOSOCK, RIPS_FULLSOCK,
     RIPS_OPACKETS, RIPS_ONOMBUF)
+from .stats import IPS_CANTFRAG
 from .errno import EMSGSIZE, ENOBUFS
 
 ripcbinfo = Inpcbinfo("raw", opts.RAW_SOCKETS)
@@ -59,12 +61,18 @@ def rip_input(ifp, m, hlen, now):
 def rip_output(ifp, inp, src, n, faddr, foff, now):
     """Send n bytes of src as the payload of an IP datagram of inp's protocol to faddr[foff:].
     Returns 0 or an errno."""
-    if n > ifp.mtu - iph.IP_HDR_LEN:
-        return EMSGSIZE
+    if n > opts.IP_MAXREASS:
+        return EMSGSIZE  # over MTU - 20 it leaves in fragments, up to what we could reassemble
+    df = inp.flags & INP_DONTFRAG
+    if df and n > ifp.mtu - iph.IP_HDR_LEN:
+        stat_inc(ipstat, IPS_CANTFRAG)
+        return EMSGSIZE  # IP_DONTFRAG: no fragments
     m = ip_newpacket(ifp, inp.laddr, inp.proto, src, n, 0, faddr, foff)
     if m is None:
         stat_inc(ripstat, RIPS_ONOMBUF)
         return ENOBUFS
+    if df:
+        iph.set_frag(m.buf, m.off, iph.IP_DF)
     stat_inc(ripstat, RIPS_OPACKETS)
     ip_output(ifp, m, now)
     return 0

@@ -301,7 +301,10 @@ def ip_newpacket(ifp, laddr, proto, src, n, xhlen, faddr, foff):
     if in_nullhost(laddr, 0):
         laddr = ifp.ia.addr
     p = o + iph.IP_HDR_LEN + xhlen
-    if k:
+    t = type(src)
+    if k < n and (t is bytes or t is bytearray or t is memoryview):
+        bcopy(src, 0, b, p, k)  # no memoryview slice: nothing allocated with the viper bcopy
+    elif k:
         try:
             b[p:p + k] = src if len(src) == k else memoryview(src)[:k]
         except Exception:  # TypeError on CPython, NotImplementedError on MicroPython for a list

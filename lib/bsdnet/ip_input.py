@@ -11,9 +11,9 @@ from .hdr import icmp as ich
 from .inet import in_multicast, in_nullhost
 from . import in_proto
 from .ip_icmp import icmp_error
-from .ip_reass import ip_reass
 from .stats import (stat_inc, ipstat, IPS_TOTAL, IPS_DELIVERED, IPS_TOOSMALL, IPS_BADVERS, IPS_BADHLEN,
-    IPS_BADSUM, IPS_TOOSHORT, IPS_BADLEN, IPS_BADOPTIONS, IPS_CANTFORWARD, IPS_BADADDR, IPS_NOSRCROUTE, IFS_NOTFORUS)
+    IPS_BADSUM, IPS_TOOSHORT, IPS_BADLEN, IPS_BADOPTIONS, IPS_CANTFORWARD, IPS_FRAGMENTS, IPS_FRAGDROPPED,
+    IPS_BADADDR, IPS_NOSRCROUTE, IFS_NOTFORUS)
 
 # iph.check() drop reason -> counter, in the order of iph.DROP_*
 _DROP_STAT = bytes((0, IPS_TOOSMALL, IPS_BADVERS, IPS_BADHLEN, IPS_BADSUM, IPS_BADLEN, IPS_TOOSHORT, IPS_BADOPTIONS))
@@ -55,9 +55,26 @@ def ip_input(ifp, m, now):
         mbuf.m_free(m)
         return
     if iph.frag(b, o) & (iph.IP_MF | iph.IP_OFFMASK):
-        m = ip_reass(ifp, m, now)  # held until the datagram is whole; then it goes on as a chain
+        m = _reass[0](ifp, m, now)  # held until the datagram is whole; then it goes on as a chain
         if m is None:
             return
         hlen = iph.hlen(m.buf, m.off)
     stat_inc(ipstat, IPS_DELIVERED)
     in_proto.ip_deliver(ifp, m, hlen, now)
+
+
+def _reass_load(ifp, m, now):
+    """The first fragment: load reassembly (ip_reass.py; a board that never meets a fragment does
+    not carry it) and hand the fragment on. With no heap to load it, the fragment is dropped."""
+    try:
+        from . import ip_reass
+    except MemoryError:
+        stat_inc(ipstat, IPS_FRAGMENTS)
+        stat_inc(ipstat, IPS_FRAGDROPPED)
+        mbuf.m_free(m)
+        return None
+    _reass[0] = ip_reass.ip_reass
+    return ip_reass.ip_reass(ifp, m, now)
+
+
+_reass = [_reass_load]  # ip_reass.ip_reass once loaded

@@ -19,7 +19,6 @@
 # must send. A held cluster is released by m_free() wherever it is freed.
 from .compat import const
 from . import opts
-from .bcopy import bcopy
 from .stats import stat_inc, mbstat, MBS_GETS, MBS_FREES, MBS_DROPS, MBS_DOUBLE_FREE, MBS_MIN_FREE
 
 _DEBUG = const(True)
@@ -156,9 +155,19 @@ def m_pktlen(m):
     return n
 
 
+_bcopy = [None]  # bcopy, imported by the first m_copydata (see there)
+
+
 def m_copydata(m, off, n, dst, doff):
     """Copy n bytes of packet m (across its chain), from byte off of its data, to dst[doff:]
     (BSD m_copydata). The caller makes sure the packet holds off + n bytes."""
+    bcopy = _bcopy[0]
+    if bcopy is None:
+        # not at import: bcopy (its viper self-test) loaded before the chip driver left a Pico's
+        # heap without the 1280 bytes the driver's import needs at boot (measured)
+        from .bcopy import bcopy
+
+        _bcopy[0] = bcopy
     while m is not None and n > 0:
         k = m.len - off
         if k <= 0:

@@ -16,6 +16,7 @@ from .inet import in_eq, in_copy, in_nullhost
 from .in_pcb import Inpcbinfo
 from . import ip_icmp
 from .ip_output import ip_output, ip_newpacket
+from .if_ether import arp_error
 from .stats import (stat_inc, ipstat, ripstat, IPS_NOPROTO, RIPS_DELIVERED, RIPS_NOSOCK, RIPS_FULLSOCK,
     RIPS_OPACKETS, RIPS_ONOMBUF)
 from .errno import EMSGSIZE, ENOBUFS
@@ -66,6 +67,7 @@ def rip_output(ifp, inp, src, n, faddr, foff, now):
         stat_inc(ripstat, RIPS_ONOMBUF)
         return ENOBUFS
     stat_inc(ripstat, RIPS_OPACKETS)
-    ip_output(ifp, m, now)
+    if not ip_output(ifp, m, now):
+        return arp_error[0]  # ARP gave up on the next hop (EHOSTDOWN), ...; 0 when held
     return 0
 

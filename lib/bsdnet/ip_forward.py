@@ -68,16 +68,17 @@ def _not_forwardable(b, a, as_src):
     return False
 
 
-def _fragment(ifp, m, now):
-    """Send m, larger than ifp's MTU and without DF, in fragments when ip_output has
-    ip_fragment(ifp, m, now) (it consumes m and sends the fragments to the next hop, like
-    ip_output_nexthop); else drop it (ips_cantfrag)."""
+def _fragment(rt, m, dst, doff, now):
+    """Send m, larger than the MTU of rt's interface and without DF, in fragments when ip_output
+    has ip_fragment(ifp, m, nexthop, nhoff, now) (it consumes m); else drop it (ips_cantfrag)."""
     frag = getattr(_ip_output, "ip_fragment", None)
     if frag is None:
         stat_inc(ipstat, IPS_CANTFRAG)
         mbuf.m_free(m)
         return False
-    return frag(ifp, m, now)
+    if rt.flags & route.RTF_GATEWAY:
+        return frag(rt.ifp, m, rt.gateway, 0, now)
+    return frag(rt.ifp, m, dst, doff, now)
 
 
 def ip_forward(ifp, m, now):
@@ -121,7 +122,7 @@ def ip_forward(ifp, m, now):
     iph.dec_ttl(b, o)
     stat_inc(ipstat, IPS_FORWARD)
     if big:
-        _fragment(oifp, m, now)
+        _fragment(rt, m, b, dst, now)
     else:
         ip_output_rt(rt, m, b, dst, now)
     return None

@@ -30,15 +30,15 @@ def ip_output(ifp, m, now, ttl=opts.IP_DEFTTL):
         mbuf.m_free(m)
         return False
     iph.set_total_len(b, o, m.len)
-    iph.set_ident(b, o, ip_newid())
+    iph.set_ident(b, o, ip_newid(b, o))
     if ttl:
         iph.set_ttl(b, o, ttl)
     iph.fill_cksum(b, o)
     return ip_output_nexthop(ifp, m, b, o + iph.IP_DST, now)
 
 
-def ip_newid():
-    """The next IP ID (ip_id of a datagram we originate)."""
+def ip_newid(b, o):
+    """The ID for a datagram we originate, its header at b[o] (a counter for now)."""
     i = _ip_id[0]
     _ip_id[0] = (i + 1) & 0xFFFF
     return i

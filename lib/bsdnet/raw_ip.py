@@ -86,11 +86,9 @@ def rip_output_hdrincl(ifp, inp, src, n, faddr, foff, now):
     ip_output can fragment. Counted ips_rawout. Returns 0 or an errno."""
     if n < iph.IP_HDR_LEN or n > opts.MCLBYTES - opts.MAX_LINKHDR:
         return EMSGSIZE if n >= iph.IP_HDR_LEN else EINVAL
-    frag = None
-    if n > ifp.mtu:
-        frag = getattr(_ip_output, "ip_fragment", None)
-        if frag is None:
-            return EMSGSIZE
+    big = n > ifp.mtu
+    if big and getattr(_ip_output, "ip_fragment", None) is None:
+        return EMSGSIZE
     m = mbuf.m_get(opts.MAX_LINKHDR)
     if m is None:
         stat_inc(ripstat, RIPS_ONOMBUF)
@@ -109,19 +107,16 @@ def rip_output_hdrincl(ifp, inp, src, n, faddr, foff, now):
             or (hl > iph.IP_HDR_LEN and iph.opt_errptr(b, o))):
         mbuf.m_free(m)
         return EINVAL
-    if frag is not None and iph.frag(b, o) & iph.IP_DF:
+    if big and iph.frag(b, o) & iph.IP_DF:
         mbuf.m_free(m)
         return EMSGSIZE
     iph.set_total_len(b, o, n)
-    if iph.ident(b, o) == 0:
-        iph.set_ident(b, o, ip_newid())
     if in_nullhost(b, o + iph.IP_SRC):
         in_copy(b, o + iph.IP_SRC, ifp.ia.addr if in_nullhost(inp.laddr, 0) else inp.laddr, 0)
+    if iph.ident(b, o) == 0:
+        iph.set_ident(b, o, ip_newid(b, o))
     iph.fill_cksum(b, o)
     stat_inc(ipstat, IPS_RAWOUT)
     stat_inc(ripstat, RIPS_OPACKETS)
-    if frag is not None:
-        frag(ifp, m, now)
-    else:
-        ip_output_nexthop(ifp, m, faddr, foff, now)
+    ip_output_nexthop(ifp, m, faddr, foff, now)  # in fragments when it is bigger than the MTU
     return 0

@@ -11,8 +11,10 @@ from . import mbuf
 from .inet import in_eq, in_copy, in_nullhost, inet_ntoa
 from .hdr import ether as eh
 from .hdr import arp as ah
+from .errno import EHOSTDOWN, EHOSTUNREACH, ENOBUFS
 from .stats import (stat_inc, stat_add, arpstat, etherstat, ARPS_RECEIVED, ARPS_RXREQUESTS, ARPS_RXREPLIES,
-    ARPS_TXREQUESTS, ARPS_TXREPLIES, ARPS_TXGRATUITOUS, ARPS_DROPPED, ARPS_BAD, ARPS_NOTFORUS, ARPS_DUPADDR,
+    ARPS_TXREQUESTS, ARPS_TXREPLIES, ARPS_BADSHA, ARPS_BADSPA, ARPS_DEFENDED, mbstat, MBS_QUOTADROPS,
+    ARPS_TXGRATUITOUS, ARPS_DROPPED, ARPS_BAD, ARPS_NOTFORUS, ARPS_DUPADDR,
     ARPS_TIMEOUTS, ARPS_HELD, ARPS_HOLDDROPS, ARPS_EVICTIONS, ARPS_TABLEFULL, ARPS_NOMBUF, ETHS_SHORT, ETHS_NOTFORUS,
     ETHS_NOPROTO, ETHS_MULTICAST, ETHS_BROADCAST, IFS_IERRORS, IFS_NOPROTO, IFS_NOTFORUS, IFS_OERRORS)
 
@@ -25,6 +27,7 @@ _NO_DEADLINE = const(-1)
 _STATE_NAMES = ("free", "incomplete", "reachable", "down")
 
 _BCAST = b"\xff\xff\xff\xff\xff\xff"
+arp_error = [0]  # why the last ether_output did not send (EHOSTDOWN, ...): the sender reports it
 
 
 class ArpTable:
@@ -41,6 +44,8 @@ class ArpTable:
         self.nhold = bytearray(size)
         self.npend = 0  # entries INCOMPLETE or DOWN (the ones with a timer): none is the common case
         self.last = 0  # the slot resolve() hit last: most traffic goes to one peer or the gateway
+        self.defended = False  # an address conflict was answered at defend_at (RFC 5227 2.4)
+        self.defend_at = 0
 
     # --- lookup and slots ---------------------------------------------------------------
     def _set(self, i, s):
@@ -58,14 +63,21 @@ class ArpTable:
         return -1
 
     def _alloc(self, a, off, now):
-        """A slot for address a: a free one, else evict the least recently used without hold."""
+        """A slot for address a: a free one, else evict: a down entry, then the least recently used
+        unanswered one, then the least recently used reachable one. Entries that answered are
+        the last to go, so a flood of unresolvable (spoofed) addresses churns among its own
+        entries and leaves the hosts we talk to in place."""
         victim = -1
+        vrank = 0
         for i in range(self.size):
-            if self.state[i] == _LLE_FREE:
+            st = self.state[i]
+            if st == _LLE_FREE:
                 victim = i
                 break
-            if self.hold[i] is None and (victim < 0 or ticks_diff(self.used[i], self.used[victim]) < 0):
+            r = 3 if st == _LLE_DOWN else (2 if st == _LLE_INCOMPLETE else 1)
+            if r > vrank or (r == vrank and ticks_diff(self.used[i], self.used[victim]) < 0):
                 victim = i
+                vrank = r
         if victim < 0:
             stat_inc(arpstat, ARPS_TABLEFULL)
             return -1
@@ -116,12 +128,20 @@ class ArpTable:
             return True
         if i >= 0 and self.state[i] == _LLE_DOWN:
             stat_inc(arpstat, ARPS_DROPPED)
+            arp_error[0] = EHOSTDOWN  # the sender learns it (ARP gave up on this host lately)
             mbuf.m_free(m)
             return False
         if i < 0:
+            if self.ifp.ia.is_ours(dst, doff) or self.ifp.ia.martian_src(dst, doff, False):
+                # never ARP for our own address, or for one no host can have
+                stat_inc(arpstat, ARPS_DROPPED)
+                arp_error[0] = EHOSTUNREACH
+                mbuf.m_free(m)
+                return False
             i = self._alloc(dst, doff, now)
             if i < 0:
                 stat_inc(arpstat, ARPS_DROPPED)
+                arp_error[0] = ENOBUFS
                 mbuf.m_free(m)
                 return False
             self._set(i, _LLE_INCOMPLETE)
@@ -129,14 +149,19 @@ class ArpTable:
             self.expire[i] = ticks_add(now, opts.ARP_RETRY_MS)
             self._request(dst, doff, now)
         self.used[i] = now
-        # la_hold: keep the newest ARP_HOLD packets, dropping the oldest
+        # la_hold: keep the newest ARP_HOLD packets of an entry, dropping the oldest; and all
+        # entries together within ARP_HOLD_TOTAL clusters (the pool rule): the oldest held
+        # packet of any entry makes room
         if self.nhold[i] >= opts.ARP_HOLD:
-            old = self.hold[i]
-            self.hold[i] = old.next
-            old.next = None
-            mbuf.m_free(old)
-            self.nhold[i] -= 1
-            stat_inc(arpstat, ARPS_HOLDDROPS)
+            self._drop_head(i)
+        while not mbuf.m_hold(m, mbuf.HOLD_ARP, now):
+            j = self._oldest_hold()
+            if j < 0:
+                stat_inc(arpstat, ARPS_DROPPED)
+                mbuf.m_free(m)
+                return False
+            self._drop_head(j)
+            stat_inc(mbstat, MBS_QUOTADROPS)
         m.next = None
         if self.hold[i] is None:
             self.hold[i] = m
@@ -148,6 +173,23 @@ class ArpTable:
         self.nhold[i] += 1
         stat_inc(arpstat, ARPS_HELD)
         return False
+
+    def _drop_head(self, i):
+        old = self.hold[i]
+        self.hold[i] = old.next
+        old.next = None
+        mbuf.m_free(old)
+        self.nhold[i] -= 1
+        stat_inc(arpstat, ARPS_HOLDDROPS)
+
+    def _oldest_hold(self):
+        """The entry whose first held packet is the oldest, or -1."""
+        best = -1
+        for i in range(self.size):
+            h = self.hold[i]
+            if h is not None and (best < 0 or ticks_diff(h.stamp, self.hold[best].stamp) < 0):
+                best = i
+        return best
 
     # --- timers -------------------------------------------------------------------------
     def next_timeout(self, now):
@@ -190,6 +232,18 @@ class ArpTable:
         ifp = self.ifp
         if self._emit(ah.ARPOP_REQUEST, _BCAST, 0, ifp.ia.addr, 0, None, 0, tpa, toff):
             stat_inc(arpstat, ARPS_TXREQUESTS)
+
+    def _defend(self, b, sha, now):
+        """RFC 5227 2.4 (b): log and announce our address once, then not again for
+        ARP_DEFEND_MS (a hostile host repeating the claim gets one answer per interval)."""
+        if self.defended and ticks_diff(now, self.defend_at) < opts.ARP_DEFEND_MS:
+            return
+        self.defended = True
+        self.defend_at = now
+        print("arp: %s is claimed by %02x:%02x:%02x:%02x:%02x:%02x: defending" % (
+            inet_ntoa(self.ifp.ia.addr), b[sha], b[sha + 1], b[sha + 2], b[sha + 3], b[sha + 4], b[sha + 5]))
+        stat_inc(arpstat, ARPS_DEFENDED)
+        self.announce(now)
 
     def announce(self, now):
         """Gratuitous ARP: a request for our own address, so neighbours update their caches."""
@@ -234,13 +288,26 @@ class ArpTable:
             stat_inc(arpstat, ARPS_BAD)  # our own frame looped back
             mbuf.m_free(m)
             return
+        if b[sha] & 1:
+            # a broadcast or multicast sender address (FreeBSD in_arpinput): never learnt
+            stat_inc(arpstat, ARPS_BADSHA)
+            mbuf.m_free(m)
+            return
         if ia.configured and in_eq(b, spa, ia.addr, 0):
-            stat_inc(arpstat, ARPS_DUPADDR)  # someone else claims our address (RFC 5227 conflict)
+            # someone else claims our address (RFC 5227 2.4 (b)): defend it with one announcement
+            # per ARP_DEFEND_MS; their packet teaches us nothing
+            stat_inc(arpstat, ARPS_DUPADDR)
+            self._defend(b, sha, now)
+            mbuf.m_free(m)
+            return
+        probe = in_nullhost(b, spa)  # an RFC 5227 probe: answer it, learn nothing from it
+        if not probe and ia.martian_src(b, spa, False):
+            stat_inc(arpstat, ARPS_BADSPA)
             mbuf.m_free(m)
             return
         for_us = ia.configured and in_eq(b, tpa, ia.addr, 0)
-        i = self.lookup(b, spa) if not in_nullhost(b, spa) else -1
-        if i < 0 and for_us:
+        i = self.lookup(b, spa) if not probe else -1
+        if i < 0 and for_us and not probe:
             i = self._alloc(b, spa, now)
         if i >= 0:
             mo = 6 * i
@@ -314,7 +381,9 @@ def ether_input(ifp, m, now):
 
 def ether_output(ifp, m, dst, doff, now):
     """ether_output(): m.off at the IP header. Prepend the Ethernet header, resolve the next hop
-    dst (4 bytes at dst[doff]) and send, or hold for ARP. Consumes m. True if sent now."""
+    dst (4 bytes at dst[doff]) and send, or hold for ARP. Consumes m. True if sent now; when it
+    was dropped, arp_error[0] says why (0: held for ARP, or the driver refused it)."""
+    arp_error[0] = 0
     if not mbuf.m_prepend(m, eh.ETHER_HDR_LEN):
         stat_inc(ifp.ifstat, IFS_OERRORS)
         mbuf.m_free(m)

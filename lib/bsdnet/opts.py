@@ -32,6 +32,7 @@ ARP_HOLD = const(2)  # mbufs held per unresolved entry (la_hold); ARP_HOLD_TOTAL
 ARP_MAXTRIES = const(5)  # requests before an entry is given up
 ARP_RETRY_MS = const(1000)
 ARP_KEEP_MS = const(1200000)  # 20 min, net.link.ether.inet.max_age
+ARP_DEFEND_MS = const(10000)  # RFC 5227 DEFEND_INTERVAL: one announcement per conflict and interval
 ARP_DOWN_MS = const(20000)  # how long an unanswered entry stays down (arpt_down)
 
 # --- IPv4 ---

@@ -18,6 +18,7 @@ from .in_pcb import Inpcbinfo
 from . import ip_icmp
 from . import ip_output as _ip_output
 from .ip_output import ip_output, ip_newpacket, ip_newid, ip_output_nexthop
+from .if_ether import arp_error
 from .stats import (stat_inc, ipstat, ripstat, IPS_NOPROTO, IPS_RAWOUT, RIPS_DELIVERED, RIPS_NOSOCK, RIPS_FULLSOCK,
     RIPS_OPACKETS, RIPS_ONOMBUF)
 from .errno import EMSGSIZE, ENOBUFS, EINVAL
@@ -71,7 +72,8 @@ def rip_output(ifp, inp, src, n, faddr, foff, now, hdrincl=False):
         stat_inc(ripstat, RIPS_ONOMBUF)
         return ENOBUFS
     stat_inc(ripstat, RIPS_OPACKETS)
-    ip_output(ifp, m, now)
+    if not ip_output(ifp, m, now):
+        return arp_error[0]  # ARP gave up on the next hop (EHOSTDOWN), ...; 0 when held
     return 0
 
 
@@ -118,5 +120,6 @@ def rip_output_hdrincl(ifp, inp, src, n, faddr, foff, now):
     iph.fill_cksum(b, o)
     stat_inc(ipstat, IPS_RAWOUT)
     stat_inc(ripstat, RIPS_OPACKETS)
-    ip_output_nexthop(ifp, m, faddr, foff, now)  # in fragments when it is bigger than the MTU
+    if not ip_output_nexthop(ifp, m, faddr, foff, now):  # in fragments when bigger than the MTU
+        return arp_error[0]  # ARP gave up on the next hop (EHOSTDOWN), ...; 0 when held
     return 0

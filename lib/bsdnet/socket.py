@@ -20,11 +20,11 @@ from . import opts
 from . import mbuf
 from . import route
 from .bcopy import bcopy
-from .inet import inet_aton, inet_ntoa, in_eq, in_copy, in_nullhost
+from .inet import inet_aton, inet_ntoa, in_eq, in_copy, in_nullhost, in_badsenddst
 from .in_pcb import in_pcballoc, in_pcbbind, in_pcbconnect, in_pcbdisconnect, in_pcbdetach
 from .udp_usrreq import udbinfo, udp_output, udp_fromport, FROM_ADDR
 from .raw_ip import ripcbinfo, rip_output
-from .stats import stat_inc, udpstat, UDPS_NOROUTE
+from .stats import stat_inc, udpstat, mbstat, UDPS_NOROUTE, UDPS_FULLSOCK, MBS_QUOTADROPS
 from .in_proto import pr_usrreqs
 # the errno names a socket user compares with (socket.EAGAIN, ...), as MicroPython numbers them
 from .errno import (EBADF, EAGAIN, EACCES, EINVAL, EDESTADDRREQ, EMSGSIZE, ENOPROTOOPT,  # noqa: F401
@@ -133,9 +133,14 @@ class socket(IOBase):
 
     def sbappendaddr(self, m):
         """Queue a datagram (udp_input/rip_input left the sender's address in front of it).
-        False if the queue is full."""
+        False if this socket's queue is full (opts.UDP_RCVQ). All datagram queues together hold
+        at most opts.SB_MBUFS clusters (the pool rule): past that, the oldest datagram of the
+        longest queue makes room (counted), so a socket nobody reads cannot starve the others."""
         if self._rq_n >= opts.UDP_RCVQ or self._inp is None:
             return False
+        while not mbuf.m_hold(m, mbuf.HOLD_SOCK, 0):
+            if not _sb_drop_oldest():
+                return False
         m.next = None
         if self._rq is None:
             self._rq = m
@@ -444,6 +449,24 @@ def _connect_ready(so):
 _stream_calls = [None]
 
 
+def _sb_drop_oldest():
+    """The socket-queue quota is full: drop the head (oldest) datagram of the longest queue.
+    False when no queue holds anything (the datagram alone is larger than the quota)."""
+    best = None
+    for info in (udbinfo, ripcbinfo):
+        for inp in info.pcbs:
+            so = inp.so
+            if inp.attached and so is not None and so._rq is not None and (best is None or so._rq_n > best._rq_n):
+                best = so
+    if best is None:
+        return False
+    m = _dgram_usrreqs._dequeue(best)
+    mbuf.m_free(m)
+    stat_inc(mbstat, MBS_QUOTADROPS)
+    stat_inc(udpstat, UDPS_FULLSOCK)
+    return True
+
+
 def _stream_usrreqs():
     """TCP's usrreqs, loaded with the first SOCK_STREAM socket (a board that never opens one
     does not carry TCP's code), with the blocking shapes of send and receive the socket calls."""
@@ -651,6 +674,8 @@ class _DgramUsrreqs:
     def _send(self, so, inp, data, fa, fport):
         self._soerror(so)
         n = len(data)
+        if in_badsenddst(fa, 0):
+            raise OSError(EADDRNOTAVAIL, "cannot send to %s" % inet_ntoa(fa))
         ifp = route.rtalloc_ifp(fa, 0)
         if ifp is None:
             stat_inc(udpstat, UDPS_NOROUTE)

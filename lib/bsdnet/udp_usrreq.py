@@ -17,9 +17,10 @@ from .inet import in_copy
 from .in_pcb import Inpcbinfo, in_pcblookup, INPLOOKUP_WILDCARD
 from .ip_icmp import icmp_error
 from .ip_output import ip_output, ip_newpacket
+from .if_ether import arp_error
 from .errno import EMSGSIZE, ENOBUFS
-from .stats import (stat_inc, udpstat, UDPS_IPACKETS, UDPS_HDROPS, UDPS_NOSUM, UDPS_NOPORT, UDPS_NOPORTBCAST,
-    UDPS_FULLSOCK, UDPS_OPACKETS, UDPS_ONOMBUF, UDPS_CTLNOTIFY)
+from .stats import (stat_inc, udpstat, UDPS_IPACKETS, UDPS_HDROPS, UDPS_NOSUM, UDPS_PORT0, UDPS_NOPORT,
+    UDPS_NOPORTBCAST, UDPS_FULLSOCK, UDPS_OPACKETS, UDPS_ONOMBUF, UDPS_CTLNOTIFY)
 
 udbinfo = Inpcbinfo("udp", opts.UDP_SOCKETS)
 
@@ -41,6 +42,12 @@ def udp_input(ifp, m, hlen, now):
         return
     if not (b[u + udph.UDP_SUM] | b[u + udph.UDP_SUM + 1]):
         stat_inc(udpstat, UDPS_NOSUM)
+    if not (b[u + 2] | b[u + 3]):
+        # destination port 0 is reserved: no socket has it, and no port unreachable goes back
+        # (a scanner's favourite; FreeBSD drops it before the lookup)
+        stat_inc(udpstat, UDPS_PORT0)
+        mbuf.m_free(m)
+        return
     dst = o + iph.IP_DST
     inp = in_pcblookup(udbinfo, b, o + iph.IP_SRC, udph.sport(b, u), b, dst, udph.dport(b, u),
                        INPLOOKUP_WILDCARD)
@@ -84,7 +91,8 @@ def udp_output(ifp, inp, src, n, faddr, foff, fport, now):
     udph.emit(b, u, inp.lport, fport, n + UDP_HDR_LEN)
     udph.fill_cksum(b, u, n + UDP_HDR_LEN, b, o + iph.IP_SRC, b, o + iph.IP_DST)
     stat_inc(udpstat, UDPS_OPACKETS)
-    ip_output(ifp, m, now)
+    if not ip_output(ifp, m, now):
+        return arp_error[0]  # ARP gave up on the next hop (EHOSTDOWN), ...; 0 when held or queued
     return 0
 
 

@@ -545,3 +545,44 @@ def test_hdrincl_send_heap():
         ptest.report_alloc("socket.sendto of an IP_HDRINCL datagram", lambda: s.sendto(d, to), n=50, limit=0)
     finally:
         s.close()
+
+
+def test_hostile_lan_cannot_drain_the_pool_through_the_router():
+    """400 frames a hostile H1 sends through the router: to next hops that never answer ARP
+    (held, then dropped: ARP's total quota), TTL 1 and no-route floods (ICMP rate limited), redirect
+    bait, broadcasts and martians. The pool's reserve is never reached, nothing leaks, and a good
+    datagram is still forwarded afterwards."""
+    nic1, dev1, nic2, dev2 = _router()
+    x = 12345
+    now = 5000
+    r0 = stat("icmp", "icps_ratelimited")
+    kinds = 6
+    for i in range(400):
+        x = (x * 1103515245 + 12345) & 0x3FFFFFFF
+        k = (x >> 8) % kinds
+        h = 3 + (x >> 12) % 250
+        if k == 0:
+            f = _ip_frame(H1, "10.8.0.%d" % h)  # a host on net 2 that never answers ARP
+        elif k == 1:
+            f = echo_frame(H1, H2, dmac=R1_MAC, ttl=1)
+        elif k == 2:
+            f = _ip_frame(H1, "198.51.100.%d" % h)  # no route
+        elif k == 3:
+            f = _ip_frame(H1, "10.7.0.%d" % h)  # back out the same interface: a redirect each
+        elif k == 4:
+            f = _ip_frame(H1, "10.8.0.%d" % h, dmac=BCAST)
+        else:
+            f = _ip_frame("10.8.0.%d" % h, H2)  # spoofed from the other side's subnet: forwarded
+        now += 1  # 400 frames in 0.4 s: the ICMP errors meet the rate limit
+        _feed(nic1, dev1, f, now)
+        dev1.sent.clear()
+        dev2.sent.clear()
+        free = mbuf.pool_free()
+        assert free + sum(mbuf.held) == opts.NMBCLUSTERS, "round %d: an mbuf leaked" % i
+        assert free >= opts.MBUF_RESERVE, "round %d: the reserve was reached" % i
+    assert stat("icmp", "icps_ratelimited") > r0 or opts.ICMP_LIM > 200
+    _feed(nic1, dev1, echo_frame(H1, H2, dmac=R1_MAC, seq=77), now + 1)
+    assert [f for f in dev2.sent if f[0:6] == H2_MAC and iph.ttl(f, 14) == 63]
+    nic1.active(False)
+    nic2.active(False)
+    assert mbuf.pool_free() == opts.NMBCLUSTERS

@@ -2,19 +2,20 @@
 # place: no copy, no new mbuf), icmp_error() with the RFC 1122 3.2.2 rules and a rate limit
 # (FreeBSD's badport_bandlim, net.inet.icmp.icmplim), and the errors we receive handed to the
 # transport protocol of the quoted datagram (pr_ctlinput, as icmp_input's "deliver" path).
-# Redirects and timestamps come with the IPv4 issue.
+# Redirects we receive update the routing table (icmp_redirect_input); timestamps are not answered.
 from .compat import const, ticks_diff
 from . import opts
 from . import mbuf
 from .hdr import ip as iph
 from .hdr import icmp as ich
-from .inet import in_copy, in_nullhost, in_multicast
+from .inet import in_eq, in_copy, in_nullhost, in_multicast
 from .ip_output import ip_output
+from . import route
 from .bcopy import bcopy
 from .stats import (stat_inc, icmpstat, ICPS_RECEIVED, ICPS_TOOSHORT, ICPS_CHECKSUM, ICPS_ECHO,
     ICPS_REFLECT, ICPS_BMCASTECHO, ICPS_OUTHIST_ECHOREPLY, ICPS_ERROR, ICPS_OLDICMP, ICPS_BMCASTERR, ICPS_RATELIMITED,
     ICPS_NOMBUF, ICPS_OUTHIST_UNREACH, ICPS_OUTHIST_TIMXCEED, ICPS_OUTHIST_PARAMPROB, ICPS_BADLEN, ICPS_UNREACH,
-    ICPS_TIMXCEED)
+    ICPS_TIMXCEED, ICPS_OUTHIST_REDIRECT, ICPS_REDIRECT, ICPS_BADREDIRECT, ICPS_BADCODE, ipstat, IPS_REDIRECTSENT)
 from .errno import EHOSTUNREACH, ECONNREFUSED, ENOPROTOOPT, EMSGSIZE
 
 # what icmp_input() tells in_proto to do with the message after it (BSD's "deliver" and "raw")
@@ -34,7 +35,8 @@ def icmp_error(ifp, m, type, code, now, arg=0):
     needed". RFC 1122 3.2.2: never about an ICMP error, a fragment other than the first, a
     datagram to a broadcast/multicast address or sent as link-level broadcast/multicast (the
     mbuf's M_BCAST/M_MCAST), or one whose source is not a unicast host. Rate limited to
-    opts.ICMP_LIM errors per second."""
+    opts.ICMP_LIM errors per second. A redirect (ip_forward) takes the gateway as arg: 4 bytes at
+    arg[0]."""
     b = m.buf
     o = m.off
     ia = ifp.ia
@@ -73,11 +75,16 @@ def icmp_error(ifp, m, type, code, now, arg=0):
         stat_inc(icmpstat, ICPS_OUTHIST_TIMXCEED)
     elif type == ich.ICMP_PARAMPROB:
         stat_inc(icmpstat, ICPS_OUTHIST_PARAMPROB)
+    elif type == ich.ICMP_REDIRECT:
+        stat_inc(icmpstat, ICPS_OUTHIST_REDIRECT)
+        stat_inc(ipstat, IPS_REDIRECTSENT)
     nb = n.buf
     no = n.off
     ic = no + iph.IP_HDR_LEN
     ich.emit(nb, ic, type, code, arg << 8 if type == ich.ICMP_PARAMPROB else 0,
              arg if type == ich.ICMP_UNREACH else 0)
+    if type == ich.ICMP_REDIRECT:
+        in_copy(nb, ic + ich.ICMP_GWADDR, arg, 0)
     bcopy(b, o, nb, ic + ich.ICMP_MINLEN, q)
     ich.fill_cksum(nb, ic, ich.ICMP_MINLEN + q)
     iph.emit(nb, no, iph.IP_HDR_LEN, 0, 0, 0, 0, 0, iph.IPPROTO_ICMP, ia.addr, 0, b, src)
@@ -99,6 +106,9 @@ def icmp_input(ifp, m, hlen, now):
     t = ich.msg_type(b, ic)
     if t == ich.ICMP_UNREACH or t == ich.ICMP_TIMXCEED:
         return _notify(b, ic, icmplen, t)  # then raw sockets see it too, as in BSD
+    if t == ich.ICMP_REDIRECT:
+        icmp_redirect_input(ifp, m, ic, icmplen)
+        return ICMP_RAW  # raw sockets see it too (BSD: "also handed to anyone listening on a raw socket")
     if t != ich.ICMP_ECHO:
         return ICMP_RAW  # echo replies and the rest: for raw ICMP sockets
     stat_inc(icmpstat, ICPS_ECHO)
@@ -160,3 +170,51 @@ def _notify(b, ic, icmplen, t):
     icmp_notify[1] = b[q + iph.IP_P]
     icmp_notify[2] = q
     return ICMP_NOTIFY
+
+
+def icmp_redirect_input(ifp, m, ic, icmplen):
+    """An ICMP redirect came in on ifp (m.off at its IP header, the message at ic): validate it
+    (RFC 1122 3.2.2.2) and learn the host route it gives (route.rtredirect), or refuse it
+    (icps_badredirect). Every network, TOS or host redirect is taken as a host redirect, as RFC 1122
+    asks (RFC 1812 5.2.7.2: routers send host redirects only). A router ignores them (RFC 1812
+    4.3.3.2 lets it). Refused: a redirect not sent to our own address, one that does not come from the
+    gateway we use now for the quoted destination on this interface, a new gateway off this
+    interface's subnet or one that is our address or no unicast host, a quoted datagram we did not
+    send (its source is not our address). Returns True when a route was learnt."""
+    from . import ip_forward  # loaded by ip_input; here, not at the top: it imports this module
+
+    b = m.buf
+    o = m.off
+    if ip_forward.ipforwarding[0]:
+        stat_inc(icmpstat, ICPS_BADREDIRECT)
+        return False
+    if ich.msg_code(b, ic) > ich.ICMP_REDIRECT_TOSHOST:
+        stat_inc(icmpstat, ICPS_BADCODE)
+        return False
+    q = ic + ich.ICMP_MINLEN
+    if icmplen < ich.ICMP_MINLEN + iph.IP_HDR_LEN + 8 or b[q] >> 4 != 4 or (b[q] & 0x0F) < 5 or \
+            icmplen < ich.ICMP_MINLEN + ((b[q] & 0x0F) << 2) + 8:
+        stat_inc(icmpstat, ICPS_BADLEN)
+        return False
+    ia = ifp.ia
+    gw = ic + ich.ICMP_GWADDR
+    qdst = q + iph.IP_DST
+    src = o + iph.IP_SRC
+    rt = route.rtalloc(b, qdst)
+    if (m.flags & (mbuf.M_BCAST | mbuf.M_MCAST) or not ia.is_ours(b, o + iph.IP_DST)
+            or not ia.is_ours(b, q + iph.IP_SRC)
+            # the gateway ip_output uses now for the quoted destination: none when it is on our link
+            or ia.is_local(b, qdst) or rt is None or not rt.flags & route.RTF_GATEWAY or rt.ifp is not ifp
+            or not in_eq(rt.gateway, 0, b, src)
+            # the new gateway: a unicast host on this interface's subnet, not us
+            or not ia.is_local(b, gw) or ia.martian_src(b, gw, False)):
+        stat_inc(icmpstat, ICPS_BADREDIRECT)
+        return False
+    if in_eq(rt.gateway, 0, b, gw):
+        stat_inc(icmpstat, ICPS_REDIRECT)  # to where we send already: nothing to learn
+        return True
+    if not route.rtredirect(b, qdst, b, gw, ifp):
+        stat_inc(icmpstat, ICPS_BADREDIRECT)  # a static host route for it: the administrator's word stands
+        return False
+    stat_inc(icmpstat, ICPS_REDIRECT)
+    return True

@@ -11,6 +11,7 @@ from .hdr import icmp as ich
 from .inet import in_multicast, in_nullhost
 from . import in_proto
 from .ip_icmp import icmp_error
+from .ip_forward import ip_forward, ipforwarding
 from .stats import (stat_inc, ipstat, IPS_TOTAL, IPS_DELIVERED, IPS_TOOSMALL, IPS_BADVERS, IPS_BADHLEN,
     IPS_BADSUM, IPS_TOOSHORT, IPS_BADLEN, IPS_BADOPTIONS, IPS_CANTFORWARD, IPS_FRAGMENTS, IPS_FRAGDROPPED,
     IPS_BADADDR, IPS_NOSRCROUTE, IFS_NOTFORUS)
@@ -50,10 +51,16 @@ def ip_input(ifp, m, now):
         mbuf.m_free(m)
         return
     if not ours and not (ia.is_broadcast(b, dst) or in_nullhost(b, dst) or in_multicast(b, dst)):
-        stat_inc(ipstat, IPS_CANTFORWARD)
-        stat_inc(ifp.ifstat, IFS_NOTFORUS)
-        mbuf.m_free(m)
-        return
+        if not ipforwarding[0]:
+            stat_inc(ipstat, IPS_CANTFORWARD)
+            stat_inc(ifp.ifstat, IFS_NOTFORUS)
+            mbuf.m_free(m)
+            return
+        # a router (ip_forward.py): forwarded or dropped there, unless it is for the address of
+        # another of our interfaces, which it hands back to be delivered as if it came in there
+        ifp = ip_forward(ifp, m, now)
+        if ifp is None:
+            return
     if iph.frag(b, o) & (iph.IP_MF | iph.IP_OFFMASK):
         # reassembly (ip_reass) comes next; until then fragments are dropped
         stat_inc(ipstat, IPS_FRAGMENTS)

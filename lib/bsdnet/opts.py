@@ -40,6 +40,10 @@ IP_DEFTTL = const(64)
 IP_REASS_SLOTS = const(2)
 IP_REASS_TTL_MS = const(30000)
 ICMP_LIM = const(200)  # ICMP errors sent per second at most (net.inet.icmp.icmplim)
+IP_FORWARDING = const(0)  # 1: a router from boot (net.inet.ip.forwarding); at run time
+# ip_forward.set_forwarding(True/False). Off, datagrams for others are dropped (ips_cantforward)
+IP_SENDREDIRECTS = const(1)  # a router sends ICMP host redirects (net.inet.ip.redirect)
+RT_DYNAMIC_MAX = const(4)  # host routes learnt from ICMP redirects; past it the oldest is replaced
 
 # --- TCP (tcp_*.py) ---
 TCP_MSS = const(1460)  # ours: ETHERMTU - 40 (the interface's MTU decides; this is the Ethernet figure)

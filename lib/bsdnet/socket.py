@@ -39,6 +39,7 @@ SOCK_RAW = const(3)
 IPPROTO_IP = const(0)
 IPPROTO_TCP = const(6)
 IPPROTO_UDP = const(17)
+IP_HDRINCL = const(3)  # SOCK_RAW, level IPPROTO_IP: what the socket writes starts with the IP header
 SOL_SOCKET = const(1)
 SO_REUSEADDR = const(2)
 SO_ERROR = const(4)
@@ -538,6 +539,7 @@ class _DgramUsrreqs:
         so._rq_tail = None
         so._rq_n = 0
         so._bcast = False
+        so._hdrincl = False  # IP_HDRINCL (raw sockets)
         so._to = bytearray(4)  # the destination of the last sendto(), parsed once per address object
         so._to_key = None
         so._to_port = 0
@@ -681,7 +683,7 @@ class _DgramUsrreqs:
         if not so._bcast and ifp.ia.is_broadcast(fa, 0):
             raise OSError(EACCES, "sending to a broadcast address needs SO_BROADCAST")
         if so._raw:
-            err = rip_output(ifp, inp, data, n, fa, 0, ticks_ms())
+            err = rip_output(ifp, inp, data, n, fa, 0, ticks_ms(), so._hdrincl)
         else:
             if inp.lport == 0:
                 in_pcbbind(inp, _ANY, 0, _is_ours)
@@ -738,6 +740,8 @@ class _DgramUsrreqs:
             so._bcast = bool(value)
         elif level == SOL_SOCKET and opt == SO_REUSEADDR:
             so._reuse = bool(value)  # UDP rebinds are not restricted by TIME_WAIT; kept for getsockopt
+        elif level == IPPROTO_IP and opt == IP_HDRINCL and so._raw:
+            so._hdrincl = bool(value)
         else:
             raise OSError(ENOPROTOOPT, "socket option level %r, option %r not supported" % (level, opt))
 
@@ -746,6 +750,8 @@ class _DgramUsrreqs:
             return 1 if so._bcast else 0
         if level == SOL_SOCKET and opt == SO_REUSEADDR:
             return 1 if so._reuse else 0
+        if level == IPPROTO_IP and opt == IP_HDRINCL and so._raw:
+            return 1 if so._hdrincl else 0
         if level == SOL_SOCKET and opt == SO_ERROR:
             e = so._error
             so._error = 0

@@ -179,19 +179,22 @@ def _drops(chip):
 
 
 def _flood(b, fps, secs, seed):
-    mac = b.stats()["board"]["mac"]
+    mac = b.ready["mac"]
     return run_json(b, [sys.executable, "-c", SCRIPT, mac, str(fps), str(secs), str(seed), ROOT],
                     timeout=secs + 60)
 
 
-def _settled(b, timeout=15):
-    """The board's stats once ARP has given up on the spoofed hosts and the pool is full again."""
-    t = time.monotonic()
-    while True:
+def _settled(b):
+    """The board's stats once ARP has given up on the spoofed hosts (ARP_MAXTRIES requests a second
+    apart) and the pool is full again. Few stats calls: on the emulated Pico each one ends and
+    restarts the serving loop."""
+    time.sleep(6)
+    for _ in range(3):
         st = b.stats()
-        if st["mbuf"]["free"] == st["mbuf"]["size"] or time.monotonic() - t > timeout:
-            return st
-        time.sleep(0.5)
+        if st["mbuf"]["free"] == st["mbuf"]["size"]:
+            break
+        time.sleep(2)
+    return st
 
 
 def test_hostile_lan_at_drainable_rate(board):
@@ -223,8 +226,11 @@ def test_hostile_lan_at_drainable_rate(board):
     # (counted: W5500 in MACRAW passes unicast for others); read = handed to the stack
     stored = chip["frames_in"] - st0["chip"]["frames_in"]
     drv_drops = dev.get("rx_dropped", 0) - st0["dev"].get("rx_dropped", 0)
-    assert offered == chip_drops + stored, (offered, chip_drops, stored, chip)
-    assert stored == read + drv_drops, (read, stored, dev)
+    # (the VM and the Pico read the chip model's counters and the board's in two steps: a frame
+    # from Linux, IPv6 router solicitation say, may fall between them)
+    slack = 0 if b.runtime == "cpython" else 2
+    assert abs(offered - chip_drops - stored) <= slack, (offered, chip_drops, stored, chip)
+    assert abs(stored - read - drv_drops) <= slack, (read, stored, dev)
     assert read == ifs["ipackets"] - st0["if"]["ipackets"], (read, ifs, dev)
     assert st["ip"]["ips_badaddr"] > st0["ip"]["ips_badaddr"] and st["udp"]["udps_port0"] > st0["udp"]["udps_port0"]
 

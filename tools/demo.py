@@ -127,7 +127,7 @@ class NetnsBoard:
                 self.lines.put(None)  # keep the end marker for the next reader
                 return None
             if line.startswith("error "):
-                raise RuntimeError("host board: %s\n%s" % (line, "\n".join(self.stderr[-30:])))
+                raise RuntimeError("host board: %s\n%s" % (line, "\n".join(x for x in self.stderr[-30:] if x is not None)))
             if line.startswith(prefix):
                 return line
 

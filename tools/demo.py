@@ -127,7 +127,8 @@ class NetnsBoard:
                 self.lines.put(None)  # keep the end marker for the next reader
                 return None
             if line.startswith("error "):
-                raise RuntimeError("host board: %s\n%s" % (line, "\n".join(x for x in self.stderr[-30:] if x is not None)))
+                tail = "\n".join(x for x in self.stderr[-30:] if x is not None)
+                raise RuntimeError("host board: %s\n%s" % (line, tail))
             if line.startswith(prefix):
                 return line
 

@@ -192,3 +192,10 @@ def test_counters_wrap_without_allocating():
     finally:
         for t, v in zip(tables, saved):
             t[:] = v
+
+
+def test_every_counter_has_a_name():
+    for key, a, names, prefix in stats.TABLES + [("mbuf", stats.mbstat, stats.MBS_NAMES, ""),
+                                                  ("if", [0] * stats.IFS_N, stats.IFS_NAMES, "")]:
+        d = stats.stat_dict(a, names, prefix)
+        assert len(d) == len(a), key

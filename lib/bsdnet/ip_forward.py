@@ -35,7 +35,8 @@ from .ip_icmp import icmp_error
 from .ip_output import ip_output_rt
 from .stats import stat_inc, ipstat, IPS_FORWARD, IPS_CANTFORWARD, IPS_NOROUTE, IPS_CANTFRAG
 
-ipforwarding = [opts.IP_FORWARDING]  # net.inet.ip.forwarding
+ipforwarding = route.ipforwarding  # net.inet.ip.forwarding (in route: ip_input reads it without
+# loading this module, which a host that never forwards does not carry)
 ipsendredirects = [opts.IP_SENDREDIRECTS]  # net.inet.ip.redirect
 _gw = bytearray(4)  # the next hop a redirect names
 

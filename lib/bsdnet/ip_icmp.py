@@ -181,11 +181,10 @@ def icmp_redirect_input(ifp, m, ic, icmplen):
     gateway we use now for the quoted destination on this interface, a new gateway off this
     interface's subnet or one that is our address or no unicast host, a quoted datagram we did not
     send (its source is not our address). Returns True when a route was learnt."""
-    from . import ip_forward  # loaded by ip_input; here, not at the top: it imports this module
 
     b = m.buf
     o = m.off
-    if ip_forward.ipforwarding[0]:
+    if route.ipforwarding[0]:
         stat_inc(icmpstat, ICPS_BADREDIRECT)
         return False
     if ich.msg_code(b, ic) > ich.ICMP_REDIRECT_TOSHOST:

@@ -11,7 +11,7 @@ from .hdr import icmp as ich
 from .inet import in_multicast, in_nullhost
 from . import in_proto
 from .ip_icmp import icmp_error
-from .ip_forward import ip_forward, ipforwarding
+from .route import ipforwarding
 from .stats import (stat_inc, ipstat, IPS_TOTAL, IPS_DELIVERED, IPS_TOOSMALL, IPS_BADVERS, IPS_BADHLEN,
     IPS_BADSUM, IPS_TOOSHORT, IPS_BADLEN, IPS_BADOPTIONS, IPS_CANTFORWARD, IPS_FRAGMENTS, IPS_FRAGDROPPED,
     IPS_BADADDR, IPS_NOSRCROUTE, IFS_NOTFORUS)
@@ -58,6 +58,8 @@ def ip_input(ifp, m, now):
             return
         # a router (ip_forward.py): forwarded or dropped there, unless it is for the address of
         # another of our interfaces, which it hands back to be delivered as if it came in there
+        from .ip_forward import ip_forward  # loaded by the first datagram to forward
+
         ifp = ip_forward(ifp, m, now)
         if ifp is None:
             return

@@ -21,6 +21,7 @@ ifnet = []  # type: list  # attached interfaces, in the order they came up
 rtable = []  # type: list  # Rtentry, longest prefix first
 pr_timers = []  # type: list  # the protocols' timer objects every interface's loop runs (TCP's)
 rtgen = [0]  # bumped on every change: a route cached on a pcb (BSD inp_route) is checked against it
+ipforwarding = [opts.IP_FORWARDING]  # net.inet.ip.forwarding; ip_forward.set_forwarding() sets it
 
 
 class Rtentry:

@@ -50,11 +50,10 @@ IPS_TOOLONG = const(26)  # reassembled datagram over IP_MAXPACKET
 IPS_NOSRCROUTE = const(27)  # source-routed (LSRR/SSRR): dropped
 IPS_N = const(28)
 IPS_NAMES = (
-    "ips_total", "ips_delivered", "ips_toosmall", "ips_badvers", "ips_badhlen", "ips_badsum", "ips_tooshort",
-    "ips_badlen", "ips_badoptions", "ips_cantforward", "ips_noproto", "ips_fragments", "ips_fragdropped",
-    "ips_localout", "ips_noroute", "ips_odropped", "ips_badaddr", "ips_notmember", "ips_fragtimeout",
-    "ips_reassembled", "ips_fragmented", "ips_ofragments", "ips_cantfrag", "ips_forward", "ips_redirectsent",
-    "ips_rawout", "ips_toolong", "ips_nosrcroute",
+    "ips_total ips_delivered ips_toosmall ips_badvers ips_badhlen ips_badsum ips_tooshort ips_badlen "
+    "ips_badoptions ips_cantforward ips_noproto ips_fragments ips_fragdropped ips_localout ips_noroute "
+    "ips_odropped ips_badaddr ips_notmember ips_fragtimeout ips_reassembled ips_fragmented ips_ofragments "
+    "ips_cantfrag ips_forward ips_redirectsent ips_rawout ips_toolong ips_nosrcroute"
 )
 ipstat = [0] * IPS_N
 
@@ -87,11 +86,11 @@ ICPS_OUTHIST_REDIRECT = const(24)
 ICPS_OUTHIST_PARAMPROB = const(25)
 ICPS_N = const(26)
 ICPS_NAMES = (
-    "icps_received", "icps_tooshort", "icps_checksum", "icps_badtype", "icps_badcode", "icps_badlen", "icps_echo",
-    "icps_reflect", "icps_bmcastecho", "icps_error", "icps_oldicmp", "icps_bmcasterr", "icps_badaddr",
-    "icps_ratelimited", "icps_nombuf", "icps_noroute", "icps_unreach", "icps_timxceed", "icps_redirect",
-    "icps_badredirect", "icps_paramprob", "icps_outhist_echoreply", "icps_outhist_unreach", "icps_outhist_timxceed",
-    "icps_outhist_redirect", "icps_outhist_paramprob",
+    "icps_received icps_tooshort icps_checksum icps_badtype icps_badcode icps_badlen icps_echo icps_reflect "
+    "icps_bmcastecho icps_error icps_oldicmp icps_bmcasterr icps_badaddr icps_ratelimited icps_nombuf "
+    "icps_noroute icps_unreach icps_timxceed icps_redirect icps_badredirect icps_paramprob "
+    "icps_outhist_echoreply icps_outhist_unreach icps_outhist_timxceed icps_outhist_redirect "
+    "icps_outhist_paramprob"
 )
 icmpstat = [0] * ICPS_N
 
@@ -112,9 +111,8 @@ UDPS_NOROUTE = const(12)
 UDPS_CTLNOTIFY = const(13)
 UDPS_N = const(14)
 UDPS_NAMES = (
-    "udps_ipackets", "udps_hdrops", "udps_badlen", "udps_badsum", "udps_nosum", "udps_noport", "udps_noportbcast",
-    "udps_fullsock", "udps_filtermcast", "udps_port0", "udps_opackets", "udps_onombuf", "udps_noroute",
-    "udps_ctlnotify",
+    "udps_ipackets udps_hdrops udps_badlen udps_badsum udps_nosum udps_noport udps_noportbcast udps_fullsock "
+    "udps_filtermcast udps_port0 udps_opackets udps_onombuf udps_noroute udps_ctlnotify"
 )
 udpstat = [0] * UDPS_N
 
@@ -126,7 +124,7 @@ RIPS_OPACKETS = const(3)
 RIPS_ONOMBUF = const(4)
 RIPS_N = const(5)
 RIPS_NAMES = (
-    "rips_delivered", "rips_nosock", "rips_fullsock", "rips_opackets", "rips_onombuf",
+    "rips_delivered rips_nosock rips_fullsock rips_opackets rips_onombuf"
 )
 ripstat = [0] * RIPS_N
 
@@ -152,9 +150,8 @@ ARPS_TABLEFULL = const(17)
 ARPS_NOMBUF = const(18)
 ARPS_N = const(19)
 ARPS_NAMES = (
-    "received", "rxrequests", "rxreplies", "txrequests", "txreplies", "txgratuitous", "dropped", "bad", "badsha",
-    "badspa", "notforus", "dupaddr", "defended", "timeouts", "held", "holddrops", "evictions", "tablefull",
-    "nombuf",
+    "received rxrequests rxreplies txrequests txreplies txgratuitous dropped bad badsha badspa notforus "
+    "dupaddr defended timeouts held holddrops evictions tablefull nombuf"
 )
 arpstat = [0] * ARPS_N
 
@@ -167,7 +164,7 @@ ETHS_BROADCAST = const(4)
 ETHS_MCASTFILTER = const(5)  # multicast to a group we have not joined
 ETHS_N = const(6)
 ETHS_NAMES = (
-    "short", "notforus", "noproto", "multicast", "broadcast", "mcastfilter",
+    "short notforus noproto multicast broadcast mcastfilter"
 )
 etherstat = [0] * ETHS_N
 
@@ -183,7 +180,7 @@ IFS_NOPROTO = const(7)
 IFS_NOTFORUS = const(8)
 IFS_N = const(9)
 IFS_NAMES = (
-    "ipackets", "ibytes", "opackets", "obytes", "ierrors", "oerrors", "iqdrops", "noproto", "notforus",
+    "ipackets ibytes opackets obytes ierrors oerrors iqdrops noproto notforus"
 )
 
 # --- the mbuf pool (mbuf.py) ---
@@ -195,7 +192,7 @@ MBS_QUOTADROPS = const(4)  # held packets dropped by a holder's quota
 MBS_MIN_FREE = const(5)  # not a counter: the pool's low-water mark
 MBS_N = const(6)
 MBS_NAMES = (
-    "gets", "frees", "drops", "double_free", "quotadrops", "min_free",
+    "gets frees drops double_free quotadrops min_free"
 )
 mbstat = [0] * MBS_N
 
@@ -276,17 +273,14 @@ TCPS_NOMEM = const(72)  # a connection refused: the heap could not make its ring
 TCPS_NSTATS = const(73)
 
 TCPS_NAMES = (
-    "connattempt", "accepts", "connects", "drops", "conndrops", "closed", "segstimed",
-    "rttupdated", "delack", "timeoutdrop", "rexmttimeo", "persisttimeo", "keeptimeo", "keepprobe",
-    "keepdrops", "sndtotal", "sndpack", "sndbyte", "sndrexmitpack", "sndrexmitbyte", "sndacks",
-    "sndprobe", "sndwinup", "sndctrl", "sndrst", "rcvtotal", "rcvpack", "rcvbyte", "rcvbadsum",
-    "rcvbadoff", "rcvshort", "rcvduppack", "rcvdupbyte", "rcvpartduppack", "rcvoopack",
-    "rcvoopackdrop", "rcvpackafterwin", "rcvbyteafterwin", "rcvafterclose", "rcvwinprobe",
-    "rcvdupack", "rcvacktoomuch", "rcvackpack", "rcvackbyte", "rcvwinupd", "pawsdrop", "predack",
-    "preddat", "badsyn", "badrst", "badaddr", "noport", "listendrop", "sc_added",
-    "sc_retransmitted", "sc_dupsyn", "sc_dropped", "sc_completed", "sc_bucketoverflow",
-    "sc_cacheoverflow", "sc_reset", "sc_stale", "sc_badack", "fastrexmt", "twrecycled", "nombuf",
-    "noroute", "badopt", "rcvrst", "rcvmemdrop", "zerowin", "ctlinput", "nomem",
+    "connattempt accepts connects drops conndrops closed segstimed rttupdated delack timeoutdrop rexmttimeo "
+    "persisttimeo keeptimeo keepprobe keepdrops sndtotal sndpack sndbyte sndrexmitpack sndrexmitbyte sndacks "
+    "sndprobe sndwinup sndctrl sndrst rcvtotal rcvpack rcvbyte rcvbadsum rcvbadoff rcvshort rcvduppack "
+    "rcvdupbyte rcvpartduppack rcvoopack rcvoopackdrop rcvpackafterwin rcvbyteafterwin rcvafterclose "
+    "rcvwinprobe rcvdupack rcvacktoomuch rcvackpack rcvackbyte rcvwinupd pawsdrop predack preddat badsyn "
+    "badrst badaddr noport listendrop sc_added sc_retransmitted sc_dupsyn sc_dropped sc_completed "
+    "sc_bucketoverflow sc_cacheoverflow sc_reset sc_stale sc_badack fastrexmt twrecycled nombuf noroute "
+    "badopt rcvrst rcvmemdrop zerowin ctlinput nomem"
 )
 
 TCPSTAT_NAMES = TCPS_NAMES
@@ -300,21 +294,35 @@ TABLES = [("arp", arpstat, ARPS_NAMES, ""), ("ether", etherstat, ETHS_NAMES, "")
 
 def stat(key, name):
     """One counter by its reported name, e.g. stat("arp", "holddrops") (tests, tools; not the data path)."""
+    if key == "mbuf":
+        return stat_dict(mbstat, MBS_NAMES)[name]
     for k, a, names, prefix in TABLES:
         if k == key:
-            for i in range(len(names)):
-                if prefix + names[i] == name or names[i] == name:
-                    return a[i]
-    if key == "mbuf":
-        return mbstat[MBS_NAMES.index(name)]
+            d = stat_dict(a, names)
+            return d[name[len(prefix):]] if prefix and name.startswith(prefix) else d[name]
     raise KeyError("%s.%s" % (key, name))
+
+
+def stat_names(names):
+    """The names of a table one by one (a generator): each table's names are one string, a word a
+    counter, so that a board keeps one object per table instead of one per name."""
+    i = 0
+    n = len(names)
+    while i < n:
+        j = names.find(" ", i)
+        if j < 0:
+            j = n
+        yield names[i:j]
+        i = j + 1
 
 
 def stat_dict(a, names, prefix=""):
     """{name: value} for reporting."""
     d = {}
-    for i in range(len(names)):
-        d[prefix + names[i]] = a[i]
+    i = 0
+    for name in stat_names(names):
+        d[prefix + name] = a[i]
+        i += 1
     return d
 
 

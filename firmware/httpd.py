@@ -90,13 +90,9 @@ def stats_doc():
 
 
 def status_page(addr):
-    from bsdnet import stats as bs
+    from bsdnet.stats import stat
 
     d = stats_doc()
-    ip = bs.ipstat
-    udp = bs.udpstat
-    icmp = bs.icmpstat
-    tcp = bs.tcpstat
     mem = "%s bytes free, %s used" % (d["mem_free"], d["mem_alloc"]) if d["mem_free"] is not None else "n/a"
     rows = (
         ("address", addr),
@@ -104,10 +100,10 @@ def status_page(addr):
         ("memory", mem),
         ("mbufs free", "%d of %d" % (d["mbuf_free"], d["mbuf_total"])),
         ("TCP connections", "%d open, %d accepted, %d made" % (
-            d["tcp_connections"], tcp[bs.TCPS_ACCEPTS], tcp[bs.TCPS_CONNECTS])),
-        ("IP packets", "%d in, %d out" % (ip[bs.IPS_TOTAL], ip[bs.IPS_LOCALOUT])),
-        ("ICMP", "%d received, %d echo requests" % (icmp[bs.ICPS_RECEIVED], icmp[bs.ICPS_ECHO])),
-        ("UDP datagrams", "%d in, %d out" % (udp[bs.UDPS_IPACKETS], udp[bs.UDPS_OPACKETS])),
+            d["tcp_connections"], stat("tcp", "accepts"), stat("tcp", "connects"))),
+        ("IP packets", "%d in, %d out" % (stat("ip", "ips_total"), stat("ip", "ips_localout"))),
+        ("ICMP", "%d received, %d echo requests" % (stat("icmp", "icps_received"), stat("icmp", "icps_echo"))),
+        ("UDP datagrams", "%d in, %d out" % (stat("udp", "udps_ipackets"), stat("udp", "udps_opackets"))),
         ("HTTP requests", "%d" % stats["requests"]),
     )
     body = "".join("<tr><th>%s</th><td>%s</td></tr>\n" % r for r in rows)

@@ -33,8 +33,13 @@ from .hdr import icmp as ich
 from .inet import in_eq, in_copy
 from .ip_icmp import icmp_error
 from .ip_output import ip_output_rt
-from .stats import stat_inc, ipstat, IPS_FORWARD, IPS_CANTFORWARD, IPS_NOROUTE, IPS_CANTFRAG
-
+from .stats import stat_inc, ipstat
+from .compat import const
+# counter indices in bsdnet.stats (private consts: no RAM at run time)
+_IPS_CANTFORWARD = const(9)
+_IPS_NOROUTE = const(14)
+_IPS_CANTFRAG = const(22)
+_IPS_FORWARD = const(23)
 ipforwarding = route.ipforwarding  # net.inet.ip.forwarding (in route: ip_input reads it without
 # loading this module, which a host that never forwards does not carry)
 ipsendredirects = [opts.IP_SENDREDIRECTS]  # net.inet.ip.redirect
@@ -74,7 +79,7 @@ def _fragment(rt, m, dst, doff, now):
     has ip_fragment(ifp, m, nexthop, nhoff, now) (it consumes m); else drop it (ips_cantfrag)."""
     frag = getattr(_ip_output, "ip_fragment", None)
     if frag is None:
-        stat_inc(ipstat, IPS_CANTFRAG)
+        stat_inc(ipstat, _IPS_CANTFRAG)
         mbuf.m_free(m)
         return False
     if rt.flags & route.RTF_GATEWAY:
@@ -94,18 +99,18 @@ def ip_forward(ifp, m, now):
             return ifp2
     if m.flags & (mbuf.M_BCAST | mbuf.M_MCAST) or _not_forwardable(b, dst, False) or \
             _not_forwardable(b, o + iph.IP_SRC, True):
-        stat_inc(ipstat, IPS_CANTFORWARD)
+        stat_inc(ipstat, _IPS_CANTFORWARD)
         mbuf.m_free(m)
         return None
     if b[o + iph.IP_TTL] <= 1:
         icmp_error(ifp, m, ich.ICMP_TIMXCEED, ich.ICMP_TIMXCEED_INTRANS, now)
-        stat_inc(ipstat, IPS_CANTFORWARD)
+        stat_inc(ipstat, _IPS_CANTFORWARD)
         mbuf.m_free(m)
         return None
     rt = route.rtalloc(b, dst)
     if rt is None:
-        stat_inc(ipstat, IPS_NOROUTE)
-        stat_inc(ipstat, IPS_CANTFORWARD)
+        stat_inc(ipstat, _IPS_NOROUTE)
+        stat_inc(ipstat, _IPS_CANTFORWARD)
         icmp_error(ifp, m, ich.ICMP_UNREACH, ich.ICMP_UNREACH_HOST, now)
         mbuf.m_free(m)
         return None
@@ -113,15 +118,15 @@ def ip_forward(ifp, m, now):
     big = m.len > oifp.mtu
     if big and iph.frag(b, o) & iph.IP_DF:
         # RFC 1191: the sender learns the next-hop MTU from this (path MTU discovery)
-        stat_inc(ipstat, IPS_CANTFRAG)
-        stat_inc(ipstat, IPS_CANTFORWARD)
+        stat_inc(ipstat, _IPS_CANTFRAG)
+        stat_inc(ipstat, _IPS_CANTFORWARD)
         icmp_error(ifp, m, ich.ICMP_UNREACH, ich.ICMP_UNREACH_NEEDFRAG, now, oifp.mtu)
         mbuf.m_free(m)
         return None
     if oifp is ifp and ipsendredirects[0]:
         _redirect(ifp, m, rt, now)
     iph.dec_ttl(b, o)
-    stat_inc(ipstat, IPS_FORWARD)
+    stat_inc(ipstat, _IPS_FORWARD)
     if big:
         _fragment(rt, m, b, dst, now)
     else:

@@ -15,8 +15,12 @@ from .hdr import ip as iph
 from .inet import in_nullhost, in_multicast, in_allones
 from .route import rtalloc, RTF_GATEWAY
 from .if_ether import ether_output
-from .stats import stat_inc, ipstat, IPS_LOCALOUT, IPS_NOROUTE, IPS_ODROPPED
-
+from .stats import stat_inc, ipstat
+from .compat import const
+# counter indices in bsdnet.stats (private consts: no RAM at run time)
+_IPS_LOCALOUT = const(13)
+_IPS_NOROUTE = const(14)
+_IPS_ODROPPED = const(15)
 _ip_id = [1]
 
 
@@ -24,9 +28,9 @@ def ip_output(ifp, m, now, ttl=opts.IP_DEFTTL):
     """m.off at the IP header; consumes m. True if the frame left now (False: held or dropped)."""
     b = m.buf
     o = m.off
-    stat_inc(ipstat, IPS_LOCALOUT)
+    stat_inc(ipstat, _IPS_LOCALOUT)
     if m.len > ifp.mtu:
-        stat_inc(ipstat, IPS_ODROPPED)
+        stat_inc(ipstat, _IPS_ODROPPED)
         mbuf.m_free(m)
         return False
     iph.set_total_len(b, o, m.len)
@@ -52,7 +56,7 @@ def ip_output_nexthop(ifp, m, dst, doff, now):
         return ether_output(ifp, m, dst, doff, now)
     rt = rtalloc(dst, doff)
     if rt is None:
-        stat_inc(ipstat, IPS_NOROUTE)
+        stat_inc(ipstat, _IPS_NOROUTE)
         mbuf.m_free(m)
         return False
     return ip_output_rt(rt, m, dst, doff, now)

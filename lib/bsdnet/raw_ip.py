@@ -19,9 +19,16 @@ from . import ip_icmp
 from . import ip_output as _ip_output
 from .ip_output import ip_output, ip_newpacket, ip_newid, ip_output_nexthop
 from .if_ether import arp_error
-from .stats import (stat_inc, ipstat, ripstat, IPS_NOPROTO, IPS_RAWOUT, RIPS_DELIVERED, RIPS_NOSOCK, RIPS_FULLSOCK,
-    RIPS_OPACKETS, RIPS_ONOMBUF)
+from .stats import stat_inc, ipstat, ripstat
 from .errno import EMSGSIZE, ENOBUFS, EINVAL
+# counter indices in bsdnet.stats (private consts: no RAM at run time)
+_IPS_NOPROTO = const(10)
+_IPS_RAWOUT = const(25)
+_RIPS_DELIVERED = const(0)
+_RIPS_NOSOCK = const(1)
+_RIPS_FULLSOCK = const(2)
+_RIPS_OPACKETS = const(3)
+_RIPS_ONOMBUF = const(4)
 
 ripcbinfo = Inpcbinfo("raw", opts.RAW_SOCKETS)
 _FROM = const(8)  # the sender's address block sits 8 bytes before the data, as for UDP
@@ -46,14 +53,14 @@ def rip_input(ifp, m, hlen, now):
         b[o - _FROM + 1] = 0
         in_copy(b, o - _FROM + 2, b, o + iph.IP_SRC)
         if inp.so.sbappendaddr(m):
-            stat_inc(ripstat, RIPS_DELIVERED)
+            stat_inc(ripstat, _RIPS_DELIVERED)
         else:
-            stat_inc(ripstat, RIPS_FULLSOCK)
+            stat_inc(ripstat, _RIPS_FULLSOCK)
             mbuf.m_free(m)
         return
-    stat_inc(ripstat, RIPS_NOSOCK)
+    stat_inc(ripstat, _RIPS_NOSOCK)
     if p != iph.IPPROTO_ICMP:
-        stat_inc(ipstat, IPS_NOPROTO)
+        stat_inc(ipstat, _IPS_NOPROTO)
         if ifp.ia.is_ours(b, o + iph.IP_DST):
             ip_icmp.icmp_error(ifp, m, ich.ICMP_UNREACH, ich.ICMP_UNREACH_PROTOCOL, now)
     mbuf.m_free(m)
@@ -69,9 +76,9 @@ def rip_output(ifp, inp, src, n, faddr, foff, now, hdrincl=False):
         return EMSGSIZE
     m = ip_newpacket(ifp, inp.laddr, inp.proto, src, n, 0, faddr, foff)
     if m is None:
-        stat_inc(ripstat, RIPS_ONOMBUF)
+        stat_inc(ripstat, _RIPS_ONOMBUF)
         return ENOBUFS
-    stat_inc(ripstat, RIPS_OPACKETS)
+    stat_inc(ripstat, _RIPS_OPACKETS)
     if not ip_output(ifp, m, now):
         return arp_error[0]  # ARP gave up on the next hop (EHOSTDOWN), ...; 0 when held
     return 0
@@ -93,7 +100,7 @@ def rip_output_hdrincl(ifp, inp, src, n, faddr, foff, now):
         return EMSGSIZE
     m = mbuf.m_get(opts.MAX_LINKHDR)
     if m is None:
-        stat_inc(ripstat, RIPS_ONOMBUF)
+        stat_inc(ripstat, _RIPS_ONOMBUF)
         return ENOBUFS
     b = m.buf
     o = m.off
@@ -118,8 +125,8 @@ def rip_output_hdrincl(ifp, inp, src, n, faddr, foff, now):
     if iph.ident(b, o) == 0:
         iph.set_ident(b, o, ip_newid(b, o))
     iph.fill_cksum(b, o)
-    stat_inc(ipstat, IPS_RAWOUT)
-    stat_inc(ripstat, RIPS_OPACKETS)
+    stat_inc(ipstat, _IPS_RAWOUT)
+    stat_inc(ripstat, _RIPS_OPACKETS)
     if not ip_output_nexthop(ifp, m, faddr, foff, now):  # in fragments when bigger than the MTU
         return arp_error[0]  # ARP gave up on the next hop (EHOSTDOWN), ...; 0 when held
     return 0

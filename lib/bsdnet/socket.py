@@ -24,13 +24,17 @@ from .inet import inet_aton, inet_ntoa, in_eq, in_copy, in_nullhost, in_badsendd
 from .in_pcb import in_pcballoc, in_pcbbind, in_pcbconnect, in_pcbdisconnect, in_pcbdetach
 from .udp_usrreq import udbinfo, udp_output, udp_fromport, FROM_ADDR
 from .raw_ip import ripcbinfo, rip_output
-from .stats import stat_inc, udpstat, mbstat, UDPS_NOROUTE, UDPS_FULLSOCK, MBS_QUOTADROPS
+from .stats import stat_inc, udpstat, mbstat
 from .in_proto import pr_usrreqs
 # the errno names a socket user compares with (socket.EAGAIN, ...), as MicroPython numbers them
 from .errno import (EBADF, EAGAIN, EACCES, EINVAL, EDESTADDRREQ, EMSGSIZE, ENOPROTOOPT,  # noqa: F401
                     EPROTONOSUPPORT, EAFNOSUPPORT, ENETDOWN, EISCONN, ENOTCONN, ETIMEDOUT, EHOSTUNREACH,
                     ECONNREFUSED, EADDRINUSE, EADDRNOTAVAIL, ENOBUFS, EINPROGRESS, EALREADY, ECONNRESET,
                     ECONNABORTED, EPIPE, EOPNOTSUPP)
+# counter indices in bsdnet.stats (private consts: no RAM at run time)
+_MBS_QUOTADROPS = const(4)
+_UDPS_FULLSOCK = const(7)
+_UDPS_NOROUTE = const(12)
 
 AF_INET = const(2)
 SOCK_STREAM = const(1)
@@ -462,8 +466,8 @@ def _sb_drop_oldest():
         return False
     m = _dgram_usrreqs._dequeue(best)
     mbuf.m_free(m)
-    stat_inc(mbstat, MBS_QUOTADROPS)
-    stat_inc(udpstat, UDPS_FULLSOCK)
+    stat_inc(mbstat, _MBS_QUOTADROPS)
+    stat_inc(udpstat, _UDPS_FULLSOCK)
     return True
 
 
@@ -678,7 +682,7 @@ class _DgramUsrreqs:
             raise OSError(EADDRNOTAVAIL, "cannot send to %s" % inet_ntoa(fa))
         ifp = route.rtalloc_ifp(fa, 0)
         if ifp is None:
-            stat_inc(udpstat, UDPS_NOROUTE)
+            stat_inc(udpstat, _UDPS_NOROUTE)
             raise OSError(EHOSTUNREACH if route.ifnet else ENETDOWN, "no route to %s" % inet_ntoa(fa))
         if not so._bcast and ifp.ia.is_broadcast(fa, 0):
             raise OSError(EACCES, "sending to a broadcast address needs SO_BROADCAST")

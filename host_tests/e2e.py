@@ -64,8 +64,9 @@ def assert_no_chip_violations(b):
     st = b.final_stats or {}
     n = (st.get("chip") or {}).get("violations", 0)
     if n:
-        pytest.fail("the chip model recorded %d violation(s) (tools/emu/%s.py); final stats: %s\n%s"
-                    % (n, b.chip, json.dumps(st.get("chip"), sort_keys=True), board_tail(b)))
+        pytest.fail("the chip model recorded %d violation(s) (tools/emu/%s.py): %s; chip counters: %s\n%s"
+                    % (n, b.chip, st.get("chip_violations"), json.dumps(st.get("chip"), sort_keys=True),
+                       board_tail(b)))
 
 
 def board_tail(b, n=30):

@@ -485,6 +485,8 @@ class Rp2040Board:
 
             v = await in_thread(lambda: b.chip_eval("chip.counters()"))
             d["chip"] = ast.literal_eval(v)
+            if d["chip"].get("violations"):
+                d["chip_violations"] = ast.literal_eval(await in_thread(lambda: b.chip_eval("chip.violations[:5]")))
         except Exception as e:  # noqa: BLE001
             d["chip_error"] = repr(e)
         return d

@@ -52,6 +52,7 @@ def _ping_through(chip_name):
         if hasattr(chip, "counters") else 0
     assert nic.ifstat[stats.stat_index("if", "notforus")] + nic.dev.rx_dropped + chip_drops > before
     assert mbuf.pool_free() == opts.NMBCLUSTERS
+    assert chip.violations == [], chip.violations  # the driver used the chip as its fact sheet says
     return nic, chip, out
 
 
@@ -74,6 +75,7 @@ def _figures(chip_name):
     ptest.report_alloc("%s: whole board per ping answered (stack+driver+chip model)" % chip_name, one, n=30,
                        limit=64)
     assert mbuf.pool_free() == opts.NMBCLUSTERS
+    assert chip.violations == [], chip.violations
     return per_ping
 
 
@@ -135,6 +137,7 @@ def _udp_echo_figures(chip_name):
     finally:
         s.close()
     assert mbuf.pool_free() == opts.NMBCLUSTERS
+    assert chip.violations == [], chip.violations
 
 
 def test_udp_echo_w5500():

@@ -85,6 +85,18 @@ def _sockaddr(addr, buf):
     return port
 
 
+def _nbytes(buf, nbytes, what):
+    """The byte count of recv_into(buf, nbytes) and recvfrom_into: 0 means len(buf); a negative
+    count or one beyond the buffer is the caller's error (ValueError, with CPython's words)."""
+    n = len(buf)
+    if nbytes < 0:
+        raise ValueError("negative buffersize in " + what)
+    if nbytes > n:
+        raise ValueError("buffer too small for requested bytes" if what == "recv_into"
+                         else "nbytes is greater than the length of the buffer")
+    return nbytes if nbytes else n
+
+
 def getaddrinfo(host, port, af=0, type=0, proto=0, flags=0):
     """Dotted quads only (DNS comes with the real-boards issue)."""
     a = bytearray(4)
@@ -300,23 +312,26 @@ class socket(IOBase):
 
     # --- receive --------------------------------------------------------------------------------
     def recv_into(self, buf, nbytes=0):
-        if nbytes <= 0 or nbytes > len(buf):
-            nbytes = len(buf)
-        return self._pr.recv_into(self, buf, nbytes)
+        return self._pr.recv_into(self, buf, _nbytes(buf, nbytes, "recv_into"))
 
     def recvfrom_into(self, buf, nbytes=0):
-        if nbytes <= 0 or nbytes > len(buf):
-            nbytes = len(buf)
-        return self._pr.recvfrom_into(self, buf, nbytes)
+        return self._pr.recvfrom_into(self, buf, _nbytes(buf, nbytes, "recvfrom_into"))
 
     def recv(self, bufsize):
+        if bufsize < 0:
+            raise ValueError("negative buffersize in recv")
         return self._pr.recv(self, bufsize)
 
     def recvfrom(self, bufsize):
+        if bufsize < 0:
+            raise ValueError("negative buffersize in recvfrom")
         return self._pr.recvfrom(self, bufsize)
 
     def readinto(self, buf, nbytes=0):
-        """As MicroPython's stream readinto: None when a non-blocking socket has nothing."""
+        """As MicroPython's stream readinto: at most len(buf) bytes whatever nbytes says, None
+        when a non-blocking socket has nothing."""
+        if nbytes > len(buf):
+            nbytes = len(buf)
         try:
             return self.recv_into(buf, nbytes)
         except OSError as e:
@@ -364,14 +379,18 @@ class socket(IOBase):
         return self  # as MicroPython's socket: the socket is its own stream
 
     async def arecv_into(self, buf, nbytes=0):
+        _nbytes(buf, nbytes, "recv_into")  # a bad count is refused before the wait, as recv_into does
         await self._await(_read_ready, "recv")
         return self.recv_into(buf, nbytes)
 
     async def arecvfrom_into(self, buf, nbytes=0):
+        _nbytes(buf, nbytes, "recvfrom_into")
         await self._await(_read_ready, "recvfrom")
         return self.recvfrom_into(buf, nbytes)
 
     async def arecvfrom(self, bufsize):
+        if bufsize < 0:
+            raise ValueError("negative buffersize in recvfrom")
         await self._await(_read_ready, "recvfrom")
         return self.recvfrom(bufsize)
 
@@ -402,7 +421,10 @@ class socket(IOBase):
         elif value < 0:
             raise OSError(EINVAL, "timeout must be None or >= 0, not %r" % (value,))
         else:
-            self._timeout = int(value * 1000)
+            # whole ms; a positive timeout below 1 ms is 1 ms: it still waits and ends in ETIMEDOUT,
+            # only 0 makes the socket non-blocking (EAGAIN)
+            t = int(value * 1000)
+            self._timeout = t if t or not value else 1
 
     def setblocking(self, flag):
         self._timeout = -1 if flag else 0
@@ -525,6 +547,21 @@ def _stream_usrreqs():
     return pr
 
 
+def _sendto_addr(so, addr):
+    """Parse sendto's (host, port) into so._to/so._to_port, unless it holds the host string and port
+    parsed last time: compared by value, not by the address object's identity (a list changed in
+    place, or an equal tuple made anew, are seen as what they hold). No allocation when unchanged."""
+    t = type(addr)
+    if (t is tuple or t is list) and len(addr) == 2:
+        h = addr[0]
+        p = addr[1]
+        if type(p) is int and p == so._to_port and type(h) is str and h == so._to_host:
+            return
+    so._to_host = None  # a parse that raises half way leaves no stale key behind
+    so._to_port = _sockaddr(addr, so._to)
+    so._to_host = addr[0]  # a str: _sockaddr accepts nothing else, and a str cannot change
+
+
 class _DgramUsrreqs:
     """pr_usrreqs for UDP (udp_usrreq) and raw IP (raw_ip): their socket buffer is the datagram
     queue kept on the socket; so._raw tells the two apart where their rules differ."""
@@ -544,8 +581,8 @@ class _DgramUsrreqs:
         so._rq_n = 0
         so._bcast = False
         so._hdrincl = False  # IP_HDRINCL (raw sockets)
-        so._to = bytearray(4)  # the destination of the last sendto(), parsed once per address object
-        so._to_key = None
+        so._to = bytearray(4)  # the destination of the last sendto(), parsed from ...
+        so._to_host = None  # ... this host string (compared by value: a list changed in place is seen)
         so._to_port = 0
         so._from = None  # (host, port) of the last sender, reused while the sender stays the same
         so._from_a = bytearray(4)
@@ -656,9 +693,7 @@ class _DgramUsrreqs:
         inp = so._pcb()
         if self._connected(so, inp):
             raise OSError(EISCONN, "socket is connected: use send()")
-        if addr is not so._to_key:
-            so._to_port = _sockaddr(addr, so._to)
-            so._to_key = addr
+        _sendto_addr(so, addr)
         if so._to_port == 0 and not so._raw:
             raise OSError(EINVAL, "cannot send to port 0")
         return self._send(so, inp, data, so._to, so._to_port)
@@ -712,8 +747,17 @@ class _DgramUsrreqs:
         raise OSError(EOPNOTSUPP, "accept() is for SOCK_STREAM sockets")
 
     def connect(self, so, a, port, is_ours):
-        """UDP connect: fix the peer (send() goes there, only its datagrams are received)."""
+        """UDP connect: fix the peer (send() goes there, only its datagrams are received).
+        connect((host, 0)) dissolves the association instead, as BSD's connect with AF_UNSPEC
+        (udp_disconnect): the peer is forgotten and the local address is the wildcard again, the
+        port stays; sendto() to anyone works and datagrams from anyone are received again."""
         inp = so._pcb()
+        if port == 0 and not so._raw:
+            in_pcbdisconnect(inp)
+            for i in range(4):
+                inp.laddr[i] = 0
+            so._error = 0
+            return
         if in_nullhost(a, 0):
             raise OSError(EINVAL, "cannot connect to 0.0.0.0")
         ifp = route.rtalloc_ifp(a, 0)
@@ -725,12 +769,9 @@ class _DgramUsrreqs:
             return
         if inp.lport == 0:
             in_pcbbind(inp, _ANY, 0, is_ours)
-        if port == 0:
-            in_pcbdisconnect(inp)  # connect to port 0 dissolves the association, as in BSD
-        else:
-            if in_nullhost(inp.laddr, 0):
-                in_copy(inp.laddr, 0, ifp.ia.addr, 0)  # in_pcbconnect: the source address is fixed now
-            in_pcbconnect(inp, a, port)
+        if in_nullhost(inp.laddr, 0):
+            in_copy(inp.laddr, 0, ifp.ia.addr, 0)  # in_pcbconnect: the source address is fixed now
+        in_pcbconnect(inp, a, port)
         so._error = 0
 
     def peer(self, so):

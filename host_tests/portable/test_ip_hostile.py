@@ -92,10 +92,18 @@ def test_our_address_in_link_broadcast_or_multicast_frame_not_answered():
 
 
 def test_udp_to_port_zero_dropped_without_answer():
+    # port 0 is no port: an unbound socket (local port 0) must not receive it
     nic, dev = netfix.make_if()
-    n = stat("udp", "udps_port0")
-    _feed(nic, dev, [udp_frame("10.7.0.1", "10.7.0.2", 1000, 0, b"x")])
-    assert stat("udp", "udps_port0") == n + 1 and dev.sent == []
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        s.setblocking(False)
+        n = stat("udp", "udps_port0")
+        _feed(nic, dev, [udp_frame("10.7.0.1", "10.7.0.2", 1000, 0, b"x"),
+                         udp_frame("10.7.0.1", "10.7.0.255", 1000, 0, b"y", dmac=BCAST)])
+        assert stat("udp", "udps_port0") == n + 2 and dev.sent == []
+        ptest.raises(OSError, s.recv, 10)
+    finally:
+        s.close()
 
 
 def test_send_to_loopback_or_zero_fails_with_eaddrnotavail():

@@ -30,14 +30,25 @@ _active = 0
 _t0 = int(time.time())
 
 
-def _counter_dicts():
+class _Table:
+    """A snapshot of one counter table: a copy of its values (a list of small ints, one block of
+    4 bytes a counter) with the names it is reported under. json_pieces renders it as an object;
+    no dict of 70 entries is made on a board's heap."""
+
+    def __init__(self, a, names, prefix):
+        self.values = list(a)
+        self.names = names
+        self.prefix = prefix
+
+
+def _counter_tables():
     """The protocol counters by table ("ipstat", "icmpstat", ...), from bsdnet.stats: reading them
     loads no protocol module."""
     from bsdnet import stats as bstats
 
     d = {}
     for key, a, names, prefix in bstats.TABLES:
-        d[key + "stat"] = bstats.stat_dict(a, names, prefix)
+        d[key + "stat"] = _Table(a, names, prefix)
     return d
 
 
@@ -66,7 +77,7 @@ def stats_doc():
         "tcp_connections": tcp_connections(),
         "http": dict(stats),
     }
-    c = _counter_dicts()
+    c = _counter_tables()
     for k in c:
         d[k] = c[k]
     try:
@@ -79,11 +90,9 @@ def stats_doc():
 
 
 def status_page(addr):
+    from bsdnet.stats import stat
+
     d = stats_doc()
-    ip = d["ipstat"]
-    udp = d["udpstat"]
-    icmp = d["icmpstat"]
-    tcp = d["tcpstat"]
     mem = "%s bytes free, %s used" % (d["mem_free"], d["mem_alloc"]) if d["mem_free"] is not None else "n/a"
     rows = (
         ("address", addr),
@@ -91,10 +100,10 @@ def status_page(addr):
         ("memory", mem),
         ("mbufs free", "%d of %d" % (d["mbuf_free"], d["mbuf_total"])),
         ("TCP connections", "%d open, %d accepted, %d made" % (
-            d["tcp_connections"], tcp.get("tcps_accepts", 0), tcp.get("tcps_connects", 0))),
-        ("IP packets", "%d in, %d out" % (ip.get("ips_total", 0), ip.get("ips_localout", 0))),
-        ("ICMP", "%d received, %d echo requests" % (icmp.get("icps_received", 0), icmp.get("icps_echo", 0))),
-        ("UDP datagrams", "%d in, %d out" % (udp.get("udps_ipackets", 0), udp.get("udps_opackets", 0))),
+            d["tcp_connections"], stat("tcp", "accepts"), stat("tcp", "connects"))),
+        ("IP packets", "%d in, %d out" % (stat("ip", "ips_total"), stat("ip", "ips_localout"))),
+        ("ICMP", "%d received, %d echo requests" % (stat("icmp", "icps_received"), stat("icmp", "icps_echo"))),
+        ("UDP datagrams", "%d in, %d out" % (stat("udp", "udps_ipackets"), stat("udp", "udps_opackets"))),
         ("HTTP requests", "%d" % stats["requests"]),
     )
     body = "".join("<tr><th>%s</th><td>%s</td></tr>\n" % r for r in rows)
@@ -129,10 +138,21 @@ def json_pieces(d):
     if not d:
         yield "{}"
         return
+    if type(d) is _Table:
+        from bsdnet.stats import stat_names
+
+        sep = "{"
+        i = 0
+        for name in stat_names(d.names):
+            yield sep + json.dumps(d.prefix + name) + ": " + json.dumps(d.values[i])
+            sep = ", "
+            i += 1
+        yield "}" if sep == ", " else "{}"
+        return
     sep = "{"
     for k in d:
         v = d[k]
-        if type(v) is dict:
+        if type(v) is dict or type(v) is _Table:
             yield sep + json.dumps(k) + ": "
             for p in json_pieces(v):
                 yield p

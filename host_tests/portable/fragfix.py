@@ -123,7 +123,7 @@ def reass_reset():
                 ip_reass._head[s] = None
             ip_reass._nused[0] = 0
         else:
-            ip_reass.ip_reass_drain()
+            ip_reass.ip_reass_flush()
 
 
 class SeqReplayDev(FakeDev):

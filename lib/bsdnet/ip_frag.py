@@ -16,7 +16,13 @@ from .hdr import ip as iph
 from .inet import in_nullhost, in_copy
 from .if_ether import ether_output
 from .bcopy import bcopy
-from .stats import stat_inc, ipstat, IPS_ODROPPED, IPS_FRAGMENTED, IPS_OFRAGMENTS, IPS_CANTFRAG
+from .stats import stat_inc, ipstat
+from .compat import const
+# counter indices in bsdnet.stats (private consts: no RAM at run time)
+_IPS_ODROPPED = const(15)
+_IPS_FRAGMENTED = const(20)
+_IPS_OFRAGMENTS = const(21)
+_IPS_CANTFRAG = const(22)
 
 _nh = bytearray(4)  # the next hop of the datagram being fragmented (it may sit in its own header)
 _hdr = bytearray(iph.IP_MAX_HDR_LEN)  # the header of the fragments after the first
@@ -31,16 +37,16 @@ def ip_fragment(ifp, m, nh, nhoff, now):
     fr = iph.frag(b, o)
     mtu = ifp.mtu
     if fr & iph.IP_DF:
-        stat_inc(ipstat, IPS_CANTFRAG)
+        stat_inc(ipstat, _IPS_CANTFRAG)
         mbuf.m_free(m)
         return False
     fhl = _fraghdr(b, o, hl)
     if mtu - hl < 8 or mtu - fhl < 8:
-        stat_inc(ipstat, IPS_ODROPPED)  # an MTU under 68 (RFC 791's minimum) fits no fragment
+        stat_inc(ipstat, _IPS_ODROPPED)  # an MTU under 68 (RFC 791's minimum) fits no fragment
         mbuf.m_free(m)
         return False
     in_copy(_nh, 0, nh, nhoff)
-    stat_inc(ipstat, IPS_FRAGMENTED)
+    stat_inc(ipstat, _IPS_FRAGMENTED)
     if _fits_in_place(m, hl, fhl, mtu):
         return _frag_in_place(ifp, m, hl, fhl, fr, now)
     return _frag_copy(ifp, m, hl, fhl, fr, now)
@@ -109,7 +115,7 @@ def _frag_in_place(ifp, m, hl, fhl, fr, now):
     iph.set_frag(b, o, off0 | iph.IP_MF)
     iph.fill_cksum(b, o)
     m.flags |= mbuf.M_FRAG
-    stat_inc(ipstat, IPS_OFRAGMENTS)
+    stat_inc(ipstat, _IPS_OFRAGMENTS)
     ok = ether_output(ifp, m, _nh, 0, now)
     while c is not None:
         n = c.cont
@@ -125,7 +131,7 @@ def _frag_in_place(ifp, m, hl, fhl, fr, now):
         iph.fill_cksum(cb, co)
         p += c.len - fhl
         c.flags |= mbuf.M_FRAG
-        stat_inc(ipstat, IPS_OFRAGMENTS)
+        stat_inc(ipstat, _IPS_OFRAGMENTS)
         if not ether_output(ifp, c, _nh, 0, now):
             ok = False
         c = n
@@ -153,7 +159,7 @@ def _frag_copy(ifp, m, hl, fhl, fr, now):
         if c is None:
             mbuf.m_freem(head)
             mbuf.m_free(m)
-            stat_inc(ipstat, IPS_ODROPPED)
+            stat_inc(ipstat, _IPS_ODROPPED)
             return False
         c.next = head
         head = c
@@ -190,7 +196,7 @@ def _frag_copy(ifp, m, hl, fhl, fr, now):
     while c is not None:
         n = c.next
         c.next = None
-        stat_inc(ipstat, IPS_OFRAGMENTS)
+        stat_inc(ipstat, _IPS_OFRAGMENTS)
         if not ether_output(ifp, c, _nh, 0, now):
             ok = False
         c = n

@@ -5,13 +5,16 @@
 # broadcast, multicast and destinations on ifp's own subnet go out of ifp directly (a reply leaves
 # by the interface its request came in, and it is the cheapest test); anything else by the
 # longest-prefix route (route.rtalloc): a connected subnet directly, RTF_GATEWAY to its gateway.
+# The next-hop half is callable alone for a header that must not be touched again:
+# ip_output_nexthop() (a raw socket's IP_HDRINCL datagram) and ip_output_rt() (ip_forward, which
+# has looked the route up itself).
 #
 # Fragmentation (RFC 791 3.2, BSD ip_fragment): a datagram larger than the outgoing interface's
 # MTU, or one that is a chain of clusters (m.cont: a large send, a reassembled echo request answered
-# in place), leaves in fragments. The code is in ip_frag.py, loaded with the first datagram that
-# needs it (as TCP's is with the first segment): a board that never sends over its MTU does not
-# carry it. When the heap has no room to load it, the datagram is dropped (ips_odropped; ENOBUFS
-# to a sender).
+# in place), leaves in fragments (ip_fragment, also ip_forward's for a datagram too big for the next
+# hop). The code is in ip_frag.py, loaded with the first datagram that needs it (as TCP's is with
+# the first segment): a board that never sends over its MTU does not carry it. When the heap has
+# no room to load it, the datagram is dropped (ips_odropped; ENOBUFS to a sender).
 #
 # The IP ID (RFC 7739 5.3, "hash-based"): a table of 16-bit counters, random at boot, indexed by a
 # keyed hash of (source, destination, protocol), plus a second keyed hash of the same as an
@@ -20,14 +23,18 @@
 # repeats across boots. The hashes are small multiplicative ones with 20-bit keys (no allocation,
 # every value under 2**30), not cryptographic: they keep an observer from predicting, not a
 # cryptanalyst.
-from .compat import const, getrandbits
 from . import opts
 from . import mbuf
 from .hdr import ip as iph
 from .inet import in_nullhost, in_multicast, in_allones
 from .route import rtalloc, RTF_GATEWAY
 from .if_ether import ether_output
-from .stats import stat_inc, ipstat, IPS_LOCALOUT, IPS_NOROUTE, IPS_ODROPPED
+from .stats import stat_inc, ipstat
+from .compat import const, getrandbits
+# counter indices in bsdnet.stats (private consts: no RAM at run time)
+_IPS_LOCALOUT = const(13)
+_IPS_NOROUTE = const(14)
+_IPS_ODROPPED = const(15)
 
 _IDS = const(32)  # counters in the IP ID table (a power of two)
 _idtab = [0] * _IDS
@@ -45,8 +52,22 @@ def ip_id_init():
 ip_id_init()
 
 
+def ip_output(ifp, m, now, ttl=opts.IP_DEFTTL):
+    """m.off at the IP header; consumes m. True if the frame (every fragment) left now (False:
+    held or dropped)."""
+    b = m.buf
+    o = m.off
+    stat_inc(ipstat, _IPS_LOCALOUT)
+    iph.set_total_len(b, o, m.len if m.cont is None else mbuf.m_pktlen(m))
+    iph.set_ident(b, o, ip_newid(b, o))
+    if ttl:
+        iph.set_ttl(b, o, ttl)
+    iph.fill_cksum(b, o)
+    return ip_output_nexthop(ifp, m, b, o + iph.IP_DST, now)
+
+
 def ip_newid(b, o):
-    """The ID for the datagram whose header is at b[o] (its addresses and protocol set)."""
+    """The ID for a datagram we originate, its header at b[o] (its addresses and protocol set)."""
     h = _idkey[0]
     g = _idkey[1]
     for i in range(o + iph.IP_SRC, o + iph.IP_DST + 4):
@@ -62,28 +83,26 @@ def ip_newid(b, o):
     return (v + (g ^ (g >> 9))) & 0xFFFF
 
 
-def ip_output(ifp, m, now, ttl=opts.IP_DEFTTL):
-    """m.off at the IP header; consumes m. True if the frame (every fragment) left now (False:
-    held or dropped)."""
-    b = m.buf
-    o = m.off
-    stat_inc(ipstat, IPS_LOCALOUT)
-    dst = o + iph.IP_DST
-    iph.set_total_len(b, o, m.len if m.cont is None else mbuf.m_pktlen(m))
-    iph.set_ident(b, o, ip_newid(b, o))
-    if ttl:
-        iph.set_ttl(b, o, ttl)
-    iph.fill_cksum(b, o)
-    if ifp.ia.is_local(b, dst) or in_allones(b, dst) or in_multicast(b, dst):
-        return _ip_send(ifp, m, b, dst, now)
-    rt = rtalloc(b, dst)
+def ip_output_nexthop(ifp, m, dst, doff, now):
+    """The second half of ip_output, for a datagram whose header is complete (nothing in it is
+    changed but what fragmenting it takes): out to the next hop for dst (4 bytes at dst[doff]; the
+    header's destination, or the address a raw IP_HDRINCL socket sent to). Consumes m."""
+    if ifp.ia.is_local(dst, doff) or in_allones(dst, doff) or in_multicast(dst, doff):
+        return _ip_send(ifp, m, dst, doff, now)
+    rt = rtalloc(dst, doff)
     if rt is None:
-        stat_inc(ipstat, IPS_NOROUTE)
+        stat_inc(ipstat, _IPS_NOROUTE)
         mbuf.m_free(m)
         return False
+    return ip_output_rt(rt, m, dst, doff, now)
+
+
+def ip_output_rt(rt, m, dst, doff, now):
+    """Out of route rt's interface: to its gateway (RTF_GATEWAY), else to dst itself, which is on
+    the link (a connected route). ip_forward comes here with the route it looked up. Consumes m."""
     if rt.flags & RTF_GATEWAY:
         return _ip_send(rt.ifp, m, rt.gateway, 0, now)
-    return _ip_send(rt.ifp, m, b, dst, now)  # a connected route: the destination is on the link
+    return _ip_send(rt.ifp, m, dst, doff, now)
 
 
 def _ip_send(ifp, m, nh, nhoff, now):
@@ -109,11 +128,11 @@ def _ip_frag():
 
 
 def ip_fragment(ifp, m, nh, nhoff, now):
-    """Send datagram m (header complete, m.off at it) in fragments that fit ifp.mtu; consumes m.
-    True if every fragment left now."""
+    """Send datagram m (header complete, m.off at it) in fragments that fit ifp.mtu, to next hop
+    nh[nhoff:nhoff+4]; consumes m. True if every fragment left now."""
     f = _ip_frag()
     if f is None:
-        stat_inc(ipstat, IPS_ODROPPED)
+        stat_inc(ipstat, _IPS_ODROPPED)
         mbuf.m_free(m)
         return False
     return f.ip_fragment(ifp, m, nh, nhoff, now)

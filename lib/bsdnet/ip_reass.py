@@ -43,8 +43,15 @@ from .hdr import icmp as ich
 from .inet import in_eq, in_copy
 from .bcopy import bcopy
 from .ip_icmp import icmp_error
-from .stats import (stat_inc, stat_add, ipstat, mbstat, IPS_FRAGMENTS, IPS_FRAGDROPPED, IPS_FRAGTIMEOUT,
-    IPS_REASSEMBLED, IPS_TOOSMALL, IPS_TOOLONG, MBS_QUOTADROPS)
+from .stats import stat_inc, stat_add, ipstat, mbstat
+# counter indices in bsdnet.stats (private consts: no RAM at run time)
+_IPS_TOOSMALL = const(2)
+_IPS_FRAGMENTS = const(11)
+_IPS_FRAGDROPPED = const(12)
+_IPS_FRAGTIMEOUT = const(18)
+_IPS_REASSEMBLED = const(19)
+_IPS_TOOLONG = const(26)
+_MBS_QUOTADROPS = const(4)
 
 _NSLOT = opts.IP_REASS_SLOTS
 _NO_DEADLINE = const(-1)
@@ -90,7 +97,7 @@ _timer = _ReassTimer()
 
 def _expire(s, now):
     """Reassembly time exceeded: ICMP to the sender when fragment 0 is here, then drop it all."""
-    stat_add(ipstat, IPS_FRAGTIMEOUT, _nfrag[s])
+    stat_add(ipstat, _IPS_FRAGTIMEOUT, _nfrag[s])
     hl = _hlen[s]
     m = _head[s]
     ifp = _ifp[s]
@@ -114,11 +121,11 @@ def _free_slot(s):
 
 def _drop_slot(s):
     """Give a datagram up (quota, slots, a bad fragment): its fragments count as dropped."""
-    stat_add(ipstat, IPS_FRAGDROPPED, _nfrag[s])
+    stat_add(ipstat, _IPS_FRAGDROPPED, _nfrag[s])
     _free_slot(s)
 
 
-def ip_reass_drain():
+def ip_reass_flush():
     """Drop every datagram in reassembly (BSD ip_drain): memory pressure, or a test's cleanup."""
     for s in range(_NSLOT):
         if _used[s]:
@@ -179,7 +186,7 @@ def _new_slot(ifp, b, o, now):
 
 def _drop(m, why):
     stat_inc(ipstat, why)
-    stat_inc(ipstat, IPS_FRAGDROPPED)
+    stat_inc(ipstat, _IPS_FRAGDROPPED)
     mbuf.m_free(m)
 
 
@@ -189,7 +196,7 @@ def ip_reass(ifp, m, now):
     fragment completed it, else None."""
     b = m.buf
     o = m.off
-    stat_inc(ipstat, IPS_FRAGMENTS)
+    stat_inc(ipstat, _IPS_FRAGMENTS)
     hl = iph.hlen(b, o)
     fr = iph.frag(b, o)
     a = (fr & iph.IP_OFFMASK) << 3  # the piece [a, e) of the datagram's payload
@@ -197,13 +204,13 @@ def ip_reass(ifp, m, now):
     e = a + ln
     mf = fr & iph.IP_MF
     if ln <= 0 or (mf and ln & 7):
-        _drop(m, IPS_TOOSMALL)
+        _drop(m, _IPS_TOOSMALL)
         return None
     s = _lookup(b, o)
     if e > opts.IP_MAXREASS or e > _IP_MAXPACKET:
         if s >= 0 and e <= _IP_MAXPACKET:
             _drop_slot(s)  # a datagram larger than we take: what came of it is of no use
-        _drop(m, IPS_TOOLONG)
+        _drop(m, _IPS_TOOLONG)
         return None
     if s < 0:
         s = _new_slot(ifp, b, o, now)
@@ -285,7 +292,7 @@ def ip_reass(ifp, m, now):
         m.cont = c
         if ok:
             return None
-        stat_inc(mbstat, MBS_QUOTADROPS)
+        stat_inc(mbstat, _MBS_QUOTADROPS)
         t = _oldest(s)
         if t < 0:
             _drop_slot(s)  # the datagram alone needs more than the quota
@@ -294,7 +301,7 @@ def ip_reass(ifp, m, now):
 
 
 def _drop_dup(m):
-    stat_inc(ipstat, IPS_FRAGDROPPED)
+    stat_inc(ipstat, _IPS_FRAGDROPPED)
     mbuf.m_free(m)
 
 
@@ -316,13 +323,13 @@ def _complete(s):
     o = m.off
     iph.set_total_len(b, o, n)
     iph.set_frag(b, o, iph.frag(b, o) & (iph.IP_DF | iph.IP_RF))
-    stat_inc(ipstat, IPS_REASSEMBLED)
+    stat_inc(ipstat, _IPS_REASSEMBLED)
     p = b[o + iph.IP_P]
     if p != iph.IPPROTO_UDP and p != iph.IPPROTO_ICMP and in_proto.ip_protox[p] != 0 and m.cont is not None:
         # a protocol that reads one cluster (TCP): the pieces behind the header, when they fit
         c = m.cont
         if o + n > opts.MCLBYTES:
-            stat_inc(ipstat, IPS_TOOLONG)
+            stat_inc(ipstat, _IPS_TOOLONG)
             mbuf.m_free(m)
             return None
         mbuf.m_copydata(c, 0, n - m.len, b, o + m.len)

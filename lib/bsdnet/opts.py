@@ -32,6 +32,7 @@ ARP_HOLD = const(2)  # mbufs held per unresolved entry (la_hold); ARP_HOLD_TOTAL
 ARP_MAXTRIES = const(5)  # requests before an entry is given up
 ARP_RETRY_MS = const(1000)
 ARP_KEEP_MS = const(1200000)  # 20 min, net.link.ether.inet.max_age
+ARP_DEFEND_MS = const(10000)  # RFC 5227 DEFEND_INTERVAL: one announcement per conflict and interval
 ARP_DOWN_MS = const(20000)  # how long an unanswered entry stays down (arpt_down)
 
 # --- IPv4 ---
@@ -45,6 +46,10 @@ IP_MAXREASS = const(5920)  # the largest datagram reassembled, in bytes of IP pa
 # sent in smaller fragments that need more clusters, are dropped (ips_toolong, ips_fragdropped).
 # Also the most a raw socket sends in one datagram (fragmented by ip_output).
 ICMP_LIM = const(200)  # ICMP errors sent per second at most (net.inet.icmp.icmplim)
+IP_FORWARDING = const(0)  # 1: a router from boot (net.inet.ip.forwarding); at run time
+# ip_forward.set_forwarding(True/False). Off, datagrams for others are dropped (ips_cantforward)
+IP_SENDREDIRECTS = const(1)  # a router sends ICMP host redirects (net.inet.ip.redirect)
+RT_DYNAMIC_MAX = const(4)  # host routes learnt from ICMP redirects; past it the oldest is replaced
 
 # --- TCP (tcp_*.py) ---
 TCP_MSS = const(1460)  # ours: ETHERMTU - 40 (the interface's MTU decides; this is the Ethernet figure)

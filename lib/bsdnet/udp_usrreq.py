@@ -21,10 +21,21 @@ from .in_pcb import Inpcbinfo, in_pcblookup, INPLOOKUP_WILDCARD, INP_DONTFRAG
 from .in_cksum import in_cksum_chain, in_pseudo
 from .ip_icmp import icmp_error
 from .ip_output import ip_output, ip_newpacket
+from .if_ether import arp_error
 from .errno import EMSGSIZE, ENOBUFS
-from .stats import (stat_inc, udpstat, UDPS_IPACKETS, UDPS_HDROPS, UDPS_NOSUM, UDPS_NOPORT, UDPS_NOPORTBCAST,
-    UDPS_FULLSOCK, UDPS_OPACKETS, UDPS_ONOMBUF, UDPS_CTLNOTIFY)
-from .stats import ipstat, IPS_CANTFRAG
+from .stats import stat_inc, udpstat, ipstat
+# counter indices in bsdnet.stats (private consts: no RAM at run time)
+_UDPS_IPACKETS = const(0)
+_UDPS_HDROPS = const(1)
+_UDPS_NOSUM = const(4)
+_UDPS_NOPORT = const(5)
+_UDPS_NOPORTBCAST = const(6)
+_UDPS_FULLSOCK = const(7)
+_UDPS_PORT0 = const(9)
+_UDPS_OPACKETS = const(10)
+_UDPS_ONOMBUF = const(11)
+_UDPS_CTLNOTIFY = const(13)
+_IPS_CANTFRAG = const(22)
 
 udbinfo = Inpcbinfo("udp", opts.UDP_SOCKETS)
 
@@ -38,25 +49,31 @@ def udp_input(ifp, m, hlen, now):
     b = m.buf
     o = m.off
     u = o + hlen
-    stat_inc(udpstat, UDPS_IPACKETS)
+    stat_inc(udpstat, _UDPS_IPACKETS)
     if m.cont is None:
         r = udph.check(b, u, m.len - hlen, b, o + iph.IP_SRC, b, o + iph.IP_DST)
     else:
         r = _check_chain(m, hlen)  # a reassembled datagram
     if r != 0:
-        stat_inc(udpstat, UDPS_HDROPS - 1 + r)  # udph.DROP_* in the order of the counters
+        stat_inc(udpstat, _UDPS_HDROPS - 1 + r)  # udph.DROP_* in the order of the counters
         mbuf.m_free(m)
         return
     if not (b[u + udph.UDP_SUM] | b[u + udph.UDP_SUM + 1]):
-        stat_inc(udpstat, UDPS_NOSUM)
+        stat_inc(udpstat, _UDPS_NOSUM)
+    if not (b[u + 2] | b[u + 3]):
+        # destination port 0 is reserved: no socket has it, and no port unreachable goes back
+        # (a scanner's favourite; FreeBSD drops it before the lookup)
+        stat_inc(udpstat, _UDPS_PORT0)
+        mbuf.m_free(m)
+        return
     dst = o + iph.IP_DST
     inp = in_pcblookup(udbinfo, b, o + iph.IP_SRC, udph.sport(b, u), b, dst, udph.dport(b, u),
                        INPLOOKUP_WILDCARD)
     if inp is None:
         if not ifp.ia.is_ours(b, dst):  # ip_input let it in: ours, else broadcast or multicast
-            stat_inc(udpstat, UDPS_NOPORTBCAST)
+            stat_inc(udpstat, _UDPS_NOPORTBCAST)
         else:
-            stat_inc(udpstat, UDPS_NOPORT)
+            stat_inc(udpstat, _UDPS_NOPORT)
             icmp_error(ifp, m, ich.ICMP_UNREACH, ich.ICMP_UNREACH_PORT, now)
         mbuf.m_free(m)
         return
@@ -68,7 +85,7 @@ def udp_input(ifp, m, hlen, now):
     m.off = u + UDP_HDR_LEN
     mbuf.m_truncate(m, ulen - UDP_HDR_LEN)  # bytes past uh_ulen (Ethernet padding) are not UDP's
     if not inp.so.sbappendaddr(m):
-        stat_inc(udpstat, UDPS_FULLSOCK)
+        stat_inc(udpstat, _UDPS_FULLSOCK)
         mbuf.m_free(m)
 
 
@@ -103,11 +120,11 @@ def udp_output(ifp, inp, src, n, faddr, foff, fport, now):
         return EMSGSIZE  # over what we could reassemble ourselves (opts.IP_MAXREASS)
     df = inp.flags & INP_DONTFRAG
     if df and iph.IP_HDR_LEN + UDP_HDR_LEN + n > ifp.mtu:
-        stat_inc(ipstat, IPS_CANTFRAG)
+        stat_inc(ipstat, _IPS_CANTFRAG)
         return EMSGSIZE  # IP_DONTFRAG: no fragments
     m = ip_newpacket(ifp, inp.laddr, iph.IPPROTO_UDP, src, n, UDP_HDR_LEN, faddr, foff)
     if m is None:
-        stat_inc(udpstat, UDPS_ONOMBUF)
+        stat_inc(udpstat, _UDPS_ONOMBUF)
         return ENOBUFS
     b = m.buf
     o = m.off
@@ -125,8 +142,9 @@ def udp_output(ifp, inp, src, n, faddr, foff, fport, now):
         b[u + udph.UDP_SUM + 1] = s & 0xFF
     if df:
         iph.set_frag(b, o, iph.IP_DF)
-    stat_inc(udpstat, UDPS_OPACKETS)
-    ip_output(ifp, m, now)
+    stat_inc(udpstat, _UDPS_OPACKETS)
+    if not ip_output(ifp, m, now):
+        return arp_error[0]  # ARP gave up on the next hop (EHOSTDOWN), ...; 0 when held or queued
     return 0
 
 
@@ -138,6 +156,6 @@ def udp_ctlinput(err, b, q):
     # the quoted datagram went from us (its source) to the peer (its destination)
     inp = in_pcblookup(udbinfo, b, q + iph.IP_DST, udph.dport(b, u), b, q + iph.IP_SRC, udph.sport(b, u), 0)
     if inp is not None and inp.fport != 0:
-        stat_inc(udpstat, UDPS_CTLNOTIFY)
+        stat_inc(udpstat, _UDPS_CTLNOTIFY)
         inp.so.sonotify(err)
 

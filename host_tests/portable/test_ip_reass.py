@@ -100,6 +100,29 @@ def test_fragments_of_many_sizes_and_with_options():
     assert _full()
 
 
+def test_a_small_datagram_in_small_fragments_takes_one_cluster():
+    """900 bytes in three fragments (a small MTU on the path) fit one cluster: delivered as one, so
+    the socket queue holds one cluster for it, not three of its SB_MBUFS."""
+    nic, dev = _if()
+    s = _sock(7777)
+    data = pattern(900, 2)
+    fr = cut(udp_datagram(555, 7777, data), 296, 0x5151)
+    assert len(fr) == 4
+    _feed(nic, dev, fr[::-1])
+    assert mbuf.held[mbuf.HOLD_SOCK] == 1 and mbuf.pool_free() == opts.NMBCLUSTERS - 1
+    assert s.recv(5000) == data
+    # the same for raw IP, and for a ping (answered in one frame)
+    r = _sock(0, proto=253)
+    _feed(nic, dev, cut(pattern(1400), 512, 0x5252, proto=253)[::-1])
+    assert mbuf.held[mbuf.HOLD_SOCK] == 1
+    got = r.recv(5000)
+    assert iph.total_len(got, 0) == 1420 and got[20:] == pattern(1400)
+    dev.sent.clear()
+    _feed(nic, dev, cut(echo_request(1, 1, pattern(1000)), 504, 0x5353, proto=1))
+    assert len(dev.sent) == 1 and iph.frag(dev.sent[0], 14) == 0 and iph.total_len(dev.sent[0], 14) == 1028
+    assert _full()
+
+
 def test_raw_socket_reads_the_whole_datagram_from_its_header():
     nic, dev = _if()
     r = _sock(0, proto=253)

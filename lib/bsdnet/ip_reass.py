@@ -30,9 +30,10 @@
 # (ips_fragtimeout, per fragment), answering ICMP time exceeded (reassembly) when fragment 0 is
 # among them (RFC 792, RFC 1122 3.3.2).
 #
-# Delivery: UDP, ICMP and raw IP take the chain. Another protocol (TCP) gets one cluster: the
-# pieces are copied behind the first when they fit (a small datagram sent in small fragments),
-# else it is dropped (ips_toolong).
+# Delivery: UDP, ICMP and raw IP take the chain. A datagram that fits its first cluster (a small one
+# sent in small fragments) is copied into it, for every protocol: a socket queue holds one cluster
+# for it, not one per fragment. Another protocol (TCP) always gets one cluster: a larger datagram is
+# dropped (ips_toolong).
 from .compat import const, ticks_add, ticks_diff
 from . import opts
 from . import mbuf
@@ -325,8 +326,11 @@ def _complete(s):
     iph.set_frag(b, o, iph.frag(b, o) & (iph.IP_DF | iph.IP_RF))
     stat_inc(ipstat, _IPS_REASSEMBLED)
     p = b[o + iph.IP_P]
-    if p != iph.IPPROTO_UDP and p != iph.IPPROTO_ICMP and in_proto.ip_protox[p] != 0 and m.cont is not None:
-        # a protocol that reads one cluster (TCP): the pieces behind the header, when they fit
+    if m.cont is not None and (o + n <= opts.MCLBYTES or (p != iph.IPPROTO_UDP and p != iph.IPPROTO_ICMP
+                                                          and in_proto.ip_protox[p] != 0)):
+        # one that fits its first cluster (it came in small fragments) becomes one cluster for every
+        # protocol: a socket queue then holds one cluster for it, not one per fragment (SB_MBUFS);
+        # a protocol that reads one cluster (TCP) gets the pieces behind the header, when they fit
         c = m.cont
         if o + n > opts.MCLBYTES:
             stat_inc(ipstat, _IPS_TOOLONG)

@@ -256,3 +256,26 @@ def test_send_to_a_host_arp_gave_up_on_fails_with_ehostdown():
         assert e.errno == EHOSTDOWN
     finally:
         s.close()
+
+
+def test_a_fragmented_datagram_waits_whole_for_arp():
+    # the largest datagram goes out in 4 fragments: all of them wait for the answer (ARP_HOLD)
+    from bsdnet import socket
+    from bsdnet.compat import ticks_ms
+
+    nic, dev = netfix.make_if()
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        s.sendto(bytes(opts.UDP_SENDSPACE), ("10.7.0.9", 9))
+        frags = opts.ARP_HOLD
+        assert mbuf.held[mbuf.HOLD_ARP] == frags
+        other = b"\x02\x00\x00\x00\x00\x09"
+        dev.sent.clear()
+        dev.rxq.append(arp_frame(ah.ARPOP_REPLY, other, "10.7.0.9", BOARD_MAC, "10.7.0.2", dst=BOARD_MAC))
+        nic.poll(ticks_ms())
+        out = [f for f in dev.sent if f[0:6] == other]
+        assert len(out) == frags, len(out)
+        assert sum(len(f) - 34 for f in out) == opts.UDP_SENDSPACE + 8
+        assert mbuf.pool_free() == opts.NMBCLUSTERS
+    finally:
+        s.close()

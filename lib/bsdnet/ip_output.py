@@ -28,7 +28,8 @@ from . import mbuf
 from .hdr import ip as iph
 from .inet import in_nullhost, in_multicast, in_allones
 from .route import rtalloc, RTF_GATEWAY
-from .if_ether import ether_output
+from .if_ether import ether_output, arp_error
+from .errno import EHOSTUNREACH
 from .stats import stat_inc, ipstat
 from .compat import const, getrandbits
 # counter indices in bsdnet.stats (private consts: no RAM at run time)
@@ -86,12 +87,15 @@ def ip_newid(b, o):
 def ip_output_nexthop(ifp, m, dst, doff, now):
     """The second half of ip_output, for a datagram whose header is complete (nothing in it is
     changed but what fragmenting it takes): out to the next hop for dst (4 bytes at dst[doff]; the
-    header's destination, or the address a raw IP_HDRINCL socket sent to). Consumes m."""
+    header's destination, or the address a raw IP_HDRINCL socket sent to). Consumes m. When it
+    returns False, arp_error[0] says why, if it knows (0: held for ARP)."""
+    arp_error[0] = 0  # not a reason left over from an earlier send
     if ifp.ia.is_local(dst, doff) or in_allones(dst, doff) or in_multicast(dst, doff):
         return _ip_send(ifp, m, dst, doff, now)
     rt = rtalloc(dst, doff)
     if rt is None:
         stat_inc(ipstat, _IPS_NOROUTE)
+        arp_error[0] = EHOSTUNREACH
         mbuf.m_free(m)
         return False
     return ip_output_rt(rt, m, dst, doff, now)

@@ -14,10 +14,11 @@ MAX_HDR = const(128)  # header room for Ethernet + IP (60 with options) + TCP (6
 # send the answers the stack owes (ARP replies, echo replies, RST/ACK). A full quota drops the
 # holder's oldest packet (counted). Cost: none beyond the pool; the figures are clusters.
 MBUF_RESERVE = const(4)  # never held: one frame being read, its answer, an ICMP error, headroom
-ARP_HOLD_TOTAL = const(3)  # packets waiting for ARP answers, all entries together (arpstat holddrops)
+ARP_HOLD_TOTAL = const(4)  # packets waiting for ARP answers, all entries together (arpstat holddrops)
 IP_REASS_MBUFS = const(4)  # fragments waiting for reassembly, all datagrams together (ips_fragdropped);
 # also the largest reassembled datagram: 4 x 1480 = 5920 bytes of IP payload (IP_MAXREASS)
-SB_MBUFS = const(5)  # datagrams queued on UDP and raw sockets, all together (udps_fullsock)
+SB_MBUFS = const(4)  # datagrams queued on UDP and raw sockets, all together (udps_fullsock); at
+# least the clusters of the largest reassembled datagram
 
 # --- link ---
 ETHERMTU = const(1500)
@@ -28,7 +29,8 @@ POLL_MAX_MS = const(20)
 
 # --- ARP (if_ether.py) ---
 ARP_TABLE_SIZE = const(8)
-ARP_HOLD = const(2)  # mbufs held per unresolved entry (la_hold); ARP_HOLD_TOTAL bounds them all
+ARP_HOLD = const(4)  # mbufs held per unresolved entry (la_hold): the 4 fragments of the largest
+# datagram sent to a host not yet resolved; ARP_HOLD_TOTAL bounds them all
 ARP_MAXTRIES = const(5)  # requests before an entry is given up
 ARP_RETRY_MS = const(1000)
 ARP_KEEP_MS = const(1200000)  # 20 min, net.link.ether.inet.max_age

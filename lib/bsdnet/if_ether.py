@@ -11,10 +11,11 @@ from . import mbuf
 from .inet import in_eq, in_copy, in_nullhost, inet_ntoa
 from .hdr import ether as eh
 from .hdr import arp as ah
+from .errno import ENOBUFS
 from .stats import (stat_inc, stat_add, arpstat, etherstat, ARPS_RECEIVED, ARPS_RXREQUESTS, ARPS_RXREPLIES,
     ARPS_TXREQUESTS, ARPS_TXREPLIES, ARPS_TXGRATUITOUS, ARPS_DROPPED, ARPS_BAD, ARPS_NOTFORUS, ARPS_DUPADDR,
     ARPS_TIMEOUTS, ARPS_HELD, ARPS_HOLDDROPS, ARPS_EVICTIONS, ARPS_TABLEFULL, ARPS_NOMBUF, ETHS_SHORT, ETHS_NOTFORUS,
-    ETHS_NOPROTO, ETHS_MULTICAST, ETHS_BROADCAST, IFS_IERRORS, IFS_NOPROTO, IFS_NOTFORUS, IFS_OERRORS)
+    ETHS_NOPROTO, ETHS_MULTICAST, ETHS_BROADCAST, ETHS_MCASTFILTER, IFS_IERRORS, IFS_NOPROTO, IFS_NOTFORUS, IFS_OERRORS)
 
 _LLE_FREE = const(0)
 _LLE_INCOMPLETE = const(1)  # request sent, no answer yet
@@ -293,6 +294,12 @@ def ether_input(ifp, m, now):
         else:
             stat_inc(etherstat, ETHS_MULTICAST)
             m.flags = mbuf.M_MCAST
+            if not ifp.mcast.match(b, o):
+                # a group not joined here: the chip passes more than we joined (the ENC28J60's hash
+                # filter; the W5500's MACRAW passes every multicast frame: MFEN must stay off, #1)
+                stat_inc(etherstat, ETHS_MCASTFILTER)
+                mbuf.m_free(m)
+                return
     elif not eh.mac_eq(b, o, ifp.lladdr, 0):
         # a chip in promiscuous mode (W5500 with MFEN off) passes unicast for others
         stat_inc(etherstat, ETHS_NOTFORUS)
@@ -325,14 +332,91 @@ def ether_output(ifp, m, dst, doff, now):
     if ifp.ia.is_broadcast(dst, doff):
         return ifp.if_output(m)
     if dst[doff] & 0xF0 == 0xE0:
-        # RFC 1112 §6.4: 01:00:5e + low 23 bits of the group
-        b[o] = 0x01
-        b[o + 1] = 0x00
-        b[o + 2] = 0x5E
-        b[o + 3] = dst[doff + 1] & 0x7F
-        b[o + 4] = dst[doff + 2]
-        b[o + 5] = dst[doff + 3]
+        ether_map_multicast(dst, doff, b, o)
         return ifp.if_output(m)
     if ifp.arp.resolve(m, dst, doff, now):
         return ifp.if_output(m)
     return False
+
+
+# --- link-level multicast (BSD net/if.c if_addmulti/if_delmulti, if_ethersubr.c ether_resolvemulti) ---
+_NMULTI = const(opts.IP_MAX_MEMBERSHIPS + 1)
+
+
+class EtherMulti:
+    """An interface's link-level multicast addresses (ifnet's if_multiaddrs): the MAC of 224.0.0.1
+    always (RFC 1112: every host is in the all-hosts group, and IGMP queries come to it), then the
+    MAC of each group joined on the interface, counted (two groups can share a MAC: only the low 23
+    bits of a group map to it, RFC 1112 6.4). The chip's filter gets this list (dev.set_multicast)
+    on every change and after init; ether_input keeps exactly these, whatever the chip passed."""
+
+    def __init__(self):
+        self.macs = bytearray(6 * _NMULTI)  # n MACs back to back: what dev.set_multicast gets
+        self.refs = bytearray(_NMULTI)
+        self.n = 1
+        self._mac = bytearray(6)
+        ether_map_multicast(b"\xe0\x00\x00\x01", 0, self.macs, 0)
+        self.refs[0] = 1
+
+    def match(self, b, o):
+        """The destination MAC at b[o] is one of ours (per multicast frame: no allocation)."""
+        macs = self.macs
+        for i in range(0, 6 * self.n, 6):
+            if eh.mac_eq(b, o, macs, i):
+                return True
+        return False
+
+    def _find(self, mac):
+        for i in range(self.n):
+            if eh.mac_eq(self.macs, 6 * i, mac, 0):
+                return i
+        return -1
+
+    def addmulti(self, dev, group, goff):
+        """A group joined on this interface (igmp's in_multi table calls this once per group)."""
+        mac = self._mac
+        ether_map_multicast(group, goff, mac, 0)
+        i = self._find(mac)
+        if i >= 0:
+            self.refs[i] += 1
+            return
+        if self.n >= _NMULTI:
+            raise OSError(ENOBUFS, "link multicast list full (opts.IP_MAX_MEMBERSHIPS)")
+        eh.mac_copy(self.macs, 6 * self.n, mac, 0)
+        self.refs[self.n] = 1
+        self.n += 1
+        self.program(dev)
+
+    def delmulti(self, dev, group, goff):
+        mac = self._mac
+        ether_map_multicast(group, goff, mac, 0)
+        i = self._find(mac)
+        if i <= 0:
+            return  # not there, or the all-hosts MAC, which stays
+        self.refs[i] -= 1
+        if self.refs[i]:
+            return
+        last = self.n - 1
+        if i != last:
+            eh.mac_copy(self.macs, 6 * i, self.macs, 6 * last)
+            self.refs[i] = self.refs[last]
+        self.refs[last] = 0
+        self.n = last
+        self.program(dev)
+
+    def program(self, dev):
+        """The chip's multicast filter from the list (driver contract: set_multicast(macs, n)); a
+        device without one passes every multicast frame and the match above does the filtering."""
+        f = getattr(dev, "set_multicast", None)
+        if f is not None:
+            f(self.macs, self.n)
+
+
+def ether_map_multicast(group, goff, mac, moff):
+    """RFC 1112 6.4: 01:00:5e, then the low 23 bits of the group (ETHER_MAP_IP_MULTICAST)."""
+    mac[moff] = 0x01
+    mac[moff + 1] = 0x00
+    mac[moff + 2] = 0x5E
+    mac[moff + 3] = group[goff + 1] & 0x7F
+    mac[moff + 4] = group[goff + 2]
+    mac[moff + 5] = group[goff + 3]

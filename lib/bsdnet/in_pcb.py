@@ -9,6 +9,9 @@ from .compat import const, getrandbits
 from .inet import in_eq, in_copy, in_nullhost
 from .errno import EADDRINUSE, EADDRNOTAVAIL, ENOBUFS, EINVAL
 
+# bind's reuse argument and inp.reuse: the socket options that let a port be bound twice
+INP_REUSEADDR = const(1)  # SO_REUSEADDR
+INP_REUSEPORT = const(2)  # SO_REUSEPORT
 IPPORT_EPHEMERALFIRST = const(49152)  # RFC 6335 dynamic range (net.inet.ip.portrange.first)
 IPPORT_EPHEMERALLAST = const(65535)
 INPLOOKUP_WILDCARD = const(1)
@@ -16,7 +19,8 @@ INPLOOKUP_WILDCARD = const(1)
 
 
 class Inpcb:
-    __slots__ = ("laddr", "lport", "faddr", "fport", "so", "info", "attached", "proto", "ppcb")
+    __slots__ = ("laddr", "lport", "faddr", "fport", "so", "info", "attached", "proto", "ppcb", "reuse",
+                 "moptions")
 
     def __init__(self, info):
         self.laddr = bytearray(4)  # inp_laddr: 0.0.0.0 = INADDR_ANY
@@ -28,6 +32,8 @@ class Inpcb:
         self.attached = False
         self.proto = 0  # inp_ip_p: the IP protocol of a raw socket
         self.ppcb = None  # inp_ppcb: the protocol's own block (TCP's tcpcb)
+        self.reuse = 0  # INP_REUSEADDR | INP_REUSEPORT as the socket had them when it bound
+        self.moptions = None  # inp_moptions: in_mcast.IpMoptions once a multicast option is set
 
 
 class Inpcbinfo:
@@ -50,6 +56,8 @@ def in_pcballoc(info, so, proto=0):
             inp.proto = proto
             inp.lport = 0
             inp.fport = 0
+            inp.reuse = 0
+            inp.moptions = None
             for i in range(4):
                 inp.laddr[i] = 0
                 inp.faddr[i] = 0
@@ -63,28 +71,42 @@ def in_pcbdetach(inp):
     inp.so = None
     inp.lport = 0
     inp.fport = 0
+    inp.reuse = 0
+    inp.moptions = None  # the socket layer left its groups first (in_mcast.inp_freemoptions)
 
 
-def _port_in_use(info, addr, port, skip, reuse=False):
+def _port_in_use(info, addr, port, skip, reuse=0):
+    """Would binding addr:port clash with a pcb of info? BSD in_pcbbind_setup's rule: a bind
+    without SO_REUSEADDR/SO_REUSEPORT clashes with any pcb on the port whose local address
+    overlaps (equal, or either one the wildcard); with either option only a pcb on the very same
+    address clashes, and not even that one when both sockets set SO_REUSEPORT, or both set one of
+    the two on a multicast address (SO_REUSEADDR counts as SO_REUSEPORT there). Connections
+    (TIME_WAIT too) do not hold the port against a SO_REUSEADDR bind."""
     for p in info.pcbs:
         if p is skip or not p.attached or p.lport != port:
             continue
-        if reuse and p.fport != 0:
-            continue  # SO_REUSEADDR: connections (TIME_WAIT too) do not hold the port against a bind
-        # the same port on two different specific local addresses may coexist; a wildcard
-        # bind conflicts with any (no SO_REUSEADDR/SO_REUSEPORT yet)
-        if in_nullhost(p.laddr, 0) or in_nullhost(addr, 0) or in_eq(p.laddr, 0, addr, 0):
+        if reuse & INP_REUSEADDR and p.fport != 0:
+            continue
+        if in_eq(p.laddr, 0, addr, 0):
+            if reuse & p.reuse & INP_REUSEPORT:
+                continue
+            if reuse and p.reuse and addr[0] & 0xF0 == 0xE0:
+                continue
+            return True
+        if not reuse and (in_nullhost(p.laddr, 0) or in_nullhost(addr, 0)):
             return True
     return False
 
 
-def in_pcbbind(inp, addr, port, is_ours, reuse=False):
+def in_pcbbind(inp, addr, port, is_ours, reuse=0):
     """Bind the local half: addr (4 bytes; 0.0.0.0 = any) and port (0 = pick an ephemeral one).
-    is_ours(addr) says whether a specific address belongs to this host (EADDRNOTAVAIL if not)."""
+    is_ours(addr) says whether a specific address belongs to this host (EADDRNOTAVAIL if not); a
+    multicast address may be bound (a socket then gets only that group's datagrams). reuse:
+    INP_REUSEADDR | INP_REUSEPORT (True means SO_REUSEADDR), kept on the pcb for later binds."""
     info = inp.info
     if inp.lport != 0:
         raise OSError(EINVAL, "socket is already bound to port %d" % inp.lport)
-    if not in_nullhost(addr, 0) and not is_ours(addr):
+    if not in_nullhost(addr, 0) and addr[0] & 0xF0 != 0xE0 and not is_ours(addr):
         raise OSError(EADDRNOTAVAIL, "%d.%d.%d.%d is not an address of this host" % tuple(addr))
     if port == 0:
         port = in_pcb_ephemeral(info, addr)
@@ -94,6 +116,20 @@ def in_pcbbind(inp, addr, port, is_ours, reuse=False):
         raise OSError(EADDRINUSE, "%s port %d is in use" % (info.name, port))
     in_copy(inp.laddr, 0, addr, 0)
     inp.lport = port
+    inp.reuse = int(reuse)
+
+
+def so_setreuse(reuse, port, value):
+    """A socket's reuse bits with SO_REUSEADDR (port False) or SO_REUSEPORT (port True) set or
+    cleared by a setsockopt value (an int, a bool, or a packed C int)."""
+    bit = INP_REUSEPORT if port else INP_REUSEADDR
+    if isinstance(value, (bytes, bytearray)):
+        value = any(value)
+    return (reuse | bit) if value else (reuse & ~bit)
+
+
+def so_getreuse(reuse, port):
+    return 1 if reuse & (INP_REUSEPORT if port else INP_REUSEADDR) else 0
 
 
 def in_pcb_ephemeral(info, addr):

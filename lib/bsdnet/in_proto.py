@@ -10,7 +10,7 @@ import sys
 from .compat import const
 from . import mbuf
 from .hdr import ip as iph
-from . import ip_icmp, udp_usrreq, raw_ip
+from . import ip_icmp, udp_usrreq, raw_ip, igmp
 from .stats import stat_inc, ipstat, IPS_NOPROTO
 
 SOCK_STREAM = const(1)
@@ -54,12 +54,19 @@ def _icmp_input(ifp, m, hlen, now):
     raw_ip.rip_input(ifp, m, hlen, now)
 
 
+def _igmp_input(ifp, m, hlen, now):
+    """IGMP (igmp.py: queries answered, reports heard), then raw IGMP sockets see it, as in BSD."""
+    if igmp.igmp_input(ifp, m, hlen, now):
+        raw_ip.rip_input(ifp, m, hlen, now)
+
+
 # inetsw: (protocol, pr_input, pr_ctlinput); the raw entry first (the default of ip_protox)
 _PROTOSW = (
     (0, raw_ip.rip_input, None),
     (iph.IPPROTO_ICMP, _icmp_input, None),
     (iph.IPPROTO_UDP, udp_usrreq.udp_input, udp_usrreq.udp_ctlinput),
     (iph.IPPROTO_TCP, _tcp_input, _tcp_ctlinput),
+    (iph.IPPROTO_IGMP, _igmp_input, None),
 )
 pr_input = [e[1] for e in _PROTOSW]
 _ctlinput = [e[2] for e in _PROTOSW]

@@ -10,10 +10,11 @@ from .hdr import ip as iph
 from .hdr import icmp as ich
 from .inet import in_multicast, in_nullhost
 from . import in_proto
+from .igmp import in_mcast_member
 from .ip_icmp import icmp_error
 from .stats import (stat_inc, ipstat, IPS_TOTAL, IPS_DELIVERED, IPS_TOOSMALL, IPS_BADVERS, IPS_BADHLEN,
     IPS_BADSUM, IPS_TOOSHORT, IPS_BADLEN, IPS_BADOPTIONS, IPS_CANTFORWARD, IPS_FRAGMENTS, IPS_FRAGDROPPED,
-    IPS_BADADDR, IPS_NOSRCROUTE, IFS_NOTFORUS)
+    IPS_BADADDR, IPS_NOSRCROUTE, IPS_NOTMEMBER, IFS_NOTFORUS)
 
 # iph.check() drop reason -> counter, in the order of iph.DROP_*
 _DROP_STAT = bytes((0, IPS_TOOSMALL, IPS_BADVERS, IPS_BADHLEN, IPS_BADSUM, IPS_BADLEN, IPS_TOOSHORT, IPS_BADOPTIONS))
@@ -47,6 +48,11 @@ def ip_input(ifp, m, now):
     if hlen > iph.IP_HDR_LEN and (iph.opt_find(b, o, iph.IPOPT_LSRR) >= 0 or iph.opt_find(b, o, iph.IPOPT_SSRR) >= 0):
         # net.inet.ip.accept_sourceroute=0: a source route lets a spoofer get answers back
         stat_inc(ipstat, IPS_NOSRCROUTE)
+        mbuf.m_free(m)
+        return
+    if b[dst] & 0xF0 == 0xE0 and not in_mcast_member(ifp, b, dst):
+        # a group not joined on this interface (224.0.0.1 always is): RFC 1112 7.2
+        stat_inc(ipstat, IPS_NOTMEMBER)
         mbuf.m_free(m)
         return
     if not ours and not (ia.is_broadcast(b, dst) or in_nullhost(b, dst) or in_multicast(b, dst)):

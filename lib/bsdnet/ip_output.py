@@ -6,6 +6,7 @@
 # by the interface its request came in, and it is the cheapest test); anything else by the
 # longest-prefix route (route.rtalloc): a connected subnet directly, RTF_GATEWAY to its gateway.
 # No fragmentation yet: a packet larger than the MTU is dropped and counted.
+from .compat import const
 from . import opts
 from . import mbuf
 from .hdr import ip as iph
@@ -17,8 +18,12 @@ from .stats import stat_inc, ipstat, IPS_LOCALOUT, IPS_NOROUTE, IPS_ODROPPED
 _ip_id = [1]
 
 
-def ip_output(ifp, m, now, ttl=opts.IP_DEFTTL):
-    """m.off at the IP header; consumes m. True if the frame left now (False: held or dropped)."""
+IP_MLOOP = const(1)  # flags: a multicast datagram is looped back to our own members (ip_mloopback)
+
+
+def ip_output(ifp, m, now, ttl=opts.IP_DEFTTL, flags=0):
+    """m.off at the IP header; consumes m. True if the frame left now (False: held or dropped).
+    ttl 0 leaves the header's TTL as it is."""
     b = m.buf
     o = m.off
     stat_inc(ipstat, IPS_LOCALOUT)
@@ -33,6 +38,8 @@ def ip_output(ifp, m, now, ttl=opts.IP_DEFTTL):
     if ttl:
         iph.set_ttl(b, o, ttl)
     iph.fill_cksum(b, o)
+    if b[dst] & 0xF0 == 0xE0 and not ip_mcast_output(ifp, m, dst, now, flags):
+        return False
     if ifp.ia.is_local(b, dst) or in_allones(b, dst) or in_multicast(b, dst):
         return ether_output(ifp, m, b, dst, now)
     rt = rtalloc(b, dst)
@@ -43,6 +50,43 @@ def ip_output(ifp, m, now, ttl=opts.IP_DEFTTL):
     if rt.flags & RTF_GATEWAY:
         return ether_output(rt.ifp, m, rt.gateway, 0, now)
     return ether_output(rt.ifp, m, b, dst, now)  # a connected route: the destination is on the link
+
+
+# --- multicast (BSD ip_output's IN_MULTICAST part, ip_mloopback) --------------------------------
+def ip_moutput(ifp, m, now, imo):
+    """ip_output for a datagram to a group, with a socket's multicast options imo (in_mcast's
+    IpMoptions, or None for the defaults, RFC 1112 6.1: TTL 1, looped back to our own members)."""
+    if imo is None:
+        return ip_output(ifp, m, now, 1, IP_MLOOP)
+    m.buf[m.off + iph.IP_TTL] = imo.ttl  # 0 too: host-local, looped back but never sent
+    return ip_output(ifp, m, now, 0, IP_MLOOP if imo.loop else 0)
+
+
+def ip_mcast_output(ifp, m, dst, now, flags):
+    """The finished datagram to group m.buf[dst:]: a copy for our own member sockets first
+    (IP_MULTICAST_LOOP), then False (m freed) when its TTL is 0, else True: send it."""
+    b = m.buf
+    if flags & IP_MLOOP:
+        ip_mloopback(ifp, m, dst, now)
+    if b[m.off + iph.IP_TTL] == 0:
+        mbuf.m_free(m)
+        return False
+    return True
+
+
+def ip_mloopback(ifp, m, dst, now):
+    """When this host is in the group on ifp, deliver a copy of the datagram as if it had come
+    in on ifp (BSD ip_mloopback: the chip does not hear its own frames). The copy skips ip_input,
+    whose martian check would drop our own source address."""
+    from . import igmp, in_proto  # both import this module
+
+    if not igmp.in_mcast_member(ifp, m.buf, dst):
+        return
+    c = mbuf.m_copypacket(m)
+    if c is None:
+        return  # counted by m_get (mbs drops)
+    c.flags = mbuf.M_MCAST
+    in_proto.ip_deliver(ifp, c, iph.hlen(c.buf, c.off), now)
 
 
 def ip_newpacket(ifp, laddr, proto, src, n, xhlen, faddr, foff):

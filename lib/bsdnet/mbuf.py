@@ -19,6 +19,7 @@
 # must send. A held cluster is released by m_free() wherever it is freed.
 from .compat import const
 from . import opts
+from .bcopy import bcopy
 from .stats import stat_inc, mbstat, MBS_GETS, MBS_FREES, MBS_DROPS, MBS_DOUBLE_FREE, MBS_MIN_FREE
 
 _DEBUG = const(True)
@@ -152,6 +153,33 @@ def m_pktlen(m):
     while m is not None:
         n += m.len
         m = m.cont
+    return n
+
+
+def m_copypacket(m, lead=0):
+    """A copy of packet m with its chain (BSD m_copypacket, but the data is copied: a cluster has
+    no reference count), for delivering one datagram to several sockets. Each cluster of the copy
+    sits at the same offset as the original's, and `lead` bytes in front of m.off come along (what
+    udp_input/rip_input left there: the sender's address). None when the pool runs short (counted
+    by m_get; what was copied already goes back)."""
+    n = m_get(m.off)
+    if n is None:
+        return None
+    n.len = m.len
+    n.flags = m.flags
+    bcopy(m.buf, m.off - lead, n.buf, m.off - lead, lead + m.len)
+    t = n
+    c = m.cont
+    while c is not None:
+        x = m_get(c.off)
+        if x is None:
+            m_free(n)
+            return None
+        x.len = c.len
+        bcopy(c.buf, c.off, x.buf, c.off, c.len)
+        t.cont = x
+        t = x
+        c = c.cont
     return n
 
 

@@ -39,6 +39,8 @@ IP_DEFTTL = const(64)
 IP_REASS_SLOTS = const(2)
 IP_REASS_TTL_MS = const(30000)
 ICMP_LIM = const(200)  # ICMP errors sent per second at most (net.inet.icmp.icmplim)
+IP_MAX_MEMBERSHIPS = const(8)  # multicast groups joined at once, all interfaces and sockets together
+# (igmp.py's in_multi table, ~40 B a slot; at most 30: a socket's memberships are a bitmask of slots)
 
 # --- TCP (tcp_*.py) ---
 TCP_MSS = const(1460)  # ours: ETHERMTU - 40 (the interface's MTU decides; this is the Ethernet figure)

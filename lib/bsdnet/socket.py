@@ -21,7 +21,7 @@ from . import mbuf
 from . import route
 from .bcopy import bcopy
 from .inet import inet_aton, inet_ntoa, in_eq, in_copy, in_nullhost
-from .in_pcb import in_pcballoc, in_pcbbind, in_pcbconnect, in_pcbdisconnect, in_pcbdetach
+from .in_pcb import in_pcballoc, in_pcbbind, in_pcbconnect, in_pcbdisconnect, in_pcbdetach, so_setreuse, so_getreuse
 from .udp_usrreq import udbinfo, udp_output, udp_fromport, FROM_ADDR
 from .raw_ip import ripcbinfo, rip_output
 from .stats import stat_inc, udpstat, UDPS_NOROUTE
@@ -45,6 +45,15 @@ SO_ERROR = const(4)
 SO_BROADCAST = const(6)
 SO_KEEPALIVE = const(9)
 SO_LINGER = const(13)
+SO_REUSEPORT = const(15)
+# IPPROTO_IP multicast options, numbered as Linux (and so CPython's socket module) numbers them;
+# the values that MicroPython's lwIP-based socket exports differ, the names do not (in_mcast.py)
+IP_MULTICAST_IF = const(32)
+IP_MULTICAST_TTL = const(33)
+IP_MULTICAST_LOOP = const(34)
+IP_ADD_MEMBERSHIP = const(35)
+IP_DROP_MEMBERSHIP = const(36)
+INADDR_ANY = const(0)  # for struct.pack("4sl", inet_aton(group), INADDR_ANY), as CPython users write
 TCP_NODELAY = const(1)
 TCP_KEEPIDLE = const(4)
 TCP_KEEPINTVL = const(5)
@@ -119,7 +128,7 @@ class socket(IOBase):
         self._tp = None
         self._flag = Flag()
         self._timeout = -1  # ms: -1 blocks for ever, 0 never blocks
-        self._reuse = False
+        self._reuse = 0  # in_pcb.INP_REUSEADDR | INP_REUSEPORT (SO_REUSEADDR, SO_REUSEPORT)
         self._error = 0  # datagram so_error: an asynchronous error (ICMP) for the next call to report
         if fileno is not None:
             pr.adopt(self, fileno)
@@ -650,6 +659,8 @@ class _DgramUsrreqs:
         self._soerror(so)
         n = len(data)
         ifp = route.rtalloc_ifp(fa, 0)
+        if fa[0] & 0xF0 == 0xE0 and inp.moptions is not None and inp.moptions.ifp is not None:
+            ifp = inp.moptions.ifp if inp.moptions.ifp.up else None  # IP_MULTICAST_IF
         if ifp is None:
             stat_inc(udpstat, UDPS_NOROUTE)
             raise OSError(EHOSTUNREACH if route.ifnet else ENETDOWN, "no route to %s" % inet_ntoa(fa))
@@ -672,7 +683,7 @@ class _DgramUsrreqs:
                 raise OSError(EADDRNOTAVAIL, "%s is not an address of this host" % inet_ntoa(a))
             in_copy(inp.laddr, 0, a, 0)
             return
-        in_pcbbind(inp, a, port, is_ours)
+        in_pcbbind(inp, a, port, is_ours, so._reuse)
 
     def listen(self, so, backlog, is_ours):
         raise OSError(EOPNOTSUPP, "listen() is for SOCK_STREAM sockets")
@@ -711,16 +722,24 @@ class _DgramUsrreqs:
     def setsockopt(self, so, level, opt, value):
         if level == SOL_SOCKET and opt == SO_BROADCAST:
             so._bcast = bool(value)
-        elif level == SOL_SOCKET and opt == SO_REUSEADDR:
-            so._reuse = bool(value)  # UDP rebinds are not restricted by TIME_WAIT; kept for getsockopt
+        elif level == SOL_SOCKET and (opt == SO_REUSEADDR or opt == SO_REUSEPORT):
+            so._reuse = so_setreuse(so._reuse, opt == SO_REUSEPORT, value)  # in_pcbbind reads them when bind() comes
+        elif level == IPPROTO_IP and IP_MULTICAST_IF <= opt <= IP_DROP_MEMBERSHIP:
+            from . import in_mcast  # loaded by the first multicast option: a board without any carries none
+
+            in_mcast.inp_setmoptions(so._pcb(), opt, value, ticks_ms())
         else:
             raise OSError(ENOPROTOOPT, "socket option level %r, option %r not supported" % (level, opt))
 
     def getsockopt(self, so, level, opt):
         if level == SOL_SOCKET and opt == SO_BROADCAST:
             return 1 if so._bcast else 0
-        if level == SOL_SOCKET and opt == SO_REUSEADDR:
-            return 1 if so._reuse else 0
+        if level == SOL_SOCKET and (opt == SO_REUSEADDR or opt == SO_REUSEPORT):
+            return so_getreuse(so._reuse, opt == SO_REUSEPORT)
+        if level == IPPROTO_IP and IP_MULTICAST_IF <= opt <= IP_MULTICAST_LOOP:
+            from . import in_mcast
+
+            return in_mcast.inp_getmoptions(so._pcb(), opt)
         if level == SOL_SOCKET and opt == SO_ERROR:
             e = so._error
             so._error = 0
@@ -740,7 +759,12 @@ class _DgramUsrreqs:
         so._rq = so._rq_tail = None
         so._rq_n = 0
         mbuf.m_freem(m)
+        if inp.moptions is not None:
+            from . import in_mcast
+
+            in_mcast.inp_freemoptions(inp, ticks_ms())  # the last socket in a group leaves it
         in_pcbdetach(inp)
 
 
 _dgram_usrreqs = _DgramUsrreqs()
+

@@ -13,13 +13,14 @@ from . import mbuf
 from .hdr import ip as iph
 from .hdr import udp as udph
 from .hdr import icmp as ich
-from .inet import in_copy
+from .inet import in_copy, in_eq, in_nullhost
 from .in_pcb import Inpcbinfo, in_pcblookup, INPLOOKUP_WILDCARD
 from .ip_icmp import icmp_error
-from .ip_output import ip_output, ip_newpacket
+from .ip_output import ip_output, ip_moutput, ip_newpacket
+from .igmp import inm_lookup
 from .errno import EMSGSIZE, ENOBUFS
 from .stats import (stat_inc, udpstat, UDPS_IPACKETS, UDPS_HDROPS, UDPS_NOSUM, UDPS_NOPORT, UDPS_NOPORTBCAST,
-    UDPS_FULLSOCK, UDPS_OPACKETS, UDPS_ONOMBUF, UDPS_CTLNOTIFY)
+    UDPS_FULLSOCK, UDPS_FILTERMCAST, UDPS_OPACKETS, UDPS_ONOMBUF, UDPS_CTLNOTIFY)
 
 udbinfo = Inpcbinfo("udp", opts.UDP_SOCKETS)
 
@@ -42,6 +43,9 @@ def udp_input(ifp, m, hlen, now):
     if not (b[u + udph.UDP_SUM] | b[u + udph.UDP_SUM + 1]):
         stat_inc(udpstat, UDPS_NOSUM)
     dst = o + iph.IP_DST
+    if b[dst] & 0xF0 == 0xE0 or ifp.ia.is_broadcast(b, dst) or in_nullhost(b, dst):
+        udp_input_mcast(ifp, m, hlen)
+        return
     inp = in_pcblookup(udbinfo, b, o + iph.IP_SRC, udph.sport(b, u), b, dst, udph.dport(b, u),
                        INPLOOKUP_WILDCARD)
     if inp is None:
@@ -59,6 +63,54 @@ def udp_input(ifp, m, hlen, now):
     m.off = u + UDP_HDR_LEN
     m.len = ulen - UDP_HDR_LEN
     if not inp.so.sbappendaddr(m):
+        stat_inc(udpstat, UDPS_FULLSOCK)
+        mbuf.m_free(m)
+
+
+def udp_input_mcast(ifp, m, hlen):
+    """A datagram to a broadcast or multicast address goes to every socket it matches (BSD
+    udp_input's multicast/broadcast loop): each gets its own copy, the last one the datagram
+    itself. A socket gets a group's datagrams only when it joined that group on ifp (BSD's
+    imo_multi_filter; udps_filtermcast). A copy needs a cluster and room in the socket queues'
+    quota: without them that socket misses it (udps_fullsock), the others do not."""
+    b = m.buf
+    o = m.off
+    u = o + hlen
+    src = o + iph.IP_SRC
+    dst = o + iph.IP_DST
+    sport = udph.sport(b, u)
+    dport = udph.dport(b, u)
+    mc = b[dst] & 0xF0 == 0xE0
+    slot = inm_lookup(ifp, b, dst) if mc else -1
+    ulen = udph.ulen(b, u)
+    in_copy(b, u + 2, b, src)  # the sender's address, as for one socket (top of this file)
+    m.off = u + UDP_HDR_LEN
+    m.len = ulen - UDP_HDR_LEN
+    last = None
+    for inp in udbinfo.pcbs:
+        if not inp.attached or inp.lport != dport:
+            continue
+        if not in_nullhost(inp.laddr, 0) and not in_eq(inp.laddr, 0, b, dst):
+            continue
+        if inp.fport != 0 and (inp.fport != sport or not in_eq(inp.faddr, 0, b, src)):
+            continue
+        if mc:
+            imo = inp.moptions
+            if imo is None or slot < 0 or not (imo.mships >> slot) & 1:
+                stat_inc(udpstat, UDPS_FILTERMCAST)
+                continue
+        if last is not None:
+            c = mbuf.m_copypacket(m, UDP_HDR_LEN)
+            if c is None:
+                stat_inc(udpstat, UDPS_FULLSOCK)  # no cluster for this socket's copy
+            elif not last.so.sbappendaddr(c):
+                stat_inc(udpstat, UDPS_FULLSOCK)
+                mbuf.m_free(c)
+        last = inp
+    if last is None:
+        stat_inc(udpstat, UDPS_NOPORTBCAST)
+        mbuf.m_free(m)
+    elif not last.so.sbappendaddr(m):
         stat_inc(udpstat, UDPS_FULLSOCK)
         mbuf.m_free(m)
 
@@ -84,7 +136,10 @@ def udp_output(ifp, inp, src, n, faddr, foff, fport, now):
     udph.emit(b, u, inp.lport, fport, n + UDP_HDR_LEN)
     udph.fill_cksum(b, u, n + UDP_HDR_LEN, b, o + iph.IP_SRC, b, o + iph.IP_DST)
     stat_inc(udpstat, UDPS_OPACKETS)
-    ip_output(ifp, m, now)
+    if faddr[foff] & 0xF0 == 0xE0:
+        ip_moutput(ifp, m, now, inp.moptions)  # IP_MULTICAST_TTL, IP_MULTICAST_LOOP
+    else:
+        ip_output(ifp, m, now)
     return 0
 
 

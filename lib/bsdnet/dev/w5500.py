@@ -165,6 +165,7 @@ class W5500:
                                 0x00, _SN_CR, _CB_S0_W1, _CMD_SEND))
         self._rxw = Window()  # the caller's buffer cut to the frame's length (machine.SPI has no length)
         self._txw = Window()
+        self.mcast_groups = 0  # MACs the stack's multicast list holds (set_multicast)
         self._state_reset()
         counters_init(self, _EXTRA)
 
@@ -570,6 +571,13 @@ class W5500:
         self.tx_frames += 1
         self.tx_bytes = (self.tx_bytes + n) & 0x3FFFFFFF
         return True
+
+    def set_multicast(self, macs, n):
+        """The stack's multicast groups (n MACs in macs). Nothing to program: MACRAW has no group
+        filter, only MFEN, which would drop every IPv4 multicast frame (#1), so it stays off and the
+        chip passes all multicast; the stack keeps its groups' frames (if_ether.ether_input,
+        etherstat mcastfilter) and counts the rest."""
+        self.mcast_groups = n
 
     def counters(self):
         return counters_of(self, _EXTRA)

@@ -1,0 +1,349 @@
+# IGMPv2, the host side (RFC 2236), after FreeBSD netinet/igmp.c and the in_multi part of
+# in_mcast.c: the groups this host is in, per interface, and the protocol that tells the routers.
+#
+# The in_multi table is a fixed set of opts.IP_MAX_MEMBERSHIPS slots, one per (interface, group),
+# each counting the sockets that joined it (in_mcast.py keeps a socket's memberships as a bitmask
+# of slots). 224.0.0.1, all-hosts, is joined on every interface without a slot (RFC 1112 4: every
+# host is in it; RFC 2236 3: never reported): ip_input accepts it always.
+#
+# RFC 2236 host states per group: Non-Member (a free slot), Delaying Member (a report is due at
+# inm_timer) and Idle Member. On join: one report at once, and a second one after a random delay of
+# up to the Unsolicited Report Interval (10 s), in case the first is lost (section 3). A query
+# (general to 224.0.0.1, or for one group) starts a random delay of up to its Max Response Time for
+# each group it covers; a running timer is only shortened. Another host's report for the group
+# stops our timer (suppression) and clears "we were the last to report". On the last socket's
+# leave: a Leave Group to 224.0.0.2 if we were the last to report. While an IGMPv1 querier is
+# present (a query with Max Response Time 0, within 400 s) reports are v1 and no leave is sent.
+# Every message leaves with TTL 1 and the Router Alert option (RFC 2113).
+#
+# Timers: one object in route.pr_timers (netif's contract: next_timeout(now) -> tick or -1,
+# timeout(now)), put there by the first join; it costs one counter test while nothing is due.
+from .compat import const, ticks_add, ticks_diff, getrandbits
+from . import opts
+from . import mbuf
+from . import route
+from .hdr import ip as iph
+from .inet import in_eq, in_copy, in_nullhost, inet_ntoa
+from .in_cksum import in_cksum
+from .ip_output import ip_output
+from .errno import ENOBUFS
+from .stats import (stat_inc, igmpstat, IGPS_RCV_TOTAL, IGPS_RCV_TOOSHORT, IGPS_RCV_BADTTL, IGPS_RCV_BADSUM,
+    IGPS_RCV_V1V2_QUERIES, IGPS_RCV_V3_QUERIES, IGPS_RCV_BADQUERIES, IGPS_RCV_GEN_QUERIES, IGPS_RCV_GROUP_QUERIES,
+    IGPS_RCV_REPORTS, IGPS_RCV_BADREPORTS, IGPS_RCV_OURREPORTS, IGPS_SND_REPORTS, IGPS_SND_LEAVES, IGPS_SND_NOMBUF)
+
+IGMP_MINLEN = const(8)
+IGMP_HOST_MEMBERSHIP_QUERY = const(0x11)
+IGMP_V1_MEMBERSHIP_REPORT = const(0x12)
+IGMP_V2_MEMBERSHIP_REPORT = const(0x16)
+IGMP_V2_LEAVE_GROUP = const(0x17)
+
+_NOT_MEMBER = const(0)  # a free slot
+_DELAYING = const(1)  # a report is due at inm_timer
+_IDLE = const(2)
+
+_UNSOLICITED_MS = const(10000)  # RFC 2236 8.10 Unsolicited Report Interval
+_V1_ROUTER_MS = const(400000)  # RFC 2236 8.11 Version 1 Router Present Timeout
+_V1_MAXRESP = const(100)  # tenths of a second: what a v1 query (code 0) means (RFC 2236 4)
+_NO_DEADLINE = const(-1)
+_N = const(opts.IP_MAX_MEMBERSHIPS)
+_IGMP_HLEN = const(24)  # IP header + Router Alert
+_TOS = const(0xC0)  # IPTOS_PREC_INTERNETCONTROL, as FreeBSD and Linux send IGMP
+
+ALLHOSTS = b"\xe0\x00\x00\x01"  # 224.0.0.1
+ALLRTRS = b"\xe0\x00\x00\x02"  # 224.0.0.2: where leaves go
+
+# the in_multi table: one slot per (interface, group)
+inm_addr = bytearray(4 * _N)
+inm_ifp = [None] * _N
+inm_refs = bytearray(_N)  # sockets holding the slot
+inm_state = bytearray(_N)
+inm_timer = [0] * _N  # tick a report is due (_DELAYING)
+inm_last = bytearray(_N)  # RFC 2236's flag: we were the last host to report the group
+_npend = [0]  # slots in _DELAYING
+_v1_ifp = []  # type: list  # interfaces with an IGMPv1 querier heard, and until when
+_v1_until = []  # type: list
+
+
+# --- membership --------------------------------------------------------------------------------
+def inm_lookup(ifp, a, off):
+    """The slot of group a[off:off+4] on ifp, or -1 (per multicast datagram: no allocation)."""
+    for s in range(_N):
+        if inm_ifp[s] is ifp and in_eq(inm_addr, 4 * s, a, off):
+            return s
+    return -1
+
+
+def in_mcast_member(ifp, a, off):
+    """Is this host in group a[off:] on ifp (ip_input's check; all-hosts always)?"""
+    if a[off] == 224 and a[off + 1] == 0 and a[off + 2] == 0 and a[off + 3] == 1:
+        return True
+    return inm_lookup(ifp, a, off) >= 0
+
+
+def in_joingroup(ifp, a, off, now):
+    """A socket joins group a[off:] on ifp: the slot it holds from now on (one more reference when
+    the group is joined there already). A new group is added to the chip's filter and reported.
+    OSError(ENOBUFS) when the table is full."""
+    s = inm_lookup(ifp, a, off)
+    if s >= 0:
+        inm_refs[s] += 1
+        return s
+    for s in range(_N):
+        if inm_state[s] == _NOT_MEMBER:
+            break
+    else:
+        raise OSError(ENOBUFS, "%d multicast memberships in use (opts.IP_MAX_MEMBERSHIPS)" % _N)
+    ifp.mcast.addmulti(ifp.dev, a, off)
+    in_copy(inm_addr, 4 * s, a, off)
+    inm_ifp[s] = ifp
+    inm_refs[s] = 1
+    inm_state[s] = _IDLE
+    inm_last[s] = 0
+    if not _allhosts(inm_addr, 4 * s):
+        _report(s, now)
+        # RFC 2236 3: repeat the unsolicited report once, after a random delay
+        _delay(s, _UNSOLICITED_MS, now)
+        if igmp_timers not in route.pr_timers:
+            route.pr_timers.append(igmp_timers)
+    return s
+
+
+def in_leavegroup(s, now):
+    """A socket drops its reference to slot s; the last one leaves the group (Leave Group to
+    224.0.0.2 when we were the last to report it, RFC 2236 3) and takes it off the chip's filter."""
+    if inm_refs[s] > 1:
+        inm_refs[s] -= 1
+        return
+    ifp = inm_ifp[s]
+    if (inm_last[s] and not _allhosts(inm_addr, 4 * s) and not _v1_present(ifp, now)):
+        _sendpkt(ifp, IGMP_V2_LEAVE_GROUP, inm_addr, 4 * s, ALLRTRS, 0, now)
+    ifp.mcast.delmulti(ifp.dev, inm_addr, 4 * s)
+    _free(s)
+
+
+def _free(s):
+    if inm_state[s] == _DELAYING:
+        _npend[0] -= 1
+    inm_state[s] = _NOT_MEMBER
+    inm_ifp[s] = None
+    inm_refs[s] = 0
+    inm_last[s] = 0
+    for i in range(4):
+        inm_addr[4 * s + i] = 0
+
+
+def igmp_groups():
+    """[(interface address, group, sockets, state)] for reporting (not the data path)."""
+    out = []
+    for s in range(_N):
+        st = inm_state[s]
+        if st != _NOT_MEMBER:
+            out.append((inet_ntoa(inm_ifp[s].ia.addr), inet_ntoa(inm_addr, 4 * s), inm_refs[s],
+                        "delaying" if st == _DELAYING else "idle"))
+    return out
+
+
+def igmp_flush():
+    """Forget every membership and querier (tests: what a test left must not reach the next)."""
+    for s in range(_N):
+        if inm_state[s] != _NOT_MEMBER:
+            ifp = inm_ifp[s]
+            while inm_refs[s] > 1:
+                inm_refs[s] -= 1
+            ifp.mcast.delmulti(ifp.dev, inm_addr, 4 * s)
+            _free(s)
+    del _v1_ifp[:]
+    del _v1_until[:]
+
+
+def _allhosts(a, off):
+    return a[off] == 224 and a[off + 1] == 0 and a[off + 2] == 0 and a[off + 3] == 1
+
+
+def _delay(s, max_ms, now):
+    """Delaying Member with a report due after a random 0..max_ms; a running timer that is due
+    sooner than max_ms is kept (RFC 2236 3: reset only if the Max Response Time is less)."""
+    if inm_state[s] == _DELAYING:
+        if ticks_diff(inm_timer[s], now) <= max_ms:
+            return
+    else:
+        _npend[0] += 1
+        inm_state[s] = _DELAYING
+    inm_timer[s] = ticks_add(now, getrandbits(22) % (max_ms + 1))
+
+
+# --- IGMPv1 querier present (per interface) ----------------------------------------------------
+def _v1_present(ifp, now):
+    for i in range(len(_v1_ifp)):
+        if _v1_ifp[i] is ifp:
+            return ticks_diff(_v1_until[i], now) > 0
+    return False
+
+
+def _v1_heard(ifp, now):
+    until = ticks_add(now, _V1_ROUTER_MS)
+    for i in range(len(_v1_ifp)):
+        if _v1_ifp[i] is ifp:
+            _v1_until[i] = until
+            return
+    _v1_ifp.append(ifp)  # once per interface and querier change: not the data path
+    _v1_until.append(until)
+    if igmp_timers not in route.pr_timers:
+        route.pr_timers.append(igmp_timers)
+
+
+# --- output ------------------------------------------------------------------------------------
+def _report(s, now):
+    ifp = inm_ifp[s]
+    t = IGMP_V1_MEMBERSHIP_REPORT if _v1_present(ifp, now) else IGMP_V2_MEMBERSHIP_REPORT
+    if _sendpkt(ifp, t, inm_addr, 4 * s, inm_addr, 4 * s, now):
+        inm_last[s] = 1
+
+
+def _sendpkt(ifp, type, grp, goff, dst, doff, now):
+    """One IGMP message about group grp[goff:] to dst[doff:] (the group itself, or 224.0.0.2 for a
+    leave): TTL 1, Router Alert (RFC 2236 2), from the interface's address (0.0.0.0 before it has
+    one). Not looped back to our own sockets."""
+    if not ifp.up:
+        return False
+    m = mbuf.m_get(opts.MAX_LINKHDR)
+    if m is None:
+        stat_inc(igmpstat, IGPS_SND_NOMBUF)
+        return False
+    b = m.buf
+    o = m.off
+    iph.emit(b, o, _IGMP_HLEN, _TOS, _IGMP_HLEN + IGMP_MINLEN, 0, 0, 1, iph.IPPROTO_IGMP, ifp.ia.addr, 0,
+             dst, doff)
+    b[o + 20] = iph.IPOPT_RA  # RFC 2113: routers look at this datagram, though it is not for them
+    b[o + 21] = 4
+    b[o + 22] = 0
+    b[o + 23] = 0
+    ic = o + _IGMP_HLEN
+    b[ic] = type
+    b[ic + 1] = 0
+    b[ic + 2] = 0
+    b[ic + 3] = 0
+    in_copy(b, ic + 4, grp, goff)
+    c = in_cksum(b, ic, IGMP_MINLEN)
+    b[ic + 2] = c >> 8
+    b[ic + 3] = c & 0xFF
+    m.len = _IGMP_HLEN + IGMP_MINLEN
+    stat_inc(igmpstat, IGPS_SND_LEAVES if type == IGMP_V2_LEAVE_GROUP else IGPS_SND_REPORTS)
+    ip_output(ifp, m, now, 1)
+    return True
+
+
+# --- input -------------------------------------------------------------------------------------
+def igmp_input(ifp, m, hlen, now):
+    """m.off at the IP header (ip_input let it in: all-hosts or a group we are in). True when the
+    message is good: in_proto then hands it to raw sockets too, as BSD's igmp_input does; False
+    when it was dropped (freed)."""
+    b = m.buf
+    o = m.off
+    ic = o + hlen
+    n = m.len - hlen
+    stat_inc(igmpstat, IGPS_RCV_TOTAL)
+    if n < IGMP_MINLEN:
+        stat_inc(igmpstat, IGPS_RCV_TOOSHORT)
+        mbuf.m_free(m)
+        return False
+    if in_cksum(b, ic, n) != 0:
+        stat_inc(igmpstat, IGPS_RCV_BADSUM)
+        mbuf.m_free(m)
+        return False
+    if b[o + iph.IP_TTL] != 1:
+        stat_inc(igmpstat, IGPS_RCV_BADTTL)  # link scope only (FreeBSD igmp_input)
+        mbuf.m_free(m)
+        return False
+    t = b[ic]
+    if t == IGMP_HOST_MEMBERSHIP_QUERY:
+        _query_input(ifp, b, o, ic, n, now)
+    elif t == IGMP_V1_MEMBERSHIP_REPORT or t == IGMP_V2_MEMBERSHIP_REPORT:
+        _report_input(ifp, b, o, ic)
+    return True
+
+
+def _query_input(ifp, b, o, ic, n, now):
+    code = b[ic + 1]
+    if n == IGMP_MINLEN:
+        stat_inc(igmpstat, IGPS_RCV_V1V2_QUERIES)
+        if code == 0:
+            code = _V1_MAXRESP  # an IGMPv1 query: answer within 10 s, in v1, for a while
+            _v1_heard(ifp, now)
+    else:
+        # RFC 3376 7.2.1: an IGMPv2 host answers an IGMPv3 query as a v2 one; 4.1.1: a code of
+        # 128 or more is a floating-point value
+        stat_inc(igmpstat, IGPS_RCV_V3_QUERIES)
+        if code >= 128:
+            code = ((code & 0x0F) | 0x10) << (((code >> 4) & 0x07) + 3)
+    max_ms = code * 100
+    g = ic + 4
+    if in_nullhost(b, g):
+        if not _allhosts(b, o + iph.IP_DST):
+            stat_inc(igmpstat, IGPS_RCV_BADQUERIES)
+            return
+        stat_inc(igmpstat, IGPS_RCV_GEN_QUERIES)
+        for s in range(_N):
+            if inm_ifp[s] is ifp and not _allhosts(inm_addr, 4 * s):
+                _delay(s, max_ms, now)
+        return
+    if b[g] & 0xF0 != 0xE0:
+        stat_inc(igmpstat, IGPS_RCV_BADQUERIES)
+        return
+    stat_inc(igmpstat, IGPS_RCV_GROUP_QUERIES)
+    s = inm_lookup(ifp, b, g)
+    if s >= 0 and not _allhosts(b, g):
+        _delay(s, max_ms, now)
+
+
+def _report_input(ifp, b, o, ic):
+    g = ic + 4
+    if b[g] & 0xF0 != 0xE0 or not in_eq(b, g, b, o + iph.IP_DST):
+        stat_inc(igmpstat, IGPS_RCV_BADREPORTS)
+        return
+    if ifp.ia.is_ours(b, o + iph.IP_SRC):
+        stat_inc(igmpstat, IGPS_RCV_OURREPORTS)
+        return
+    stat_inc(igmpstat, IGPS_RCV_REPORTS)
+    s = inm_lookup(ifp, b, g)
+    if s >= 0 and inm_state[s] == _DELAYING:
+        # RFC 2236 3: another member answered: ours is not needed, and it is not the last reporter
+        _npend[0] -= 1
+        inm_state[s] = _IDLE
+        inm_last[s] = 0
+
+
+# --- timers ------------------------------------------------------------------------------------
+class _IgmpTimers:
+    """The reports that are due, and the end of an IGMPv1 querier's presence."""
+
+    def next_timeout(self, now):
+        if _npend[0] == 0 and not _v1_ifp:
+            return _NO_DEADLINE
+        best = _NO_DEADLINE
+        for s in range(_N):
+            if inm_state[s] == _DELAYING:
+                t = inm_timer[s]
+                if best == _NO_DEADLINE or ticks_diff(t, best) < 0:
+                    best = t
+        for t in _v1_until:
+            if best == _NO_DEADLINE or ticks_diff(t, best) < 0:
+                best = t
+        return best
+
+    def timeout(self, now):
+        if _npend[0]:
+            for s in range(_N):
+                if inm_state[s] == _DELAYING and ticks_diff(inm_timer[s], now) <= 0:
+                    _npend[0] -= 1
+                    inm_state[s] = _IDLE
+                    _report(s, now)
+        i = len(_v1_until) - 1
+        while i >= 0:
+            if ticks_diff(_v1_until[i], now) <= 0:
+                del _v1_ifp[i]  # back to IGMPv2 (RFC 2236 4)
+                del _v1_until[i]
+            i -= 1
+
+
+igmp_timers = _IgmpTimers()

@@ -340,7 +340,7 @@ def ether_output(ifp, m, dst, doff, now):
 
 
 # --- link-level multicast (BSD net/if.c if_addmulti/if_delmulti, if_ethersubr.c ether_resolvemulti) ---
-_NMULTI = const(opts.IP_MAX_MEMBERSHIPS + 1)
+_NMULTI = opts.IP_MAX_MEMBERSHIPS + 1
 
 
 class EtherMulti:

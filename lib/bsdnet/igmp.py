@@ -45,7 +45,7 @@ _UNSOLICITED_MS = const(10000)  # RFC 2236 8.10 Unsolicited Report Interval
 _V1_ROUTER_MS = const(400000)  # RFC 2236 8.11 Version 1 Router Present Timeout
 _V1_MAXRESP = const(100)  # tenths of a second: what a v1 query (code 0) means (RFC 2236 4)
 _NO_DEADLINE = const(-1)
-_N = const(opts.IP_MAX_MEMBERSHIPS)
+_N = opts.IP_MAX_MEMBERSHIPS
 _IGMP_HLEN = const(24)  # IP header + Router Alert
 _TOS = const(0xC0)  # IPTOS_PREC_INTERNETCONTROL, as FreeBSD and Linux send IGMP
 

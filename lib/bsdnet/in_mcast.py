@@ -18,6 +18,7 @@
 #       reach its member sockets (ip_output.ip_mloopback)
 # Errors as BSD and Linux give them: EINVAL (not a group, a bad length), EADDRNOTAVAIL (no such
 # interface, dropping a group not joined), EADDRINUSE (joined already), ENOBUFS (table full).
+from .compat import ticks_ms
 from . import route
 from .inet import in_nullhost, inet_ntoa, in_eq
 from .errno import EINVAL, EADDRNOTAVAIL, EADDRINUSE, ENOPROTOOPT
@@ -28,6 +29,7 @@ IP_MULTICAST_TTL = 33
 IP_MULTICAST_LOOP = 34
 IP_ADD_MEMBERSHIP = 35
 IP_DROP_MEMBERSHIP = 36
+clock = [ticks_ms]  # read once per socket call (joins and leaves start IGMP timers); tests replace it
 
 
 class IpMoptions:
@@ -42,7 +44,8 @@ class IpMoptions:
         self.mships = 0  # bit s: this socket holds igmp's in_multi slot s
 
 
-def inp_setmoptions(inp, opt, value, now):
+def inp_setmoptions(inp, opt, value):
+    now = clock[0]()
     imo = inp.moptions
     if imo is None:
         imo = inp.moptions = IpMoptions()  # inp_findmoptions
@@ -97,8 +100,9 @@ def inp_getmoptions(inp, opt):
     raise OSError(ENOPROTOOPT, "IPPROTO_IP option %r cannot be read" % (opt,))
 
 
-def inp_freemoptions(inp, now):
+def inp_freemoptions(inp):
     """The socket closes: each of its groups loses a member (the last one leaves it)."""
+    now = clock[0]()
     imo = inp.moptions
     inp.moptions = None
     if imo is None:

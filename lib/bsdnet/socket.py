@@ -727,7 +727,7 @@ class _DgramUsrreqs:
         elif level == IPPROTO_IP and IP_MULTICAST_IF <= opt <= IP_DROP_MEMBERSHIP:
             from . import in_mcast  # loaded by the first multicast option: a board without any carries none
 
-            in_mcast.inp_setmoptions(so._pcb(), opt, value, ticks_ms())
+            in_mcast.inp_setmoptions(so._pcb(), opt, value)
         else:
             raise OSError(ENOPROTOOPT, "socket option level %r, option %r not supported" % (level, opt))
 
@@ -762,7 +762,7 @@ class _DgramUsrreqs:
         if inp.moptions is not None:
             from . import in_mcast
 
-            in_mcast.inp_freemoptions(inp, ticks_ms())  # the last socket in a group leaves it
+            in_mcast.inp_freemoptions(inp)  # the last socket in a group leaves it
         in_pcbdetach(inp)
 
 

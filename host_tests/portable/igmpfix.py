@@ -91,11 +91,11 @@ def report(group, typ=0x16, src=OTHER):
     return igmp_frame(src, group, typ, group, smac=b"\x02\x00\x00\x00\x00\x09")
 
 
-def parse_igmp(f, src=BOARD):
+def parse_igmp(f, src=BOARD, smac=BOARD_MAC):
     """(type, group, destination) of an IGMP frame the board sent, after checking what RFC 2236
     asks of it: TTL 1, the Router Alert option, both checksums, the group's MAC."""
     assert len(f) >= 14 + 32 and eh.ethertype(f, 0) == eh.ETHERTYPE_IP
-    assert f[6:12] == BOARD_MAC
+    assert f[6:12] == smac
     assert iph.check(f, 14, len(f) - 14) == 0
     assert iph.proto(f, 14) == iph.IPPROTO_IGMP
     assert iph.ttl(f, 14) == 1, iph.ttl(f, 14)
@@ -115,7 +115,7 @@ def igmp_sent(dev, src=BOARD):
     keep = []
     for f in dev.sent:
         if len(f) >= 34 and eh.ethertype(f, 0) == eh.ETHERTYPE_IP and f[23] == iph.IPPROTO_IGMP:
-            out.append(parse_igmp(f, src))
+            out.append(parse_igmp(f, src, dev.mac))
         else:
             keep.append(f)
     dev.sent[:] = keep

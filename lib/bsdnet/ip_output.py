@@ -78,15 +78,22 @@ def ip_mloopback(ifp, m, dst, now):
     """When this host is in the group on ifp, deliver a copy of the datagram as if it had come
     in on ifp (BSD ip_mloopback: the chip does not hear its own frames). The copy skips ip_input,
     whose martian check would drop our own source address."""
-    from . import igmp, in_proto  # both import this module
+    mods = _mloop_mods
+    if mods[0] is None:
+        from . import igmp, in_proto  # both import this module: looked up once, at the first use
 
-    if not igmp.in_mcast_member(ifp, m.buf, dst):
+        mods[0] = igmp.in_mcast_member
+        mods[1] = in_proto.ip_deliver
+    if not mods[0](ifp, m.buf, dst):
         return
     c = mbuf.m_copypacket(m)
     if c is None:
         return  # counted by m_get (mbs drops)
     c.flags = mbuf.M_MCAST
-    in_proto.ip_deliver(ifp, c, iph.hlen(c.buf, c.off), now)
+    mods[1](ifp, c, iph.hlen(c.buf, c.off), now)
+
+
+_mloop_mods = [None, None]  # igmp.in_mcast_member, in_proto.ip_deliver
 
 
 def ip_newpacket(ifp, laddr, proto, src, n, xhlen, faddr, foff):

@@ -11,7 +11,6 @@ from . import mbuf
 from .inet import in_eq, in_copy, in_nullhost, inet_ntoa
 from .hdr import ether as eh
 from .hdr import arp as ah
-from .errno import ENOBUFS
 from .stats import (stat_inc, stat_add, arpstat, etherstat, ARPS_RECEIVED, ARPS_RXREQUESTS, ARPS_RXREPLIES,
     ARPS_TXREQUESTS, ARPS_TXREPLIES, ARPS_TXGRATUITOUS, ARPS_DROPPED, ARPS_BAD, ARPS_NOTFORUS, ARPS_DUPADDR,
     ARPS_TIMEOUTS, ARPS_HELD, ARPS_HOLDDROPS, ARPS_EVICTIONS, ARPS_TABLEFULL, ARPS_NOMBUF, ETHS_SHORT, ETHS_NOTFORUS,
@@ -340,7 +339,7 @@ def ether_output(ifp, m, dst, doff, now):
 
 
 # --- link-level multicast (BSD net/if.c if_addmulti/if_delmulti, if_ethersubr.c ether_resolvemulti) ---
-_NMULTI = opts.IP_MAX_MEMBERSHIPS + 1
+_NMULTI = opts.IP_MAX_MEMBERSHIPS + 1  # igmp's if_addmulti/if_delmulti keep the list
 
 
 class EtherMulti:
@@ -354,7 +353,6 @@ class EtherMulti:
         self.macs = bytearray(6 * _NMULTI)  # n MACs back to back: what dev.set_multicast gets
         self.refs = bytearray(_NMULTI)
         self.n = 1
-        self._mac = bytearray(6)
         ether_map_multicast(b"\xe0\x00\x00\x01", 0, self.macs, 0)
         self.refs[0] = 1
 
@@ -365,44 +363,6 @@ class EtherMulti:
             if eh.mac_eq(b, o, macs, i):
                 return True
         return False
-
-    def _find(self, mac):
-        for i in range(self.n):
-            if eh.mac_eq(self.macs, 6 * i, mac, 0):
-                return i
-        return -1
-
-    def addmulti(self, dev, group, goff):
-        """A group joined on this interface (igmp's in_multi table calls this once per group)."""
-        mac = self._mac
-        ether_map_multicast(group, goff, mac, 0)
-        i = self._find(mac)
-        if i >= 0:
-            self.refs[i] += 1
-            return
-        if self.n >= _NMULTI:
-            raise OSError(ENOBUFS, "link multicast list full (opts.IP_MAX_MEMBERSHIPS)")
-        eh.mac_copy(self.macs, 6 * self.n, mac, 0)
-        self.refs[self.n] = 1
-        self.n += 1
-        self.program(dev)
-
-    def delmulti(self, dev, group, goff):
-        mac = self._mac
-        ether_map_multicast(group, goff, mac, 0)
-        i = self._find(mac)
-        if i <= 0:
-            return  # not there, or the all-hosts MAC, which stays
-        self.refs[i] -= 1
-        if self.refs[i]:
-            return
-        last = self.n - 1
-        if i != last:
-            eh.mac_copy(self.macs, 6 * i, self.macs, 6 * last)
-            self.refs[i] = self.refs[last]
-        self.refs[last] = 0
-        self.n = last
-        self.program(dev)
 
     def program(self, dev):
         """The chip's multicast filter from the list (driver contract: set_multicast(macs, n)); a

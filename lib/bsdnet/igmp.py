@@ -23,6 +23,8 @@ from . import opts
 from . import mbuf
 from . import route
 from .hdr import ip as iph
+from .hdr import ether as eh
+from .if_ether import ether_map_multicast
 from .inet import in_eq, in_copy, in_nullhost, inet_ntoa
 from .in_cksum import in_cksum
 from .ip_output import ip_output
@@ -93,7 +95,7 @@ def in_joingroup(ifp, a, off, now):
             break
     else:
         raise OSError(ENOBUFS, "%d multicast memberships in use (opts.IP_MAX_MEMBERSHIPS)" % _N)
-    ifp.mcast.addmulti(ifp.dev, a, off)
+    if_addmulti(ifp, a, off)
     in_copy(inm_addr, 4 * s, a, off)
     inm_ifp[s] = ifp
     inm_refs[s] = 1
@@ -117,7 +119,7 @@ def in_leavegroup(s, now):
     ifp = inm_ifp[s]
     if (inm_last[s] and not _allhosts(inm_addr, 4 * s) and not _v1_present(ifp, now)):
         _sendpkt(ifp, IGMP_V2_LEAVE_GROUP, inm_addr, 4 * s, ALLRTRS, 0, now)
-    ifp.mcast.delmulti(ifp.dev, inm_addr, 4 * s)
+    if_delmulti(ifp, inm_addr, 4 * s)
     _free(s)
 
 
@@ -150,7 +152,7 @@ def igmp_flush():
             ifp = inm_ifp[s]
             while inm_refs[s] > 1:
                 inm_refs[s] -= 1
-            ifp.mcast.delmulti(ifp.dev, inm_addr, 4 * s)
+            if_delmulti(ifp, inm_addr, 4 * s)
             _free(s)
     del _v1_ifp[:]
     del _v1_until[:]
@@ -170,6 +172,53 @@ def _delay(s, max_ms, now):
         _npend[0] += 1
         inm_state[s] = _DELAYING
     inm_timer[s] = ticks_add(now, getrandbits(22) % (max_ms + 1))
+
+
+# --- the interface's link-level list (BSD if_addmulti/if_delmulti over if_ether.EtherMulti) --------
+def if_addmulti(ifp, a, off):
+    """Group a[off:] joined on ifp: its MAC on the interface's list (counted: groups can share
+    one, RFC 1112 6.4), and the chip's filter programmed when the list changed. The list holds
+    IP_MAX_MEMBERSHIPS + 1 (all-hosts): it cannot overflow before the in_multi table does."""
+    em = ifp.mcast
+    mac = _mac
+    ether_map_multicast(a, off, mac, 0)
+    i = _mac_find(em, mac)
+    if i >= 0:
+        em.refs[i] += 1
+        return
+    eh.mac_copy(em.macs, 6 * em.n, mac, 0)
+    em.refs[em.n] = 1
+    em.n += 1
+    em.program(ifp.dev)
+
+
+def if_delmulti(ifp, a, off):
+    em = ifp.mcast
+    mac = _mac
+    ether_map_multicast(a, off, mac, 0)
+    i = _mac_find(em, mac)
+    if i <= 0:
+        return  # not there, or the all-hosts MAC, which stays
+    em.refs[i] -= 1
+    if em.refs[i]:
+        return
+    last = em.n - 1
+    if i != last:
+        eh.mac_copy(em.macs, 6 * i, em.macs, 6 * last)
+        em.refs[i] = em.refs[last]
+    em.refs[last] = 0
+    em.n = last
+    em.program(ifp.dev)
+
+
+def _mac_find(em, mac):
+    for i in range(em.n):
+        if eh.mac_eq(em.macs, 6 * i, mac, 0):
+            return i
+    return -1
+
+
+_mac = bytearray(6)
 
 
 # --- IGMPv1 querier present (per interface) ----------------------------------------------------

@@ -43,6 +43,15 @@ class IpMoptions:
         self.ifp = None  # IP_MULTICAST_IF: None = as routed
         self.mships = 0  # bit s: this socket holds igmp's in_multi slot s
 
+    def member(self, ifp, b, off):
+        """imo_multi_filter: did this socket join group b[off:off+4] on ifp? (per datagram to a
+        group, for each socket on its port: no allocation)"""
+        m = self.mships
+        if not m:
+            return False
+        s = igmp.inm_lookup(ifp, b, off)
+        return s >= 0 and (m >> s) & 1 == 1
+
 
 def inp_setmoptions(inp, opt, value):
     now = clock[0]()

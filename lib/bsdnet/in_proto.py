@@ -10,7 +10,7 @@ import sys
 from .compat import const
 from . import mbuf
 from .hdr import ip as iph
-from . import ip_icmp, udp_usrreq, raw_ip, igmp
+from . import ip_icmp, udp_usrreq, raw_ip
 from .stats import stat_inc, ipstat, IPS_NOPROTO
 
 SOCK_STREAM = const(1)
@@ -55,9 +55,21 @@ def _icmp_input(ifp, m, hlen, now):
 
 
 def _igmp_input(ifp, m, hlen, now):
-    """IGMP (igmp.py: queries answered, reports heard), then raw IGMP sockets see it, as in BSD."""
-    if igmp.igmp_input(ifp, m, hlen, now):
+    """IGMP (igmp.py: queries answered, reports heard), then raw IGMP sockets see it, as in BSD.
+    IGMP is loaded with the first group joined (in_mcast): before that this host is in no group
+    but all-hosts, which is never reported, so there is nothing to answer or to suppress."""
+    g = sys.modules.get("bsdnet.igmp")
+    if g is None or g.igmp_input(ifp, m, hlen, now):
         raw_ip.rip_input(ifp, m, hlen, now)
+
+
+def in_mcast_member(ifp, a, off):
+    """Is this host in group a[off:off+4] on ifp? All-hosts always (RFC 1112 4), the others once
+    joined (igmp's table: no group without IGMP loaded). ip_input's check; no allocation."""
+    if a[off] == 224 and a[off + 1] == 0 and a[off + 2] == 0 and a[off + 3] == 1:
+        return True
+    g = sys.modules.get("bsdnet.igmp")
+    return g is not None and g.inm_lookup(ifp, a, off) >= 0
 
 
 # inetsw: (protocol, pr_input, pr_ctlinput); the raw entry first (the default of ip_protox)

@@ -10,7 +10,6 @@ from .hdr import ip as iph
 from .hdr import icmp as ich
 from .inet import in_multicast, in_nullhost
 from . import in_proto
-from .igmp import in_mcast_member
 from .ip_icmp import icmp_error
 from .stats import (stat_inc, ipstat, IPS_TOTAL, IPS_DELIVERED, IPS_TOOSMALL, IPS_BADVERS, IPS_BADHLEN,
     IPS_BADSUM, IPS_TOOSHORT, IPS_BADLEN, IPS_BADOPTIONS, IPS_CANTFORWARD, IPS_FRAGMENTS, IPS_FRAGDROPPED,
@@ -50,7 +49,7 @@ def ip_input(ifp, m, now):
         stat_inc(ipstat, IPS_NOSRCROUTE)
         mbuf.m_free(m)
         return
-    if b[dst] & 0xF0 == 0xE0 and not in_mcast_member(ifp, b, dst):
+    if b[dst] & 0xF0 == 0xE0 and not in_proto.in_mcast_member(ifp, b, dst):
         # a group not joined on this interface (224.0.0.1 always is): RFC 1112 7.2
         stat_inc(ipstat, IPS_NOTMEMBER)
         mbuf.m_free(m)

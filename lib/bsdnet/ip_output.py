@@ -80,9 +80,9 @@ def ip_mloopback(ifp, m, dst, now):
     whose martian check would drop our own source address."""
     mods = _mloop_mods
     if mods[0] is None:
-        from . import igmp, in_proto  # both import this module: looked up once, at the first use
+        from . import in_proto  # it imports this module: looked up once, at the first use
 
-        mods[0] = igmp.in_mcast_member
+        mods[0] = in_proto.in_mcast_member
         mods[1] = in_proto.ip_deliver
     if not mods[0](ifp, m.buf, dst):
         return
@@ -93,7 +93,7 @@ def ip_mloopback(ifp, m, dst, now):
     mods[1](ifp, c, iph.hlen(c.buf, c.off), now)
 
 
-_mloop_mods = [None, None]  # igmp.in_mcast_member, in_proto.ip_deliver
+_mloop_mods = [None, None]  # in_proto.in_mcast_member, in_proto.ip_deliver
 
 
 def ip_newpacket(ifp, laddr, proto, src, n, xhlen, faddr, foff):

@@ -16,7 +16,6 @@ from .inet import in_eq, in_copy, in_nullhost
 from .in_pcb import Inpcbinfo
 from . import ip_icmp
 from .ip_output import ip_output, ip_moutput, ip_newpacket
-from .igmp import inm_lookup
 from .stats import (stat_inc, ipstat, ripstat, IPS_NOPROTO, RIPS_DELIVERED, RIPS_NOSOCK, RIPS_FULLSOCK,
     RIPS_OPACKETS, RIPS_ONOMBUF)
 from .errno import EMSGSIZE, ENOBUFS
@@ -36,7 +35,6 @@ def rip_input(ifp, m, hlen, now):
     p = b[o + iph.IP_P]
     dst = o + iph.IP_DST
     mc = b[dst] & 0xF0 == 0xE0
-    slot = inm_lookup(ifp, b, dst) if mc else -1
     last = None
     for inp in ripcbinfo.pcbs:
         if not inp.attached or inp.proto != p:
@@ -47,7 +45,7 @@ def rip_input(ifp, m, hlen, now):
             continue
         if mc:
             imo = inp.moptions
-            if imo is not None and (slot < 0 or not (imo.mships >> slot) & 1):
+            if imo is not None and not imo.member(ifp, b, dst):
                 continue
         if o < _FROM:
             break  # not a received frame (nothing in front of it): cannot happen from ip_input

@@ -17,7 +17,6 @@ from .inet import in_copy, in_eq, in_nullhost
 from .in_pcb import Inpcbinfo, in_pcblookup, INPLOOKUP_WILDCARD
 from .ip_icmp import icmp_error
 from .ip_output import ip_output, ip_moutput, ip_newpacket
-from .igmp import inm_lookup
 from .errno import EMSGSIZE, ENOBUFS
 from .stats import (stat_inc, udpstat, UDPS_IPACKETS, UDPS_HDROPS, UDPS_NOSUM, UDPS_NOPORT, UDPS_NOPORTBCAST,
     UDPS_FULLSOCK, UDPS_FILTERMCAST, UDPS_OPACKETS, UDPS_ONOMBUF, UDPS_CTLNOTIFY)
@@ -81,7 +80,6 @@ def udp_input_mcast(ifp, m, hlen):
     sport = udph.sport(b, u)
     dport = udph.dport(b, u)
     mc = b[dst] & 0xF0 == 0xE0
-    slot = inm_lookup(ifp, b, dst) if mc else -1
     ulen = udph.ulen(b, u)
     in_copy(b, u + 2, b, src)  # the sender's address, as for one socket (top of this file)
     m.off = u + UDP_HDR_LEN
@@ -96,7 +94,7 @@ def udp_input_mcast(ifp, m, hlen):
             continue
         if mc:
             imo = inp.moptions
-            if imo is None or slot < 0 or not (imo.mships >> slot) & 1:
+            if imo is None or not imo.member(ifp, b, dst):
                 stat_inc(udpstat, UDPS_FILTERMCAST)
                 continue
         if last is not None:

@@ -23,6 +23,9 @@ from . import route
 from .inet import in_nullhost, inet_ntoa, in_eq
 from .errno import EINVAL, EADDRNOTAVAIL, EADDRINUSE, ENOPROTOOPT
 from . import igmp
+from . import mbuf
+from . import in_proto
+from .hdr import ip as iph
 
 IP_MULTICAST_IF = 32
 IP_MULTICAST_TTL = 33
@@ -176,3 +179,16 @@ def _int(value):
         v = b[0] | (b[1] << 8) | (b[2] << 16)  # a C int as the host packs it (little endian)
         return -1 if b[3] == 0xFF and v == 0xFFFFFF else v
     raise OSError(EINVAL, "option value must be an int or a packed 1- or 4-byte int, not %r" % (value,))
+
+
+def ip_mloopback(ifp, m, dst, now):
+    """ip_output's IP_MULTICAST_LOOP: when this host is in the group m.buf[dst:] on ifp, deliver a
+    copy of the finished datagram as if it had come in on ifp (BSD ip_mloopback: the chip does not
+    hear its own frames). The copy skips ip_input, whose martian check drops our own source."""
+    if not in_proto.in_mcast_member(ifp, m.buf, dst):
+        return
+    c = mbuf.m_copypacket(m)
+    if c is None:
+        return  # counted by m_get (mbs drops)
+    c.flags = mbuf.M_MCAST
+    in_proto.ip_deliver(ifp, c, iph.hlen(c.buf, c.off), now)

@@ -6,6 +6,7 @@
 # by the interface its request came in, and it is the cheapest test); anything else by the
 # longest-prefix route (route.rtalloc): a connected subnet directly, RTF_GATEWAY to its gateway.
 # No fragmentation yet: a packet larger than the MTU is dropped and counted.
+import sys
 from .compat import const
 from . import opts
 from . import mbuf
@@ -38,7 +39,14 @@ def ip_output(ifp, m, now, ttl=opts.IP_DEFTTL, flags=0):
     if ttl:
         iph.set_ttl(b, o, ttl)
     iph.fill_cksum(b, o)
-    if b[dst] & 0xF0 == 0xE0 and not ip_mcast_output(ifp, m, dst, now, flags):
+    if flags & IP_MLOOP:
+        # IP_MULTICAST_LOOP: a copy for this host's member sockets, as if it had come in on ifp (BSD
+        # ip_mloopback). in_mcast is loaded by the first multicast option: no socket is in a group before
+        g = sys.modules.get("bsdnet.in_mcast")
+        if g is not None:
+            g.ip_mloopback(ifp, m, dst, now)
+    if b[o + iph.IP_TTL] == 0:
+        mbuf.m_free(m)  # IP_MULTICAST_TTL 0: for this host only (RFC 1122 3.2.1.7: never sent with TTL 0)
         return False
     if ifp.ia.is_local(b, dst) or in_allones(b, dst) or in_multicast(b, dst):
         return ether_output(ifp, m, b, dst, now)
@@ -52,7 +60,6 @@ def ip_output(ifp, m, now, ttl=opts.IP_DEFTTL, flags=0):
     return ether_output(rt.ifp, m, b, dst, now)  # a connected route: the destination is on the link
 
 
-# --- multicast (BSD ip_output's IN_MULTICAST part, ip_mloopback) --------------------------------
 def ip_moutput(ifp, m, now, imo):
     """ip_output for a datagram to a group, with a socket's multicast options imo (in_mcast's
     IpMoptions, or None for the defaults, RFC 1112 6.1: TTL 1, looped back to our own members)."""
@@ -60,40 +67,6 @@ def ip_moutput(ifp, m, now, imo):
         return ip_output(ifp, m, now, 1, IP_MLOOP)
     m.buf[m.off + iph.IP_TTL] = imo.ttl  # 0 too: host-local, looped back but never sent
     return ip_output(ifp, m, now, 0, IP_MLOOP if imo.loop else 0)
-
-
-def ip_mcast_output(ifp, m, dst, now, flags):
-    """The finished datagram to group m.buf[dst:]: a copy for our own member sockets first
-    (IP_MULTICAST_LOOP), then False (m freed) when its TTL is 0, else True: send it."""
-    b = m.buf
-    if flags & IP_MLOOP:
-        ip_mloopback(ifp, m, dst, now)
-    if b[m.off + iph.IP_TTL] == 0:
-        mbuf.m_free(m)
-        return False
-    return True
-
-
-def ip_mloopback(ifp, m, dst, now):
-    """When this host is in the group on ifp, deliver a copy of the datagram as if it had come
-    in on ifp (BSD ip_mloopback: the chip does not hear its own frames). The copy skips ip_input,
-    whose martian check would drop our own source address."""
-    mods = _mloop_mods
-    if mods[0] is None:
-        from . import in_proto  # it imports this module: looked up once, at the first use
-
-        mods[0] = in_proto.in_mcast_member
-        mods[1] = in_proto.ip_deliver
-    if not mods[0](ifp, m.buf, dst):
-        return
-    c = mbuf.m_copypacket(m)
-    if c is None:
-        return  # counted by m_get (mbs drops)
-    c.flags = mbuf.M_MCAST
-    mods[1](ifp, c, iph.hlen(c.buf, c.off), now)
-
-
-_mloop_mods = [None, None]  # in_proto.in_mcast_member, in_proto.ip_deliver
 
 
 def ip_newpacket(ifp, laddr, proto, src, n, xhlen, faddr, foff):

@@ -47,14 +47,8 @@ def join_groups(groups):
     """The UDP echo socket joins each multicast group of `groups` (dotted quads; the board setting
     MCAST_GROUPS): a datagram to GROUP:7 is echoed to its sender like one to the board's address.
     Joining sends the IGMP reports; close_udp() leaves the groups again (IGMP leave)."""
-    s = _socks.get("echo")
-    if s is None:
-        return 0
-    n = 0
     for g in groups:
-        s.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, socket.inet_aton(g) + bytes(4))
-        n += 1
-    return n
+        _socks["echo"].setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, socket.inet_aton(g) + bytes(4))
 
 
 def close_udp():

@@ -25,6 +25,7 @@ _NO_DEADLINE = const(-1)
 _STATE_NAMES = ("free", "incomplete", "reachable", "down")
 
 _BCAST = b"\xff\xff\xff\xff\xff\xff"
+_ALLHOSTS_MAC = b"\x01\x00\x5e\x00\x00\x01"  # 224.0.0.1 (RFC 1112 6.4): every host is in it
 
 
 class ArpTable:
@@ -293,7 +294,8 @@ def ether_input(ifp, m, now):
         else:
             stat_inc(etherstat, ETHS_MULTICAST)
             m.flags = mbuf.M_MCAST
-            if not ifp.mcast.match(b, o):
+            mc = ifp.mcast  # the groups joined here (igmp.EtherMulti); None before the first: all-hosts only
+            if not (mc.match(b, o) if mc is not None else eh.mac_eq(b, o, _ALLHOSTS_MAC, 0)):
                 # a group not joined here: the chip passes more than we joined (the ENC28J60's hash
                 # filter; the W5500's MACRAW passes every multicast frame: MFEN must stay off, #1)
                 stat_inc(etherstat, ETHS_MCASTFILTER)
@@ -331,52 +333,14 @@ def ether_output(ifp, m, dst, doff, now):
     if ifp.ia.is_broadcast(dst, doff):
         return ifp.if_output(m)
     if dst[doff] & 0xF0 == 0xE0:
-        ether_map_multicast(dst, doff, b, o)
+        # RFC 1112 §6.4: 01:00:5e + low 23 bits of the group
+        b[o] = 0x01
+        b[o + 1] = 0x00
+        b[o + 2] = 0x5E
+        b[o + 3] = dst[doff + 1] & 0x7F
+        b[o + 4] = dst[doff + 2]
+        b[o + 5] = dst[doff + 3]
         return ifp.if_output(m)
     if ifp.arp.resolve(m, dst, doff, now):
         return ifp.if_output(m)
     return False
-
-
-# --- link-level multicast (BSD net/if.c if_addmulti/if_delmulti, if_ethersubr.c ether_resolvemulti) ---
-_NMULTI = opts.IP_MAX_MEMBERSHIPS + 1  # igmp's if_addmulti/if_delmulti keep the list
-
-
-class EtherMulti:
-    """An interface's link-level multicast addresses (ifnet's if_multiaddrs): the MAC of 224.0.0.1
-    always (RFC 1112: every host is in the all-hosts group, and IGMP queries come to it), then the
-    MAC of each group joined on the interface, counted (two groups can share a MAC: only the low 23
-    bits of a group map to it, RFC 1112 6.4). The chip's filter gets this list (dev.set_multicast)
-    on every change and after init; ether_input keeps exactly these, whatever the chip passed."""
-
-    def __init__(self):
-        self.macs = bytearray(6 * _NMULTI)  # n MACs back to back: what dev.set_multicast gets
-        self.refs = bytearray(_NMULTI)
-        self.n = 1
-        ether_map_multicast(b"\xe0\x00\x00\x01", 0, self.macs, 0)
-        self.refs[0] = 1
-
-    def match(self, b, o):
-        """The destination MAC at b[o] is one of ours (per multicast frame: no allocation)."""
-        macs = self.macs
-        for i in range(0, 6 * self.n, 6):
-            if eh.mac_eq(b, o, macs, i):
-                return True
-        return False
-
-    def program(self, dev):
-        """The chip's multicast filter from the list (driver contract: set_multicast(macs, n)); a
-        device without one passes every multicast frame and the match above does the filtering."""
-        f = getattr(dev, "set_multicast", None)
-        if f is not None:
-            f(self.macs, self.n)
-
-
-def ether_map_multicast(group, goff, mac, moff):
-    """RFC 1112 6.4: 01:00:5e, then the low 23 bits of the group (ETHER_MAP_IP_MULTICAST)."""
-    mac[moff] = 0x01
-    mac[moff + 1] = 0x00
-    mac[moff + 2] = 0x5E
-    mac[moff + 3] = group[goff + 1] & 0x7F
-    mac[moff + 4] = group[goff + 2]
-    mac[moff + 5] = group[goff + 3]

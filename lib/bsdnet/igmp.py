@@ -24,14 +24,38 @@ from . import mbuf
 from . import route
 from .hdr import ip as iph
 from .hdr import ether as eh
-from .if_ether import ether_map_multicast
 from .inet import in_eq, in_copy, in_nullhost, inet_ntoa
 from .in_cksum import in_cksum
 from .ip_output import ip_output
 from .errno import ENOBUFS
-from .stats import (stat_inc, igmpstat, IGPS_RCV_TOTAL, IGPS_RCV_TOOSHORT, IGPS_RCV_BADTTL, IGPS_RCV_BADSUM,
-    IGPS_RCV_V1V2_QUERIES, IGPS_RCV_V3_QUERIES, IGPS_RCV_BADQUERIES, IGPS_RCV_GEN_QUERIES, IGPS_RCV_GROUP_QUERIES,
-    IGPS_RCV_REPORTS, IGPS_RCV_BADREPORTS, IGPS_RCV_OURREPORTS, IGPS_SND_REPORTS, IGPS_SND_LEAVES, IGPS_SND_NOMBUF)
+from . import stats
+from .stats import stat_inc
+
+# igmpstat (netinet/igmp_var.h struct igmpstat), here and not in stats.py: this module is loaded
+# with the first group joined, and on a Pico ~900 B of names and indices for a table of zeros
+# mattered (the firmware's HTTP page ran out of heap). The first join puts it in stats.TABLES.
+IGPS_NAMES = (
+    "igps_rcv_total", "igps_rcv_tooshort", "igps_rcv_badttl", "igps_rcv_badsum", "igps_rcv_v1v2_queries",
+    "igps_rcv_v3_queries", "igps_rcv_badqueries", "igps_rcv_gen_queries", "igps_rcv_group_queries",
+    "igps_rcv_reports", "igps_rcv_badreports", "igps_rcv_ourreports", "igps_snd_reports", "igps_snd_leaves",
+    "igps_snd_nombuf",
+)
+igmpstat = [0] * len(IGPS_NAMES)
+_IGPS_RCV_TOTAL = const(0)
+_IGPS_RCV_TOOSHORT = const(1)
+_IGPS_RCV_BADTTL = const(2)  # not TTL 1: IGMP is link scope
+_IGPS_RCV_BADSUM = const(3)
+_IGPS_RCV_V1V2_QUERIES = const(4)
+_IGPS_RCV_V3_QUERIES = const(5)  # answered as IGMPv2 queries (RFC 3376 7.2.1: a v2 host)
+_IGPS_RCV_BADQUERIES = const(6)  # a general query not to 224.0.0.1, a group query not to its group
+_IGPS_RCV_GEN_QUERIES = const(7)
+_IGPS_RCV_GROUP_QUERIES = const(8)
+_IGPS_RCV_REPORTS = const(9)  # another host's report for a group we are in (ours is then suppressed)
+_IGPS_RCV_BADREPORTS = const(10)  # group not multicast, or not the destination
+_IGPS_RCV_OURREPORTS = const(11)
+_IGPS_SND_REPORTS = const(12)
+_IGPS_SND_LEAVES = const(13)
+_IGPS_SND_NOMBUF = const(14)  # a report or leave not sent: the pool was empty
 
 IGMP_MINLEN = const(8)
 IGMP_HOST_MEMBERSHIP_QUERY = const(0x11)
@@ -105,9 +129,18 @@ def in_joingroup(ifp, a, off, now):
         _report(s, now)
         # RFC 2236 3: repeat the unsolicited report once, after a random delay
         _delay(s, _UNSOLICITED_MS, now)
-        if igmp_timers not in route.pr_timers:
-            route.pr_timers.append(igmp_timers)
+    _attach()
     return s
+
+
+def _attach():
+    """Once: the timers into the interfaces' loop (route.pr_timers), igmpstat into the reports."""
+    if igmp_timers not in route.pr_timers:
+        route.pr_timers.append(igmp_timers)
+    for t in stats.TABLES:
+        if t[0] == "igmp":
+            return
+    stats.TABLES.append(("igmp", igmpstat, IGPS_NAMES, ""))
 
 
 def in_leavegroup(s, now):
@@ -174,12 +207,49 @@ def _delay(s, max_ms, now):
     inm_timer[s] = ticks_add(now, getrandbits(22) % (max_ms + 1))
 
 
-# --- the interface's link-level list (BSD if_addmulti/if_delmulti over if_ether.EtherMulti) --------
+# --- the interface's link-level list (BSD net/if.c if_multiaddrs, if_addmulti/if_delmulti) -------
+_NMULTI = _N + 1
+
+
+class EtherMulti:
+    """An interface's link-level multicast addresses (ifp.mcast, made with the first group joined on
+    it): the MAC of 224.0.0.1 always (RFC 1112: every host is in the all-hosts group, and IGMP queries
+    come to it), then the MAC of each group joined on the interface, counted (two groups can share a
+    MAC: only the low 23 bits of a group map to it, RFC 1112 6.4). The chip's filter gets this list
+    (dev.set_multicast) on every change and after init (netif); ether_input keeps exactly these,
+    whatever the chip passed. Before the first join ether_input keeps the all-hosts MAC alone and
+    the chip passes what its driver passes by default (every multicast frame)."""
+
+    def __init__(self):
+        self.macs = bytearray(6 * _NMULTI)  # n MACs back to back: what dev.set_multicast gets
+        self.refs = bytearray(_NMULTI)
+        self.n = 1
+        ether_map_multicast(ALLHOSTS, 0, self.macs, 0)
+        self.refs[0] = 1
+
+    def match(self, b, o):
+        """The destination MAC at b[o] is one of ours (per multicast frame: no allocation)."""
+        macs = self.macs
+        for i in range(0, 6 * self.n, 6):
+            if eh.mac_eq(b, o, macs, i):
+                return True
+        return False
+
+    def program(self, dev):
+        """The chip's multicast filter from the list (driver contract: set_multicast(macs, n)); a
+        device without one passes every multicast frame and match() does the filtering."""
+        f = getattr(dev, "set_multicast", None)
+        if f is not None:
+            f(self.macs, self.n)
+
+
 def if_addmulti(ifp, a, off):
     """Group a[off:] joined on ifp: its MAC on the interface's list (counted: groups can share
     one, RFC 1112 6.4), and the chip's filter programmed when the list changed. The list holds
     IP_MAX_MEMBERSHIPS + 1 (all-hosts): it cannot overflow before the in_multi table does."""
     em = ifp.mcast
+    if em is None:
+        em = ifp.mcast = EtherMulti()
     mac = _mac
     ether_map_multicast(a, off, mac, 0)
     i = _mac_find(em, mac)
@@ -194,6 +264,8 @@ def if_addmulti(ifp, a, off):
 
 def if_delmulti(ifp, a, off):
     em = ifp.mcast
+    if em is None:
+        return
     mac = _mac
     ether_map_multicast(a, off, mac, 0)
     i = _mac_find(em, mac)
@@ -209,6 +281,17 @@ def if_delmulti(ifp, a, off):
     em.refs[last] = 0
     em.n = last
     em.program(ifp.dev)
+
+
+def ether_map_multicast(group, goff, mac, moff):
+    """RFC 1112 6.4: 01:00:5e, then the low 23 bits of the group (ETHER_MAP_IP_MULTICAST; ether_output
+    does the same for the frames it sends)."""
+    mac[moff] = 0x01
+    mac[moff + 1] = 0x00
+    mac[moff + 2] = 0x5E
+    mac[moff + 3] = group[goff + 1] & 0x7F
+    mac[moff + 4] = group[goff + 2]
+    mac[moff + 5] = group[goff + 3]
 
 
 def _mac_find(em, mac):
@@ -237,8 +320,7 @@ def _v1_heard(ifp, now):
             return
     _v1_ifp.append(ifp)  # once per interface and querier change: not the data path
     _v1_until.append(until)
-    if igmp_timers not in route.pr_timers:
-        route.pr_timers.append(igmp_timers)
+    _attach()
 
 
 # --- output ------------------------------------------------------------------------------------
@@ -257,7 +339,7 @@ def _sendpkt(ifp, type, grp, goff, dst, doff, now):
         return False
     m = mbuf.m_get(opts.MAX_LINKHDR)
     if m is None:
-        stat_inc(igmpstat, IGPS_SND_NOMBUF)
+        stat_inc(igmpstat, _IGPS_SND_NOMBUF)
         return False
     b = m.buf
     o = m.off
@@ -277,7 +359,7 @@ def _sendpkt(ifp, type, grp, goff, dst, doff, now):
     b[ic + 2] = c >> 8
     b[ic + 3] = c & 0xFF
     m.len = _IGMP_HLEN + IGMP_MINLEN
-    stat_inc(igmpstat, IGPS_SND_LEAVES if type == IGMP_V2_LEAVE_GROUP else IGPS_SND_REPORTS)
+    stat_inc(igmpstat, _IGPS_SND_LEAVES if type == IGMP_V2_LEAVE_GROUP else _IGPS_SND_REPORTS)
     ip_output(ifp, m, now, 1)
     return True
 
@@ -291,17 +373,17 @@ def igmp_input(ifp, m, hlen, now):
     o = m.off
     ic = o + hlen
     n = m.len - hlen
-    stat_inc(igmpstat, IGPS_RCV_TOTAL)
+    stat_inc(igmpstat, _IGPS_RCV_TOTAL)
     if n < IGMP_MINLEN:
-        stat_inc(igmpstat, IGPS_RCV_TOOSHORT)
+        stat_inc(igmpstat, _IGPS_RCV_TOOSHORT)
         mbuf.m_free(m)
         return False
     if in_cksum(b, ic, n) != 0:
-        stat_inc(igmpstat, IGPS_RCV_BADSUM)
+        stat_inc(igmpstat, _IGPS_RCV_BADSUM)
         mbuf.m_free(m)
         return False
     if b[o + iph.IP_TTL] != 1:
-        stat_inc(igmpstat, IGPS_RCV_BADTTL)  # link scope only (FreeBSD igmp_input)
+        stat_inc(igmpstat, _IGPS_RCV_BADTTL)  # link scope only (FreeBSD igmp_input)
         mbuf.m_free(m)
         return False
     t = b[ic]
@@ -315,31 +397,31 @@ def igmp_input(ifp, m, hlen, now):
 def _query_input(ifp, b, o, ic, n, now):
     code = b[ic + 1]
     if n == IGMP_MINLEN:
-        stat_inc(igmpstat, IGPS_RCV_V1V2_QUERIES)
+        stat_inc(igmpstat, _IGPS_RCV_V1V2_QUERIES)
         if code == 0:
             code = _V1_MAXRESP  # an IGMPv1 query: answer within 10 s, in v1, for a while
             _v1_heard(ifp, now)
     else:
         # RFC 3376 7.2.1: an IGMPv2 host answers an IGMPv3 query as a v2 one; 4.1.1: a code of
         # 128 or more is a floating-point value
-        stat_inc(igmpstat, IGPS_RCV_V3_QUERIES)
+        stat_inc(igmpstat, _IGPS_RCV_V3_QUERIES)
         if code >= 128:
             code = ((code & 0x0F) | 0x10) << (((code >> 4) & 0x07) + 3)
     max_ms = code * 100
     g = ic + 4
     if in_nullhost(b, g):
         if not _allhosts(b, o + iph.IP_DST):
-            stat_inc(igmpstat, IGPS_RCV_BADQUERIES)
+            stat_inc(igmpstat, _IGPS_RCV_BADQUERIES)
             return
-        stat_inc(igmpstat, IGPS_RCV_GEN_QUERIES)
+        stat_inc(igmpstat, _IGPS_RCV_GEN_QUERIES)
         for s in range(_N):
             if inm_ifp[s] is ifp and not _allhosts(inm_addr, 4 * s):
                 _delay(s, max_ms, now)
         return
     if b[g] & 0xF0 != 0xE0:
-        stat_inc(igmpstat, IGPS_RCV_BADQUERIES)
+        stat_inc(igmpstat, _IGPS_RCV_BADQUERIES)
         return
-    stat_inc(igmpstat, IGPS_RCV_GROUP_QUERIES)
+    stat_inc(igmpstat, _IGPS_RCV_GROUP_QUERIES)
     s = inm_lookup(ifp, b, g)
     if s >= 0 and not _allhosts(b, g):
         _delay(s, max_ms, now)
@@ -348,12 +430,12 @@ def _query_input(ifp, b, o, ic, n, now):
 def _report_input(ifp, b, o, ic):
     g = ic + 4
     if b[g] & 0xF0 != 0xE0 or not in_eq(b, g, b, o + iph.IP_DST):
-        stat_inc(igmpstat, IGPS_RCV_BADREPORTS)
+        stat_inc(igmpstat, _IGPS_RCV_BADREPORTS)
         return
     if ifp.ia.is_ours(b, o + iph.IP_SRC):
-        stat_inc(igmpstat, IGPS_RCV_OURREPORTS)
+        stat_inc(igmpstat, _IGPS_RCV_OURREPORTS)
         return
-    stat_inc(igmpstat, IGPS_RCV_REPORTS)
+    stat_inc(igmpstat, _IGPS_RCV_REPORTS)
     s = inm_lookup(ifp, b, g)
     if s >= 0 and inm_state[s] == _DELAYING:
         # RFC 2236 3: another member answered: ours is not needed, and it is not the last reporter

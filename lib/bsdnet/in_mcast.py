@@ -1,8 +1,13 @@
 # Multicast socket options (FreeBSD netinet/in_mcast.c: inp_setmoptions, inp_getmoptions,
 # inp_freemoptions; the ip_moptions of a socket): IP_ADD_MEMBERSHIP / IP_DROP_MEMBERSHIP,
-# IP_MULTICAST_IF, IP_MULTICAST_TTL, IP_MULTICAST_LOOP on UDP and raw sockets. Loaded by the first
-# multicast option a socket sets; the data path does not import it (udp_input and rip_input read
-# inp.moptions directly, ip_moutput its ttl and loop).
+# IP_MULTICAST_IF, IP_MULTICAST_TTL, IP_MULTICAST_LOOP on UDP and raw sockets; and what only they
+# (or SO_REUSEADDR / SO_REUSEPORT) make necessary: a datagram to a group or a broadcast address
+# delivered to several UDP sockets (udp_input_mcast), our own multicast looped back (ip_moutput).
+# Loaded by the first socket option a datagram socket sets beyond SO_BROADCAST (the socket layer
+# imports it then): until then no socket is in a group and a port has at most one socket, so a
+# board that uses neither carries none of this (on a Pico every KB counts: the HTTP page of the
+# firmware had no room left with all of it loaded at boot). The always-loaded code finds it in
+# sys.modules (udp_input, ip_output.ip_moutput) or through a socket's _imo (rip_input).
 #
 # Values as CPython code passes them on Linux:
 #   IP_ADD_MEMBERSHIP, IP_DROP_MEMBERSHIP: struct ip_mreq, 8 bytes: the group, then the address of
@@ -18,15 +23,23 @@
 #       reach its member sockets (ip_output.ip_mloopback)
 # Errors as BSD and Linux give them: EINVAL (not a group, a bad length), EADDRNOTAVAIL (no such
 # interface, dropping a group not joined), EADDRINUSE (joined already), ENOBUFS (table full).
-from .compat import ticks_ms
+from .compat import const, ticks_ms
 from . import route
-from .inet import in_nullhost, inet_ntoa, in_eq
+from .inet import in_nullhost, inet_ntoa, in_eq, in_copy
 from .errno import EINVAL, EADDRNOTAVAIL, EADDRINUSE, ENOPROTOOPT
 from . import igmp
 from . import mbuf
 from . import in_proto
 from .hdr import ip as iph
+from .hdr import udp as udph
+from .udp_usrreq import udbinfo, UDP_HDR_LEN
+from .ip_output import ip_output
+from .stats import stat_inc, udpstat, UDPS_FILTERMCAST, UDPS_FULLSOCK, UDPS_NOPORTBCAST
 
+_SOL_SOCKET = const(1)
+_SO_REUSEADDR = const(2)
+_SO_REUSEPORT = const(15)
+_IPPROTO_IP = const(0)
 IP_MULTICAST_IF = 32
 IP_MULTICAST_TTL = 33
 IP_MULTICAST_LOOP = 34
@@ -56,11 +69,35 @@ class IpMoptions:
         return s >= 0 and (m >> s) & 1 == 1
 
 
-def inp_setmoptions(inp, opt, value):
+def dg_setsockopt(so, level, opt, value):
+    """setsockopt of a UDP or raw socket, but SO_BROADCAST: SO_REUSEADDR / SO_REUSEPORT (bits of
+    so._reuse, which in_pcbbind reads when bind() comes) and the IPPROTO_IP multicast options."""
+    if level == _SOL_SOCKET and (opt == _SO_REUSEADDR or opt == _SO_REUSEPORT):
+        bit = 2 if opt == _SO_REUSEPORT else 1
+        so._reuse = (so._reuse | bit) if value else (so._reuse & ~bit)
+    elif level == _IPPROTO_IP and IP_MULTICAST_IF <= opt <= IP_DROP_MEMBERSHIP:
+        so._pcb()
+        inp_setmoptions(so, opt, value)
+    else:
+        raise OSError(ENOPROTOOPT, "socket option level %r, option %r not supported" % (level, opt))
+
+
+def dg_getsockopt(so, level, opt):
+    if level == _SOL_SOCKET and (opt == _SO_REUSEADDR or opt == _SO_REUSEPORT):
+        return 1 if so._reuse & (2 if opt == _SO_REUSEPORT else 1) else 0
+    if level == _IPPROTO_IP and IP_MULTICAST_IF <= opt <= IP_MULTICAST_LOOP:
+        so._pcb()
+        return inp_getmoptions(so, opt)
+    raise OSError(ENOPROTOOPT, "socket option level %r, option %r not supported" % (level, opt))
+
+
+def inp_setmoptions(so, opt, value):
+    """setsockopt at IPPROTO_IP for a UDP or raw socket (so._imo: BSD keeps it on the inpcb; here it
+    is the socket's, so that no pcb carries a field few use)."""
     now = clock[0]()
-    imo = inp.moptions
+    imo = so._imo
     if imo is None:
-        imo = inp.moptions = IpMoptions()  # inp_findmoptions
+        imo = so._imo = IpMoptions()  # inp_findmoptions
     if opt == IP_ADD_MEMBERSHIP or opt == IP_DROP_MEMBERSHIP:
         b = _buf(value, 8, opt)
         if b[0] & 0xF0 != 0xE0:
@@ -101,8 +138,8 @@ def inp_setmoptions(inp, opt, value):
         raise OSError(ENOPROTOOPT, "IPPROTO_IP option %r not supported" % (opt,))
 
 
-def inp_getmoptions(inp, opt):
-    imo = inp.moptions
+def inp_getmoptions(so, opt):
+    imo = so._imo
     if opt == IP_MULTICAST_TTL:
         return 1 if imo is None else imo.ttl
     if opt == IP_MULTICAST_LOOP:
@@ -112,11 +149,11 @@ def inp_getmoptions(inp, opt):
     raise OSError(ENOPROTOOPT, "IPPROTO_IP option %r cannot be read" % (opt,))
 
 
-def inp_freemoptions(inp):
+def inp_freemoptions(so):
     """The socket closes: each of its groups loses a member (the last one leaves it)."""
     now = clock[0]()
-    imo = inp.moptions
-    inp.moptions = None
+    imo = so._imo
+    so._imo = None
     if imo is None:
         return
     s = 0
@@ -181,14 +218,71 @@ def _int(value):
     raise OSError(EINVAL, "option value must be an int or a packed 1- or 4-byte int, not %r" % (value,))
 
 
-def ip_mloopback(ifp, m, dst, now):
-    """ip_output's IP_MULTICAST_LOOP: when this host is in the group m.buf[dst:] on ifp, deliver a
-    copy of the finished datagram as if it had come in on ifp (BSD ip_mloopback: the chip does not
-    hear its own frames). The copy skips ip_input, whose martian check drops our own source."""
-    if not in_proto.in_mcast_member(ifp, m.buf, dst):
-        return
-    c = mbuf.m_copypacket(m)
-    if c is None:
-        return  # counted by m_get (mbs drops)
-    c.flags = mbuf.M_MCAST
-    in_proto.ip_deliver(ifp, c, iph.hlen(c.buf, c.off), now)
+def ip_moutput(ifp, m, now, imo):
+    """A datagram to a group (m.off at its IP header, as ip_newpacket made it) with the socket's
+    multicast options (imo, or None: RFC 1112 6.1's defaults): IP_MULTICAST_TTL (1; 0 keeps it on
+    this host), IP_MULTICAST_LOOP (on): when this host is in the group on ifp a copy is delivered as
+    if it had come in on ifp (BSD ip_mloopback: the chip does not hear its own frames), skipping
+    ip_input, whose martian check drops our own source. Then ip_output sends it."""
+    b = m.buf
+    o = m.off
+    b[o + iph.IP_TTL] = 1 if imo is None else imo.ttl
+    if (imo is None or imo.loop) and in_proto.in_mcast_member(ifp, b, o + iph.IP_DST):
+        c = mbuf.m_copypacket(m)
+        if c is not None:  # else counted by m_get (mbs drops)
+            iph.set_total_len(c.buf, o, c.len)  # what ip_output fills in the original
+            iph.fill_cksum(c.buf, o)
+            c.flags = mbuf.M_MCAST
+            in_proto.ip_deliver(ifp, c, iph.hlen(c.buf, o), now)
+    if b[o + iph.IP_TTL] == 0:
+        mbuf.m_free(m)  # for this host only (RFC 1122 3.2.1.7: never sent with TTL 0)
+        return False
+    return ip_output(ifp, m, now, 0)
+
+
+# --- one datagram to several sockets (BSD udp_input's multicast/broadcast loop) -------------------
+def udp_input_mcast(ifp, m, hlen):
+    """A datagram to a broadcast or multicast address goes to every socket it matches (BSD
+    udp_input's multicast/broadcast loop): each gets its own copy, the last one the datagram
+    itself. A socket gets a group's datagrams only when it joined that group on ifp (BSD's
+    imo_multi_filter; udps_filtermcast). A copy needs a cluster and room in the socket queues'
+    quota: without them that socket misses it (udps_fullsock), the others do not."""
+    b = m.buf
+    o = m.off
+    u = o + hlen
+    src = o + iph.IP_SRC
+    dst = o + iph.IP_DST
+    sport = udph.sport(b, u)
+    dport = udph.dport(b, u)
+    mc = b[dst] & 0xF0 == 0xE0
+    ulen = udph.ulen(b, u)
+    in_copy(b, u + 2, b, src)  # the sender's address, as for one socket (top of this file)
+    m.off = u + UDP_HDR_LEN
+    m.len = ulen - UDP_HDR_LEN
+    last = None
+    for inp in udbinfo.pcbs:
+        if not inp.attached or inp.lport != dport:
+            continue
+        if not in_nullhost(inp.laddr, 0) and not in_eq(inp.laddr, 0, b, dst):
+            continue
+        if inp.fport != 0 and (inp.fport != sport or not in_eq(inp.faddr, 0, b, src)):
+            continue
+        if mc:
+            imo = inp.so._imo
+            if imo is None or not imo.member(ifp, b, dst):
+                stat_inc(udpstat, UDPS_FILTERMCAST)
+                continue
+        if last is not None:
+            c = mbuf.m_copypacket(m, UDP_HDR_LEN)
+            if c is None:
+                stat_inc(udpstat, UDPS_FULLSOCK)  # no cluster for this socket's copy
+            elif not last.so.sbappendaddr(c):
+                stat_inc(udpstat, UDPS_FULLSOCK)
+                mbuf.m_free(c)
+        last = inp
+    if last is None:
+        stat_inc(udpstat, UDPS_NOPORTBCAST)
+        mbuf.m_free(m)
+    elif not last.so.sbappendaddr(m):
+        stat_inc(udpstat, UDPS_FULLSOCK)
+        mbuf.m_free(m)

@@ -9,9 +9,10 @@ from .compat import const, getrandbits
 from .inet import in_eq, in_copy, in_nullhost
 from .errno import EADDRINUSE, EADDRNOTAVAIL, ENOBUFS, EINVAL
 
-# bind's reuse argument and inp.reuse: the socket options that let a port be bound twice
-INP_REUSEADDR = const(1)  # SO_REUSEADDR
-INP_REUSEPORT = const(2)  # SO_REUSEPORT
+# the socket options that let a port be bound twice, as bits of a socket's so._reuse (in_pcbbind's
+# reuse argument): SO_REUSEADDR 1, SO_REUSEPORT 2
+_REUSEADDR = const(1)
+_REUSEPORT = const(2)
 IPPORT_EPHEMERALFIRST = const(49152)  # RFC 6335 dynamic range (net.inet.ip.portrange.first)
 IPPORT_EPHEMERALLAST = const(65535)
 INPLOOKUP_WILDCARD = const(1)
@@ -19,8 +20,7 @@ INPLOOKUP_WILDCARD = const(1)
 
 
 class Inpcb:
-    __slots__ = ("laddr", "lport", "faddr", "fport", "so", "info", "attached", "proto", "ppcb", "reuse",
-                 "moptions")
+    __slots__ = ("laddr", "lport", "faddr", "fport", "so", "info", "attached", "proto", "ppcb")
 
     def __init__(self, info):
         self.laddr = bytearray(4)  # inp_laddr: 0.0.0.0 = INADDR_ANY
@@ -32,8 +32,6 @@ class Inpcb:
         self.attached = False
         self.proto = 0  # inp_ip_p: the IP protocol of a raw socket
         self.ppcb = None  # inp_ppcb: the protocol's own block (TCP's tcpcb)
-        self.reuse = 0  # INP_REUSEADDR | INP_REUSEPORT as the socket had them when it bound
-        self.moptions = None  # inp_moptions: in_mcast.IpMoptions once a multicast option is set
 
 
 class Inpcbinfo:
@@ -56,8 +54,6 @@ def in_pcballoc(info, so, proto=0):
             inp.proto = proto
             inp.lport = 0
             inp.fport = 0
-            inp.reuse = 0
-            inp.moptions = None
             for i in range(4):
                 inp.laddr[i] = 0
                 inp.faddr[i] = 0
@@ -71,8 +67,6 @@ def in_pcbdetach(inp):
     inp.so = None
     inp.lport = 0
     inp.fport = 0
-    inp.reuse = 0
-    inp.moptions = None  # the socket layer left its groups first (in_mcast.inp_freemoptions)
 
 
 def _port_in_use(info, addr, port, skip, reuse=0):
@@ -85,12 +79,13 @@ def _port_in_use(info, addr, port, skip, reuse=0):
     for p in info.pcbs:
         if p is skip or not p.attached or p.lport != port:
             continue
-        if reuse & INP_REUSEADDR and p.fport != 0:
+        if reuse & _REUSEADDR and p.fport != 0:
             continue
         if in_eq(p.laddr, 0, addr, 0):
-            if reuse & p.reuse & INP_REUSEPORT:
+            pr = p.so._reuse if p.so is not None else 0  # BSD: the other socket's so_options
+            if reuse & pr & _REUSEPORT:
                 continue
-            if reuse and p.reuse and addr[0] & 0xF0 == 0xE0:
+            if reuse and pr and addr[0] & 0xF0 == 0xE0:
                 continue
             return True
         if not reuse and (in_nullhost(p.laddr, 0) or in_nullhost(addr, 0)):
@@ -100,13 +95,14 @@ def _port_in_use(info, addr, port, skip, reuse=0):
 
 def in_pcbbind(inp, addr, port, is_ours, reuse=0):
     """Bind the local half: addr (4 bytes; 0.0.0.0 = any) and port (0 = pick an ephemeral one).
-    is_ours(addr) says whether a specific address belongs to this host (EADDRNOTAVAIL if not); a
-    multicast address may be bound (a socket then gets only that group's datagrams). reuse:
-    INP_REUSEADDR | INP_REUSEPORT (True means SO_REUSEADDR), kept on the pcb for later binds."""
+    is_ours(addr) says whether a specific address belongs to this host (EADDRNOTAVAIL if not); UDP
+    may bind a multicast address (the socket then gets only that group's datagrams). reuse:
+    the binding socket's so._reuse bits (True means SO_REUSEADDR); a bound pcb's own are read from
+    its socket when another binds."""
     info = inp.info
     if inp.lport != 0:
         raise OSError(EINVAL, "socket is already bound to port %d" % inp.lport)
-    if not in_nullhost(addr, 0) and addr[0] & 0xF0 != 0xE0 and not is_ours(addr):
+    if not in_nullhost(addr, 0) and not (addr[0] & 0xF0 == 0xE0 and info.name == "udp") and not is_ours(addr):
         raise OSError(EADDRNOTAVAIL, "%d.%d.%d.%d is not an address of this host" % tuple(addr))
     if port == 0:
         port = in_pcb_ephemeral(info, addr)
@@ -116,20 +112,6 @@ def in_pcbbind(inp, addr, port, is_ours, reuse=0):
         raise OSError(EADDRINUSE, "%s port %d is in use" % (info.name, port))
     in_copy(inp.laddr, 0, addr, 0)
     inp.lport = port
-    inp.reuse = int(reuse)
-
-
-def so_setreuse(reuse, port, value):
-    """A socket's reuse bits with SO_REUSEADDR (port False) or SO_REUSEPORT (port True) set or
-    cleared by a setsockopt value (an int, a bool, or a packed C int)."""
-    bit = INP_REUSEPORT if port else INP_REUSEADDR
-    if isinstance(value, (bytes, bytearray)):
-        value = any(value)
-    return (reuse | bit) if value else (reuse & ~bit)
-
-
-def so_getreuse(reuse, port):
-    return 1 if reuse & (INP_REUSEPORT if port else INP_REUSEADDR) else 0
 
 
 def in_pcb_ephemeral(info, addr):

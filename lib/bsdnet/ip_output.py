@@ -7,7 +7,6 @@
 # longest-prefix route (route.rtalloc): a connected subnet directly, RTF_GATEWAY to its gateway.
 # No fragmentation yet: a packet larger than the MTU is dropped and counted.
 import sys
-from .compat import const
 from . import opts
 from . import mbuf
 from .hdr import ip as iph
@@ -19,12 +18,8 @@ from .stats import stat_inc, ipstat, IPS_LOCALOUT, IPS_NOROUTE, IPS_ODROPPED
 _ip_id = [1]
 
 
-IP_MLOOP = const(1)  # flags: a multicast datagram is looped back to our own members (ip_mloopback)
-
-
-def ip_output(ifp, m, now, ttl=opts.IP_DEFTTL, flags=0):
-    """m.off at the IP header; consumes m. True if the frame left now (False: held or dropped).
-    ttl 0 leaves the header's TTL as it is."""
+def ip_output(ifp, m, now, ttl=opts.IP_DEFTTL):
+    """m.off at the IP header; consumes m. True if the frame left now (False: held or dropped)."""
     b = m.buf
     o = m.off
     stat_inc(ipstat, IPS_LOCALOUT)
@@ -39,15 +34,6 @@ def ip_output(ifp, m, now, ttl=opts.IP_DEFTTL, flags=0):
     if ttl:
         iph.set_ttl(b, o, ttl)
     iph.fill_cksum(b, o)
-    if flags & IP_MLOOP:
-        # IP_MULTICAST_LOOP: a copy for this host's member sockets, as if it had come in on ifp (BSD
-        # ip_mloopback). in_mcast is loaded by the first multicast option: no socket is in a group before
-        g = sys.modules.get("bsdnet.in_mcast")
-        if g is not None:
-            g.ip_mloopback(ifp, m, dst, now)
-    if b[o + iph.IP_TTL] == 0:
-        mbuf.m_free(m)  # IP_MULTICAST_TTL 0: for this host only (RFC 1122 3.2.1.7: never sent with TTL 0)
-        return False
     if ifp.ia.is_local(b, dst) or in_allones(b, dst) or in_multicast(b, dst):
         return ether_output(ifp, m, b, dst, now)
     rt = rtalloc(b, dst)
@@ -61,12 +47,13 @@ def ip_output(ifp, m, now, ttl=opts.IP_DEFTTL, flags=0):
 
 
 def ip_moutput(ifp, m, now, imo):
-    """ip_output for a datagram to a group, with a socket's multicast options imo (in_mcast's
-    IpMoptions, or None for the defaults, RFC 1112 6.1: TTL 1, looped back to our own members)."""
-    if imo is None:
-        return ip_output(ifp, m, now, 1, IP_MLOOP)
-    m.buf[m.off + iph.IP_TTL] = imo.ttl  # 0 too: host-local, looped back but never sent
-    return ip_output(ifp, m, now, 0, IP_MLOOP if imo.loop else 0)
+    """ip_output for a datagram to a group from a socket with multicast options imo (or None): the
+    options' TTL and loopback are in_mcast's (ip_moutput), loaded with the first option a socket
+    set; before that no socket is in a group, and the datagram leaves with TTL 1 (RFC 1112 6.1)."""
+    g = sys.modules.get("bsdnet.in_mcast")
+    if g is not None:
+        return g.ip_moutput(ifp, m, now, imo)
+    return ip_output(ifp, m, now, 1)
 
 
 def ip_newpacket(ifp, laddr, proto, src, n, xhlen, faddr, foff):

@@ -44,7 +44,7 @@ def rip_input(ifp, m, hlen, now):
         if not in_nullhost(inp.faddr, 0) and not in_eq(inp.faddr, 0, b, o + iph.IP_SRC):
             continue
         if mc:
-            imo = inp.moptions
+            imo = inp.so._imo
             if imo is not None and not imo.member(ifp, b, dst):
                 continue
         if o < _FROM:
@@ -90,7 +90,7 @@ def rip_output(ifp, inp, src, n, faddr, foff, now):
         return ENOBUFS
     stat_inc(ripstat, RIPS_OPACKETS)
     if faddr[foff] & 0xF0 == 0xE0:
-        ip_moutput(ifp, m, now, inp.moptions)  # IP_MULTICAST_TTL, IP_MULTICAST_LOOP
+        ip_moutput(ifp, m, now, inp.so._imo)  # IP_MULTICAST_TTL, IP_MULTICAST_LOOP
     else:
         ip_output(ifp, m, now)
     return 0

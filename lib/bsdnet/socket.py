@@ -21,7 +21,7 @@ from . import mbuf
 from . import route
 from .bcopy import bcopy
 from .inet import inet_aton, inet_ntoa, in_eq, in_copy, in_nullhost
-from .in_pcb import in_pcballoc, in_pcbbind, in_pcbconnect, in_pcbdisconnect, in_pcbdetach, so_setreuse, so_getreuse
+from .in_pcb import in_pcballoc, in_pcbbind, in_pcbconnect, in_pcbdisconnect, in_pcbdetach
 from .udp_usrreq import udbinfo, udp_output, udp_fromport, FROM_ADDR
 from .raw_ip import ripcbinfo, rip_output
 from .stats import stat_inc, udpstat, UDPS_NOROUTE
@@ -128,7 +128,7 @@ class socket(IOBase):
         self._tp = None
         self._flag = Flag()
         self._timeout = -1  # ms: -1 blocks for ever, 0 never blocks
-        self._reuse = 0  # in_pcb.INP_REUSEADDR | INP_REUSEPORT (SO_REUSEADDR, SO_REUSEPORT)
+        self._reuse = 0  # bits: SO_REUSEADDR 1, SO_REUSEPORT 2 (in_pcbbind's reuse)
         self._error = 0  # datagram so_error: an asynchronous error (ICMP) for the next call to report
         if fileno is not None:
             pr.adopt(self, fileno)
@@ -524,6 +524,7 @@ class _DgramUsrreqs:
         so._rq_tail = None
         so._rq_n = 0
         so._bcast = False
+        so._imo = None  # BSD's inp_moptions: in_mcast.IpMoptions once a multicast option is set
         so._to = bytearray(4)  # the destination of the last sendto(), parsed once per address object
         so._to_key = None
         so._to_port = 0
@@ -659,8 +660,8 @@ class _DgramUsrreqs:
         self._soerror(so)
         n = len(data)
         ifp = route.rtalloc_ifp(fa, 0)
-        if fa[0] & 0xF0 == 0xE0 and inp.moptions is not None and inp.moptions.ifp is not None:
-            ifp = inp.moptions.ifp if inp.moptions.ifp.up else None  # IP_MULTICAST_IF
+        if fa[0] & 0xF0 == 0xE0 and so._imo is not None and so._imo.ifp is not None:
+            ifp = so._imo.ifp if so._imo.ifp.up else None  # IP_MULTICAST_IF
         if ifp is None:
             stat_inc(udpstat, UDPS_NOROUTE)
             raise OSError(EHOSTUNREACH if route.ifnet else ENETDOWN, "no route to %s" % inet_ntoa(fa))
@@ -722,29 +723,23 @@ class _DgramUsrreqs:
     def setsockopt(self, so, level, opt, value):
         if level == SOL_SOCKET and opt == SO_BROADCAST:
             so._bcast = bool(value)
-        elif level == SOL_SOCKET and (opt == SO_REUSEADDR or opt == SO_REUSEPORT):
-            so._reuse = so_setreuse(so._reuse, opt == SO_REUSEPORT, value)  # in_pcbbind reads them when bind() comes
-        elif level == IPPROTO_IP and IP_MULTICAST_IF <= opt <= IP_DROP_MEMBERSHIP:
-            from . import in_mcast  # loaded by the first multicast option: a board without any carries none
-
-            in_mcast.inp_setmoptions(so._pcb(), opt, value)
         else:
-            raise OSError(ENOPROTOOPT, "socket option level %r, option %r not supported" % (level, opt))
+            # SO_REUSEADDR, SO_REUSEPORT and the multicast options: in_mcast, loaded by the first of
+            # them (a board that sets none carries none of it)
+            from . import in_mcast
+
+            in_mcast.dg_setsockopt(so, level, opt, value)
 
     def getsockopt(self, so, level, opt):
         if level == SOL_SOCKET and opt == SO_BROADCAST:
             return 1 if so._bcast else 0
-        if level == SOL_SOCKET and (opt == SO_REUSEADDR or opt == SO_REUSEPORT):
-            return so_getreuse(so._reuse, opt == SO_REUSEPORT)
-        if level == IPPROTO_IP and IP_MULTICAST_IF <= opt <= IP_MULTICAST_LOOP:
-            from . import in_mcast
-
-            return in_mcast.inp_getmoptions(so._pcb(), opt)
         if level == SOL_SOCKET and opt == SO_ERROR:
             e = so._error
             so._error = 0
             return e
-        raise OSError(ENOPROTOOPT, "socket option level %r, option %r not supported" % (level, opt))
+        from . import in_mcast
+
+        return in_mcast.dg_getsockopt(so, level, opt)
 
     def shutdown(self, so, how):
         so._pcb()
@@ -759,10 +754,10 @@ class _DgramUsrreqs:
         so._rq = so._rq_tail = None
         so._rq_n = 0
         mbuf.m_freem(m)
-        if inp.moptions is not None:
+        if so._imo is not None:
             from . import in_mcast
 
-            in_mcast.inp_freemoptions(inp)  # the last socket in a group leaves it
+            in_mcast.inp_freemoptions(so)  # the last socket in a group leaves it
         in_pcbdetach(inp)
 
 

@@ -5,12 +5,12 @@
 # The application's data goes into the send ring (copied once), tcp_output takes it from there;
 # received data is copied out of the receive ring, and reading may open the window (tcp_output
 # decides whether that is worth a window update).
-from .compat import ticks_ms
+from .compat import const, ticks_ms
 from . import opts
 from . import route
 from .sockbuf import sb_put, sb_get
 from .inet import inet_ntoa, in_nullhost, in_copy
-from .in_pcb import in_pcbbind, in_pcbconnect, in_pcbdetach, in_pcblookup, so_setreuse, so_getreuse
+from .in_pcb import in_pcbbind, in_pcbconnect, in_pcbdetach, in_pcblookup
 from .tcp_var import (tcp_timer_activate, TCPS_CLOSED, TCPS_LISTEN, TCPS_SYN_SENT,
                       TCPS_SYN_RECEIVED, TCPS_ESTABLISHED, TCPS_CLOSE_WAIT, TCPS_FIN_WAIT_1,
                       TCPS_LAST_ACK, TCPS_TIME_WAIT, TF_NODELAY, TF_REQ_SCALE, TF_REQ_TSTMP, TF_NEEDFIN,
@@ -23,7 +23,7 @@ from .tcp_timer import SO_KEEPALIVE
 from . import tcp_syncache
 from .stats import stat_inc, tcpstat, TCPS_CONNATTEMPT
 from .errno import (EBADF, EPROTONOSUPPORT, EINVAL, ENOBUFS, EISCONN, ENOTCONN, EALREADY, EOPNOTSUPP, EPIPE, EADDRINUSE,
-                    EHOSTUNREACH, ENETDOWN, ECONNRESET, ECONNABORTED, ENOPROTOOPT, EAFNOSUPPORT)
+                    EHOSTUNREACH, ENETDOWN, ECONNRESET, ECONNABORTED, ENOPROTOOPT)
 
 clock = [ticks_ms]
 
@@ -31,7 +31,7 @@ clock = [ticks_ms]
 SOL_SOCKET = 1
 IPPROTO_TCP = 6
 SO_REUSEADDR = 2
-SO_REUSEPORT = 15
+_SO_REUSEPORT = const(15)
 SO_ERROR = 4
 SO_KEEPALIVE_OPT = 9
 SO_LINGER_OPT = 13
@@ -81,8 +81,6 @@ class TcpUsrreqs:
         tp = self._tp(so)
         if tp.state != TCPS_CLOSED or tp.inp.lport:
             raise OSError(EINVAL, "socket is already bound")
-        if a[0] & 0xF0 == 0xE0:
-            raise OSError(EAFNOSUPPORT, "TCP cannot bind a multicast address")  # tcp_usr_bind
         in_pcbbind(tp.inp, a, port, is_ours, so._reuse)
 
     def listen(self, so, backlog, is_ours):
@@ -345,8 +343,9 @@ class TcpUsrreqs:
         tp = self._tp(so)
         v = _optint(value)
         if level == SOL_SOCKET:
-            if opt == SO_REUSEADDR or opt == SO_REUSEPORT:
-                so._reuse = so_setreuse(so._reuse, opt == SO_REUSEPORT, v)
+            if opt == SO_REUSEADDR or opt == _SO_REUSEPORT:
+                bit = 2 if opt == _SO_REUSEPORT else 1  # so._reuse: in_pcbbind's bits
+                so._reuse = (so._reuse | bit) if v else (so._reuse & ~bit)
             elif opt == SO_KEEPALIVE_OPT:
                 if v:
                     tp.so_options |= SO_KEEPALIVE
@@ -391,8 +390,8 @@ class TcpUsrreqs:
     def getsockopt(self, so, level, opt):
         tp = self._tp(so)
         if level == SOL_SOCKET:
-            if opt == SO_REUSEADDR or opt == SO_REUSEPORT:
-                return so_getreuse(so._reuse, opt == SO_REUSEPORT)
+            if opt == SO_REUSEADDR or opt == _SO_REUSEPORT:
+                return 1 if so._reuse & (2 if opt == _SO_REUSEPORT else 1) else 0
             if opt == SO_KEEPALIVE_OPT:
                 return 1 if tp.so_options & SO_KEEPALIVE else 0
             if opt == SO_ERROR:

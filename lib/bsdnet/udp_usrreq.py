@@ -7,13 +7,14 @@
 #     m.off - 8: source port (uh_sport, where it was), source address (4, over uh_dport/uh_ulen),
 #     2 bytes unused
 # and leaves m.off/m.len on the payload. The socket reads them back (udp_fromport, FROM_ADDR).
+import sys
 from .compat import const
 from . import opts
 from . import mbuf
 from .hdr import ip as iph
 from .hdr import udp as udph
 from .hdr import icmp as ich
-from .inet import in_copy, in_eq, in_nullhost
+from .inet import in_copy, in_nullhost
 from .in_pcb import Inpcbinfo, in_pcblookup, INPLOOKUP_WILDCARD
 from .ip_icmp import icmp_error
 from .ip_output import ip_output, ip_moutput, ip_newpacket
@@ -42,11 +43,19 @@ def udp_input(ifp, m, hlen, now):
     if not (b[u + udph.UDP_SUM] | b[u + udph.UDP_SUM + 1]):
         stat_inc(udpstat, UDPS_NOSUM)
     dst = o + iph.IP_DST
-    if b[dst] & 0xF0 == 0xE0 or ifp.ia.is_broadcast(b, dst) or in_nullhost(b, dst):
-        udp_input_mcast(ifp, m, hlen)
-        return
+    mc = b[dst] & 0xF0 == 0xE0
+    if mc or ifp.ia.is_broadcast(b, dst) or in_nullhost(b, dst):
+        g = sys.modules.get("bsdnet.in_mcast")
+        if g is not None:
+            g.udp_input_mcast(ifp, m, hlen)  # to every socket it matches
+            return
+        # before in_mcast is loaded (the first multicast option, or SO_REUSEADDR/SO_REUSEPORT on a
+        # datagram socket) no socket is in a group and a port has one socket: the lookup finds it
     inp = in_pcblookup(udbinfo, b, o + iph.IP_SRC, udph.sport(b, u), b, dst, udph.dport(b, u),
                        INPLOOKUP_WILDCARD)
+    if mc and inp is not None:
+        stat_inc(udpstat, UDPS_FILTERMCAST)  # it joined no group (BSD imo_multi_filter)
+        inp = None
     if inp is None:
         if not ifp.ia.is_ours(b, dst):  # ip_input let it in: ours, else broadcast or multicast
             stat_inc(udpstat, UDPS_NOPORTBCAST)
@@ -62,53 +71,6 @@ def udp_input(ifp, m, hlen, now):
     m.off = u + UDP_HDR_LEN
     m.len = ulen - UDP_HDR_LEN
     if not inp.so.sbappendaddr(m):
-        stat_inc(udpstat, UDPS_FULLSOCK)
-        mbuf.m_free(m)
-
-
-def udp_input_mcast(ifp, m, hlen):
-    """A datagram to a broadcast or multicast address goes to every socket it matches (BSD
-    udp_input's multicast/broadcast loop): each gets its own copy, the last one the datagram
-    itself. A socket gets a group's datagrams only when it joined that group on ifp (BSD's
-    imo_multi_filter; udps_filtermcast). A copy needs a cluster and room in the socket queues'
-    quota: without them that socket misses it (udps_fullsock), the others do not."""
-    b = m.buf
-    o = m.off
-    u = o + hlen
-    src = o + iph.IP_SRC
-    dst = o + iph.IP_DST
-    sport = udph.sport(b, u)
-    dport = udph.dport(b, u)
-    mc = b[dst] & 0xF0 == 0xE0
-    ulen = udph.ulen(b, u)
-    in_copy(b, u + 2, b, src)  # the sender's address, as for one socket (top of this file)
-    m.off = u + UDP_HDR_LEN
-    m.len = ulen - UDP_HDR_LEN
-    last = None
-    for inp in udbinfo.pcbs:
-        if not inp.attached or inp.lport != dport:
-            continue
-        if not in_nullhost(inp.laddr, 0) and not in_eq(inp.laddr, 0, b, dst):
-            continue
-        if inp.fport != 0 and (inp.fport != sport or not in_eq(inp.faddr, 0, b, src)):
-            continue
-        if mc:
-            imo = inp.moptions
-            if imo is None or not imo.member(ifp, b, dst):
-                stat_inc(udpstat, UDPS_FILTERMCAST)
-                continue
-        if last is not None:
-            c = mbuf.m_copypacket(m, UDP_HDR_LEN)
-            if c is None:
-                stat_inc(udpstat, UDPS_FULLSOCK)  # no cluster for this socket's copy
-            elif not last.so.sbappendaddr(c):
-                stat_inc(udpstat, UDPS_FULLSOCK)
-                mbuf.m_free(c)
-        last = inp
-    if last is None:
-        stat_inc(udpstat, UDPS_NOPORTBCAST)
-        mbuf.m_free(m)
-    elif not last.so.sbappendaddr(m):
         stat_inc(udpstat, UDPS_FULLSOCK)
         mbuf.m_free(m)
 
@@ -135,7 +97,7 @@ def udp_output(ifp, inp, src, n, faddr, foff, fport, now):
     udph.fill_cksum(b, u, n + UDP_HDR_LEN, b, o + iph.IP_SRC, b, o + iph.IP_DST)
     stat_inc(udpstat, UDPS_OPACKETS)
     if faddr[foff] & 0xF0 == 0xE0:
-        ip_moutput(ifp, m, now, inp.moptions)  # IP_MULTICAST_TTL, IP_MULTICAST_LOOP
+        ip_moutput(ifp, m, now, inp.so._imo)  # IP_MULTICAST_TTL, IP_MULTICAST_LOOP
     else:
         ip_output(ifp, m, now)
     return 0

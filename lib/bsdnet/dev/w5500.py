@@ -165,7 +165,6 @@ class W5500:
                                 0x00, _SN_CR, _CB_S0_W1, _CMD_SEND))
         self._rxw = Window()  # the caller's buffer cut to the frame's length (machine.SPI has no length)
         self._txw = Window()
-        self.mcast_groups = 0  # MACs the stack's multicast list holds (set_multicast)
         self._state_reset()
         counters_init(self, _EXTRA)
 
@@ -577,7 +576,6 @@ class W5500:
         filter, only MFEN, which would drop every IPv4 multicast frame (#1), so it stays off and the
         chip passes all multicast; the stack keeps its groups' frames (if_ether.ether_input,
         etherstat mcastfilter) and counts the rest."""
-        self.mcast_groups = n
 
     def counters(self):
         return counters_of(self, _EXTRA)

@@ -30,6 +30,17 @@ _active = 0
 _t0 = int(time.time())
 
 
+class _Counters:
+    """One table of counters in the JSON document: a copy of its values with the names it shares
+    with bsdnet.stats. json_pieces writes it as an object; a dict of it would take several times the
+    heap (tcpstat's alone ~1 KB), which a Pico that has served a while may not have (measured)."""
+
+    def __init__(self, names, values, prefix):
+        self.names = names
+        self.values = values
+        self.prefix = prefix
+
+
 def _counter_dicts():
     """The protocol counters by table ("ipstat", "icmpstat", ...), from bsdnet.stats: reading them
     loads no protocol module."""
@@ -37,7 +48,7 @@ def _counter_dicts():
 
     d = {}
     for key, a, names, prefix in bstats.TABLES:
-        d[key + "stat"] = bstats.stat_dict(a, names, prefix)
+        d[key + "stat"] = _Counters(names, list(a), prefix)
     return d
 
 
@@ -79,22 +90,25 @@ def stats_doc():
 
 
 def status_page(addr):
-    d = stats_doc()
-    ip = d["ipstat"]
-    udp = d["udpstat"]
-    icmp = d["icmpstat"]
-    tcp = d["tcpstat"]
-    mem = "%s bytes free, %s used" % (d["mem_free"], d["mem_alloc"]) if d["mem_free"] is not None else "n/a"
+    # the few counters the page shows, read one by one (stats.stat): stats_doc() would make every
+    # table a dict first, KBs of heap that a Pico which has served a while may not have (measured:
+    # MemoryError here on the emulated Pico after the TCP tests)
+    from bsdnet import mbuf
+    from bsdnet.stats import stat
+
+    mem_alloc = getattr(gc, "mem_alloc", None)  # MicroPython only
+    mem_free = getattr(gc, "mem_free", None)
+    mem = "%s bytes free, %s used" % (mem_free(), mem_alloc()) if mem_free else "n/a"
     rows = (
         ("address", addr),
-        ("uptime", "%d s" % d["uptime_s"]),
+        ("uptime", "%d s" % (int(time.time()) - _t0)),
         ("memory", mem),
-        ("mbufs free", "%d of %d" % (d["mbuf_free"], d["mbuf_total"])),
+        ("mbufs free", "%d of %d" % (mbuf.pool_free(), mbuf.pool_size())),
         ("TCP connections", "%d open, %d accepted, %d made" % (
-            d["tcp_connections"], tcp.get("tcps_accepts", 0), tcp.get("tcps_connects", 0))),
-        ("IP packets", "%d in, %d out" % (ip.get("ips_total", 0), ip.get("ips_localout", 0))),
-        ("ICMP", "%d received, %d echo requests" % (icmp.get("icps_received", 0), icmp.get("icps_echo", 0))),
-        ("UDP datagrams", "%d in, %d out" % (udp.get("udps_ipackets", 0), udp.get("udps_opackets", 0))),
+            tcp_connections(), stat("tcp", "tcps_accepts"), stat("tcp", "tcps_connects"))),
+        ("IP packets", "%d in, %d out" % (stat("ip", "ips_total"), stat("ip", "ips_localout"))),
+        ("ICMP", "%d received, %d echo requests" % (stat("icmp", "icps_received"), stat("icmp", "icps_echo"))),
+        ("UDP datagrams", "%d in, %d out" % (stat("udp", "udps_ipackets"), stat("udp", "udps_opackets"))),
         ("HTTP requests", "%d" % stats["requests"]),
     )
     body = "".join("<tr><th>%s</th><td>%s</td></tr>\n" % r for r in rows)
@@ -136,6 +150,13 @@ def json_pieces(d):
             yield sep + json.dumps(k) + ": "
             for p in json_pieces(v):
                 yield p
+        elif type(v) is _Counters:
+            yield sep + json.dumps(k) + ": "
+            c = "{"
+            for i in range(len(v.names)):
+                yield c + json.dumps(v.prefix + v.names[i]) + ": " + str(v.values[i])
+                c = ", "
+            yield "}" if c == ", " else "{}"
         else:
             yield sep + json.dumps(k) + ": " + json.dumps(v)
         sep = ", "

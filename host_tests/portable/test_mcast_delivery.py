@@ -446,3 +446,31 @@ def test_heap_per_multicast_send_looped_back():
     dev.fail_send = False
     igmp_sent(dev)
     _end()
+
+
+def test_before_any_option_a_port_has_one_socket():
+    """in_mcast is loaded by the first reuse or multicast option a datagram socket sets; before
+    that (here: taken out of sys.modules for the test) udp_input finds the one socket a port can
+    have, with the same rules: broadcast to a wildcard-bound socket, no group datagram to a socket
+    that joined nothing."""
+    import sys
+
+    nic, dev = _setup()
+    saved = sys.modules.pop("bsdnet.in_mcast")
+    try:
+        a = _sock(("0.0.0.0", 6300))
+        c = _sock((BOARD, 6301))
+        dev.rxq.append(udp_frame(HOST, "10.7.0.255", 4000, 6300, b"to all", dmac=BCAST))
+        tick(nic)
+        assert _drain(a) == [(b"to all", (HOST, 4000))]
+        d = _delta("udp", "udps_noportbcast", lambda: (dev.rxq.append(udp_frame(HOST, "10.7.0.255", 4000, 6301,
+                                                                                 b"x", dmac=BCAST)), tick(nic)))
+        assert d == 1 and _drain(c) == []  # bound to its unicast address: not a broadcast's
+        f = udp_frame(HOST, "224.0.0.1", 4000, 6300, b"x", dmac=fx.group_mac("224.0.0.1"))
+        assert _delta("udp", "udps_filtermcast", lambda: (dev.rxq.append(f), tick(nic))) == 1
+        assert _drain(a) == [] and "bsdnet.in_mcast" not in sys.modules
+        a.sendto(b"out", (G1, 7000))  # to a group: TTL 1 (RFC 1112 6.1), nobody here to loop it to
+        assert [x[3] for x in _udp_sent(dev)] == [1]
+    finally:
+        sys.modules["bsdnet.in_mcast"] = saved
+    _end()

@@ -30,25 +30,25 @@ _active = 0
 _t0 = int(time.time())
 
 
-class _Counters:
-    """One table of counters in the JSON document: a copy of its values with the names it shares
-    with bsdnet.stats. json_pieces writes it as an object; a dict of it would take several times the
-    heap (tcpstat's alone ~1 KB), which a Pico that has served a while may not have (measured)."""
+class _Table:
+    """A snapshot of one counter table: a copy of its values (a list of small ints, one block of
+    4 bytes a counter) with the names it is reported under. json_pieces renders it as an object;
+    no dict of 70 entries is made on a board's heap."""
 
-    def __init__(self, names, values, prefix):
+    def __init__(self, a, names, prefix):
+        self.values = list(a)
         self.names = names
-        self.values = values
         self.prefix = prefix
 
 
-def _counter_dicts():
+def _counter_tables():
     """The protocol counters by table ("ipstat", "icmpstat", ...), from bsdnet.stats: reading them
     loads no protocol module."""
     from bsdnet import stats as bstats
 
     d = {}
     for key, a, names, prefix in bstats.TABLES:
-        d[key + "stat"] = _Counters(names, list(a), prefix)
+        d[key + "stat"] = _Table(a, names, prefix)
     return d
 
 
@@ -77,7 +77,7 @@ def stats_doc():
         "tcp_connections": tcp_connections(),
         "http": dict(stats),
     }
-    c = _counter_dicts()
+    c = _counter_tables()
     for k in c:
         d[k] = c[k]
     try:
@@ -90,22 +90,17 @@ def stats_doc():
 
 
 def status_page(addr):
-    # the few counters the page shows, read one by one (stats.stat): stats_doc() would make every
-    # table a dict first, KBs of heap that a Pico which has served a while may not have (measured:
-    # MemoryError here on the emulated Pico after the TCP tests)
-    from bsdnet import mbuf
     from bsdnet.stats import stat
 
-    mem_alloc = getattr(gc, "mem_alloc", None)  # MicroPython only
-    mem_free = getattr(gc, "mem_free", None)
-    mem = "%s bytes free, %s used" % (mem_free(), mem_alloc()) if mem_free else "n/a"
+    d = stats_doc()
+    mem = "%s bytes free, %s used" % (d["mem_free"], d["mem_alloc"]) if d["mem_free"] is not None else "n/a"
     rows = (
         ("address", addr),
-        ("uptime", "%d s" % (int(time.time()) - _t0)),
+        ("uptime", "%d s" % d["uptime_s"]),
         ("memory", mem),
-        ("mbufs free", "%d of %d" % (mbuf.pool_free(), mbuf.pool_size())),
+        ("mbufs free", "%d of %d" % (d["mbuf_free"], d["mbuf_total"])),
         ("TCP connections", "%d open, %d accepted, %d made" % (
-            tcp_connections(), stat("tcp", "tcps_accepts"), stat("tcp", "tcps_connects"))),
+            d["tcp_connections"], stat("tcp", "accepts"), stat("tcp", "connects"))),
         ("IP packets", "%d in, %d out" % (stat("ip", "ips_total"), stat("ip", "ips_localout"))),
         ("ICMP", "%d received, %d echo requests" % (stat("icmp", "icps_received"), stat("icmp", "icps_echo"))),
         ("UDP datagrams", "%d in, %d out" % (stat("udp", "udps_ipackets"), stat("udp", "udps_opackets"))),
@@ -143,20 +138,24 @@ def json_pieces(d):
     if not d:
         yield "{}"
         return
+    if type(d) is _Table:
+        from bsdnet.stats import stat_names
+
+        sep = "{"
+        i = 0
+        for name in stat_names(d.names):
+            yield sep + json.dumps(d.prefix + name) + ": " + json.dumps(d.values[i])
+            sep = ", "
+            i += 1
+        yield "}" if sep == ", " else "{}"
+        return
     sep = "{"
     for k in d:
         v = d[k]
-        if type(v) is dict:
+        if type(v) is dict or type(v) is _Table:
             yield sep + json.dumps(k) + ": "
             for p in json_pieces(v):
                 yield p
-        elif type(v) is _Counters:
-            yield sep + json.dumps(k) + ": "
-            c = "{"
-            for i in range(len(v.names)):
-                yield c + json.dumps(v.prefix + v.names[i]) + ": " + str(v.values[i])
-                c = ", "
-            yield "}" if c == ", " else "{}"
         else:
             yield sep + json.dumps(k) + ": " + json.dumps(v)
         sep = ", "

@@ -50,10 +50,23 @@ def netns_board(tag, chip, runtime, extra=()):
         b = NetnsBoard(ns, chip, runtime, ip=BOARD_IP + "/24", host_ip=HOST_IP + "/24", tap=TAP, extra=extra)
         b.wait_ready(60)
         yield b
+        b.stop(5)
+        assert_no_chip_violations(b)
     finally:
         if b is not None:
             b.stop(5)
         ns.close()
+
+
+def assert_no_chip_violations(b):
+    """The chip model's violations (a driver breaking a rule of the chip's fact sheet, e.g. reading
+    the W5500's RX buffer beyond RX_WR) fail the test: the count is in the final stats line."""
+    st = b.final_stats or {}
+    n = (st.get("chip") or {}).get("violations", 0)
+    if n:
+        pytest.fail("the chip model recorded %d violation(s) (tools/emu/%s.py): %s; chip counters: %s\n%s"
+                    % (n, b.chip, st.get("chip_violations"), json.dumps(st.get("chip"), sort_keys=True),
+                       board_tail(b)))
 
 
 def board_tail(b, n=30):

@@ -21,6 +21,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tools"))
 
 from demo import Netns, NetnsBoard, parse_ping, runtime_missing  # noqa: E402
+from e2e import assert_no_chip_violations  # noqa: E402
 from tap import netns_missing  # noqa: E402
 from emu.wire import read_pcap  # noqa: E402
 
@@ -75,9 +76,10 @@ def board(request):
         # teardown checks: SIGTERM ends it within 5 s, the TAP it made is gone, counters were printed
         secs = b.stop(5)
         b_stderr = b.stderr
-        b = None
+        stopped, b = b, None
         assert secs is not None and secs < 5.0, "host board took %s s to exit after SIGTERM\n%s" % (
             secs, _tail(b_stderr))
+        assert_no_chip_violations(stopped)
         assert ns.run(["ip", "link", "show", TAP], check=False).returncode != 0, "TAP left behind"
     finally:
         if b is not None:

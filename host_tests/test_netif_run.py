@@ -33,6 +33,7 @@ async def _exercise(nic, chip, out, n=10):
             raise AssertionError("no echo reply for seq %d" % seq)
     nic.stop()
     await asyncio.wait_for(task, 2)
+    assert chip.violations == [], chip.violations  # the driver used the chip as its fact sheet says
 
 
 def test_run_woken_by_interrupt_pin():
@@ -69,6 +70,7 @@ def test_run_serves_arp_retries_as_deadlines():
     reqs = [f for f in out if f[12:14] == b"\x08\x06" and ah.op(f, 14) == ah.ARPOP_REQUEST
             and f[38:42] == bytes([10, 7, 0, 9])]
     assert len(reqs) >= 3  # the first request and at least two retries, timed by deadlines
+    assert chip.violations == [], chip.violations
     nic.active(False)
     assert mbuf.pool_free() == opts.NMBCLUSTERS
 

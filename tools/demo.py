@@ -127,7 +127,8 @@ class NetnsBoard:
                 self.lines.put(None)  # keep the end marker for the next reader
                 return None
             if line.startswith("error "):
-                raise RuntimeError("host board: %s\n%s" % (line, "\n".join(self.stderr[-30:])))
+                tail = "\n".join(x for x in self.stderr[-30:] if x is not None)
+                raise RuntimeError("host board: %s\n%s" % (line, tail))
             if line.startswith(prefix):
                 return line
 
@@ -413,6 +414,11 @@ def main(argv=None):
     ap.add_argument("--inprocess", action="store_true", help="two boards on the in-process wire, even as root")
     a = ap.parse_args(argv)
     if os.geteuid() == 0 and not a.inprocess and os.path.exists("/dev/net/tun"):
+        # the host board runs under this interpreter (sys.executable): the system python3 lacks what
+        # `make setup` put into .venv (littlefs for rp2040), so run again under .venv, or say so (exit 2)
+        import setupcheck
+
+        setupcheck.require_runtime("demo", a.runtime, argv=None if argv is None else [sys.argv[0]] + list(argv))
         return demo_root(a)
     if os.geteuid() != 0:
         print("not root: no namespace or TAP; two emulated boards on the in-process wire instead")

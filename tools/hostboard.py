@@ -7,6 +7,11 @@
         [--firmware FILE.uf2] [--main FILE.py]      (the last two: --runtime rp2040 only)
 
 Run from the project root as root (it creates or opens the TAP in the current network namespace).
+Any python3 will do once `make setup` has run: when the runtime needs a module this interpreter lacks
+(littlefs for rp2040), the host board runs itself again under the project's .venv/bin/python; without
+setup it says `hostboard: run `make setup` first: <what> is missing` and exits with status 2.
+  --check                 only check that the runtime can start here (modules, npm packages, node, the
+                          firmware file; nothing is opened): prints `ok runtime=R python=EXE`, exits 0
 Frames go: firmware -> driver -> emulated SPI -> chip model -> wire [impairment, pcap] -> TAP.
   --runtime cpython       everything in this process (asyncio)
   --runtime micropython   firmware, driver and chip model inside the MicroPython VM (node
@@ -53,6 +58,7 @@ for _p in (os.path.join(ROOT, "lib"), os.path.join(ROOT, "tools"), os.path.join(
         sys.path.insert(0, _p)
 
 from emu.wire import Wire, Pcap, parse_impair  # noqa: E402
+import setupcheck  # noqa: E402
 import vmboard  # noqa: E402
 
 READY_TIMEOUT_S = 60  # the VM takes a few seconds to load; a board that needs longer is broken
@@ -483,6 +489,8 @@ class Rp2040Board:
 
             v = await in_thread(lambda: b.chip_eval("chip.counters()"))
             d["chip"] = ast.literal_eval(v)
+            if d["chip"].get("violations"):
+                d["chip_violations"] = ast.literal_eval(await in_thread(lambda: b.chip_eval("chip.violations[:5]")))
         except Exception as e:  # noqa: BLE001
             d["chip_error"] = repr(e)
         return d
@@ -688,6 +696,18 @@ def _rp2040_missing(a):
     return None
 
 
+def _check_imports(a):
+    """--check: import what the runtime will import once it runs (a missing piece raises here)."""
+    __import__("emu." + a.chip)
+    if a.runtime == "cpython":
+        import bsdnet.netif  # noqa: F401
+        import main  # noqa: F401 - firmware/main.py
+    elif a.runtime == "rp2040":
+        import mkfs  # noqa: F401 - tools/rp2040: the flash image
+        import run  # noqa: F401
+        from littlefs import LittleFS  # noqa: F401
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--tap", required=True, help="TAP interface name (created if missing)")
@@ -712,7 +732,19 @@ def main(argv=None):
     ap.add_argument("--main-ready", metavar="TEXT",
                     help="with --main: relay no frame to the board until its console shows TEXT (the "
                          "reference firmware's WIZNET5K driver can hang when frames arrive while it starts)")
+    ap.add_argument("--check", action="store_true",
+                    help="check that this runtime can start here (modules, npm packages, node, firmware), print "
+                         "`ok ...` and exit; opens nothing")
     a = ap.parse_args(argv)
+    # the documented command line runs the system python3: re-executes under .venv when that has
+    # what this one lacks, or exits 2 naming what `make setup` would have installed
+    setupcheck.require_runtime("hostboard", a.runtime, argv=None if argv is None else [sys.argv[0]] + list(argv))
+    if a.runtime == "micropython":
+        import shutil
+
+        if shutil.which("node") is None:
+            sys.stderr.write("hostboard: node is not installed (--runtime micropython runs the MicroPython VM in it)\n")
+            return 2
     if a.runtime != "rp2040":
         for opt in ("firmware", "main", "main_ready"):
             if getattr(a, opt) is not None:
@@ -726,6 +758,10 @@ def main(argv=None):
             return 2
     if a.impair:
         parse_impair(a.impair)  # reject a bad spec before touching the network
+    if a.check:
+        _check_imports(a)
+        say("ok runtime=%s chip=%s python=%s" % (a.runtime, a.chip, sys.executable))
+        return 0
     if os.geteuid() != 0:
         say("error hostboard needs root (CAP_NET_ADMIN) to create a TAP")
         return 1

@@ -173,6 +173,9 @@ class Board:
         c = getattr(self.chip, "counters", None)
         if c is not None:
             d["chip"] = c()  # the chip model's own view (its MAC filter, overflows): not visible to a real board
+        v = getattr(self.chip, "violations", None)
+        if v:
+            d["chip_violations"] = list(v[:5])  # the first few rules the driver broke (counted in chip)
         try:
             d["arp_entries"] = [list(e) for e in self.nic.arp_entries()]
         except Exception as e:  # noqa: BLE001 - counters still print when the table does not

@@ -85,3 +85,6 @@ def cleanup():
             r.if_detach(ifp)
         del r.rtable[:]  # static routes too
         r.rtgen[0] += 1
+    f = sys.modules.get("bsdnet.ip_forward")
+    if f is not None:  # a host again, as the build says (a test that made a router)
+        f.set_forwarding(f.opts.IP_FORWARDING, f.opts.IP_SENDREDIRECTS)

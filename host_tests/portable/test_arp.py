@@ -147,10 +147,112 @@ def test_gratuitous_arp_on_address_change():
     assert f[14 + ah.ARP_SPA:14 + ah.ARP_SPA + 4] == f[14 + ah.ARP_TPA:14 + ah.ARP_TPA + 4] == bytes([10, 7, 0, 3])
 
 
-def test_duplicate_address_counted():
+def test_duplicate_address_defended_once_per_interval():
+    # RFC 5227 2.4 (b): another host claims our address: count it, announce ours once, and not
+    # again for ARP_DEFEND_MS however often the claim repeats; learn nothing from the claimant
     nic, dev = netfix.make_if()
     d = stat("arp", "dupaddr")
-    dev.rxq.append(arp_frame(ah.ARPOP_REQUEST, HOST_MAC, "10.7.0.2", b"\0" * 6, "10.7.0.2"))
+    df = stat("arp", "defended")
+    thief = b"\x02\x00\x00\x00\x00\x66"
+    for k in range(5):
+        dev.rxq.append(arp_frame(ah.ARPOP_REQUEST, thief, "10.7.0.2", b"\0" * 6, "10.7.0.2"))
+        nic.poll(1000 + k * 100)
+    assert stat("arp", "dupaddr") == d + 5 and stat("arp", "defended") == df + 1
+    assert len(dev.sent) == 1
+    f = dev.sent[0]
+    assert f[0:6] == BCAST and ah.op(f, 14) == ah.ARPOP_REQUEST
+    assert f[14 + ah.ARP_SHA:14 + ah.ARP_SHA + 6] == BOARD_MAC
+    assert f[14 + ah.ARP_SPA:14 + ah.ARP_SPA + 4] == f[14 + ah.ARP_TPA:14 + ah.ARP_TPA + 4] == bytes([10, 7, 0, 2])
+    dev.rxq.append(arp_frame(ah.ARPOP_REPLY, thief, "10.7.0.2", BOARD_MAC, "10.7.0.1", dst=BOARD_MAC))
+    nic.poll(1000 + opts.ARP_DEFEND_MS + 1)
+    assert stat("arp", "defended") == df + 2 and len(dev.sent) == 2
+    assert not any(e[0] == "10.7.0.2" for e in nic.arp_entries())
+
+
+def test_broadcast_or_multicast_sender_hardware_address_ignored():
+    nic, dev = netfix.make_if()
+    n = stat("arp", "badsha")
+    for sha in (BCAST, b"\x01\x00\x5e\x00\x00\x01"):
+        dev.rxq.append(arp_frame(ah.ARPOP_REQUEST, sha, "10.7.0.1", b"\0" * 6, "10.7.0.2"))
+        nic.poll(1000)
+    assert stat("arp", "badsha") == n + 2 and dev.sent == [] and nic.arp_entries() == []
+
+
+def test_martian_sender_protocol_address_ignored():
+    nic, dev = netfix.make_if()
+    n = stat("arp", "badspa")
+    for spa in ("127.0.0.1", "224.0.0.9", "255.255.255.255", "10.7.0.255", "0.1.2.3", "240.0.0.1"):
+        dev.rxq.append(arp_frame(ah.ARPOP_REQUEST, HOST_MAC, spa, b"\0" * 6, "10.7.0.2"))
+        nic.poll(1000)
+    assert stat("arp", "badspa") == n + 6 and dev.sent == [] and nic.arp_entries() == []
+
+
+def test_probe_for_our_address_is_answered_but_teaches_nothing():
+    # an RFC 5227 probe (sender 0.0.0.0) for our address: the reply tells the prober it is taken
+    nic, dev = netfix.make_if()
+    dev.rxq.append(arp_frame(ah.ARPOP_REQUEST, HOST_MAC, "0.0.0.0", b"\0" * 6, "10.7.0.2"))
     nic.poll(1000)
-    assert stat("arp", "dupaddr") == d + 1
-    assert dev.sent == []
+    assert len(dev.sent) == 1 and ah.op(dev.sent[0], 14) == ah.ARPOP_REPLY
+    assert nic.arp_entries() == []
+
+
+def test_never_arp_for_our_own_or_a_martian_address():
+    nic, dev = netfix.make_if()
+    for a in ("10.7.0.2", "127.0.0.1", "0.0.0.0"):
+        m, dst = _ip_packet(a)
+        assert not ether_output(nic, m, dst, 0, 1000)
+    assert dev.sent == [] and nic.arp_entries() == []
+
+
+def test_hold_queues_together_stay_within_their_quota():
+    # the pool rule: unresolvable next hops (a spoofed flood) hold at most ARP_HOLD_TOTAL
+    # clusters in all; the oldest held packet makes room for the newest
+    nic, dev = netfix.make_if()
+    q = stat("mbuf", "quotadrops")
+    n = 0
+    for k in range(2 * opts.ARP_TABLE_SIZE):
+        for _ in range(opts.ARP_HOLD):
+            m, dst = _ip_packet("10.7.0.%d" % (10 + k))
+            ether_output(nic, m, dst, 0, 1000 + k)
+            n += 1
+    assert mbuf.held[mbuf.HOLD_ARP] == opts.ARP_HOLD_TOTAL
+    assert mbuf.pool_free() == opts.NMBCLUSTERS - opts.ARP_HOLD_TOTAL
+    assert stat("mbuf", "quotadrops") > q
+    # the newest packets are the ones held
+    last = "10.7.0.%d" % (10 + 2 * opts.ARP_TABLE_SIZE - 1)
+    assert (last, "", "incomplete") in nic.arp_entries()
+    nic.active(False)
+    assert mbuf.pool_free() == opts.NMBCLUSTERS and mbuf.held[mbuf.HOLD_ARP] == 0
+
+
+def test_unresolvable_addresses_do_not_evict_answered_entries():
+    nic, dev = netfix.make_if()
+    dev.rxq.append(arp_frame(ah.ARPOP_REQUEST, HOST_MAC, "10.7.0.1", b"\0" * 6, "10.7.0.2"))
+    nic.poll(1000)
+    for k in range(3 * opts.ARP_TABLE_SIZE):
+        m, dst = _ip_packet("10.7.0.%d" % (100 + k))
+        ether_output(nic, m, dst, 0, 2000 + k)
+    assert ("10.7.0.1", "02:00:00:00:00:01", "reachable") in nic.arp_entries()
+    nic.active(False)
+
+
+def test_send_to_a_host_arp_gave_up_on_fails_with_ehostdown():
+    from bsdnet import socket
+    from bsdnet.errno import EHOSTDOWN
+    import ptest
+
+    nic, dev = netfix.make_if()
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        from bsdnet.compat import ticks_ms
+
+        now = ticks_ms()
+        s.sendto(b"x", ("10.7.0.9", 9))  # held for ARP: no error yet
+        for _ in range(opts.ARP_MAXTRIES + 1):
+            now = ticks_add(now, opts.ARP_RETRY_MS)
+            nic.poll(now)
+        assert ("10.7.0.9", "", "down") in nic.arp_entries()
+        e = ptest.raises(OSError, s.sendto, b"x", ("10.7.0.9", 9))
+        assert e.errno == EHOSTDOWN
+    finally:
+        s.close()

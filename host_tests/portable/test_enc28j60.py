@@ -710,3 +710,78 @@ def test_heap_per_frame():
     report_alloc("enc28j60 idle poll", idle, limit=0)
     assert d.rx_errors == 0 and d.tx_errors == 0
     _clean(chip, spi)
+
+
+# ---------------------------------------------------------------------- counters
+_TOP = 0x1FFFFFFF  # the drivers' counters wrap below 2**29 (an increment never makes a big int)
+
+
+def test_counters_wrap_below_2_29():
+    from bsdnet.dev import COUNTERS
+
+    chip, spi, d = _setup()
+    got = []
+    chip.on_transmit = lambda f: got.append(bytes(f))
+    names = list(COUNTERS) + ["rx_resets", "tx_retries"]
+    assert sorted(d.counters()) == sorted(names)
+    for k in names:
+        setattr(d, k, _TOP)
+    buf = bytearray(1536)
+    f = _frame(100, 1)
+    assert chip.deliver(f) and _same(buf, f, d.recv_into(buf))
+    assert d.rx_frames == 0 and d.rx_bytes == 99  # (2**29 - 1 + 100) mod 2**29
+    assert d.spi_xfers < 20
+    t = _frame(300, 2, dst=PEER, src=MAC)
+    chip.late_collisions = 1
+    assert d.send(t, 300) and got == [bytes(t)]
+    assert d.tx_frames == 0 and d.tx_bytes == 299 and d.tx_retries == 0
+    chip.tx_hang = True
+    assert not d.send(t, 300) and d.tx_errors == 0
+    chip.tx_hang = False
+    assert chip.deliver(_frame(400, 3))
+    assert d.recv_into(bytearray(128)) == 0 and d.rx_dropped == 0  # longer than the buffer
+    p = chip.pointer("ERXWRPT")
+    assert chip.deliver(_frame(100, 4))
+    chip.mem[p] ^= 0x40  # a bad next-packet pointer: an rx error and an RX reset
+    assert d.recv_into(buf) == 0 and d.rx_errors == 0 and d.rx_resets == 0
+    i = 0
+    while chip.deliver(_frame(300, 100 + i)):  # fill the FIFO: one overflow
+        i += 1
+    while d.recv_into(buf):
+        pass
+    assert d.overflows == 0
+    for k in names:
+        assert 0 <= getattr(d, k) < 2 ** 16, (k, getattr(d, k))
+    _clean(chip, spi)
+
+
+def test_heap_per_frame_with_counters_at_the_wrap():
+    # counters just below the wrap: the frames measured carry them across it, and the heap per frame
+    # stays what test_heap_per_frame measures with them small (0)
+    chip, spi, d = _setup()
+    mv = memoryview(bytearray(1536))
+    f = _frame(300, 1)
+    h = _frame(120, 3, dst=PEER, src=MAC)
+    names = ("rx_frames", "rx_bytes", "tx_frames", "tx_bytes", "spi_xfers")
+
+    def near_top():
+        for k in names:
+            setattr(d, k, _TOP - 20)
+
+    def rx():
+        chip.deliver(f)
+        d.recv_into(mv)
+
+    def tx():
+        d.send(h, 120)
+
+    for what, fn, moved in (("receive", rx, ("rx_frames", "rx_bytes")), ("send", tx, ("tx_frames", "tx_bytes"))):
+        near_top()
+        for _ in range(25):
+            fn()
+        for k in moved + ("spi_xfers",):
+            assert getattr(d, k) < 2 ** 16, (what, k)  # wrapped
+        near_top()
+        report_alloc("enc28j60 %s per frame, counters crossing 2**29" % what, fn, limit=0)
+    assert d.rx_errors == 0 and d.tx_errors == 0
+    _clean(chip, spi)

@@ -44,14 +44,15 @@ def _ping_through(chip_name):
         assert in_cksum(rep, 34, iph.total_len(rep, 14) - 20) == 0
     assert len(out) == 21
     # a frame for another MAC never reaches the stack's reply path, and is counted somewhere
-    before = nic.ifstat[stats.IFS_NOTFORUS] + nic.dev.rx_dropped
+    before = nic.ifstat[stats.stat_index("if", "notforus")] + nic.dev.rx_dropped
     chip.deliver(echo_frame("10.7.0.1", "10.7.0.2", dmac=b"\x02\x00\x00\x00\x00\x99"))
     nic.poll(2000)
     assert len(out) == 21
     chip_drops = sum(v for k, v in chip.counters().items() if "drop" in k or "filter" in k) \
         if hasattr(chip, "counters") else 0
-    assert nic.ifstat[stats.IFS_NOTFORUS] + nic.dev.rx_dropped + chip_drops > before
+    assert nic.ifstat[stats.stat_index("if", "notforus")] + nic.dev.rx_dropped + chip_drops > before
     assert mbuf.pool_free() == opts.NMBCLUSTERS
+    assert chip.violations == [], chip.violations  # the driver used the chip as its fact sheet says
     return nic, chip, out
 
 
@@ -74,6 +75,7 @@ def _figures(chip_name):
     ptest.report_alloc("%s: whole board per ping answered (stack+driver+chip model)" % chip_name, one, n=30,
                        limit=64)
     assert mbuf.pool_free() == opts.NMBCLUSTERS
+    assert chip.violations == [], chip.violations
     return per_ping
 
 
@@ -135,6 +137,7 @@ def _udp_echo_figures(chip_name):
     finally:
         s.close()
     assert mbuf.pool_free() == opts.NMBCLUSTERS
+    assert chip.violations == [], chip.violations
 
 
 def test_udp_echo_w5500():

@@ -4,10 +4,13 @@
 # preallocated buffer through tcp_output to the device. The device (tcpfix.SeqReplayDev) moves
 # the sequence number of one preallocated frame on by itself and only counts what goes out.
 from bsdnet import socket as bsock
-from bsdnet.stats import tcpstat, TCPS_PREDDAT, TCPS_PREDACK
+from bsdnet.stats import tcpstat, stat_index
 import ptest
 import tcpfix
 from tcpfix import World, ACK, PSH, add, tp, pool_full
+
+TCPS_PREDDAT = stat_index("tcp", "preddat")
+TCPS_PREDACK = stat_index("tcp", "predack")
 
 _N = 50
 

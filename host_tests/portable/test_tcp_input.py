@@ -2,13 +2,26 @@
 # prediction, trimming to the window, reassembly, bad ACKs, window updates, RST and SYN rules,
 # closed ports, URG, FIN, PAWS, checksums.
 from bsdnet import opts, tcp_subr
-from bsdnet.stats import (TCPS_PREDACK, TCPS_PREDDAT, TCPS_RCVBYTEAFTERWIN, TCPS_RCVOOPACK, TCPS_RCVOOPACKDROP,
-                          TCPS_RCVACKTOOMUCH, TCPS_BADRST, TCPS_BADSYN, TCPS_NOPORT, TCPS_PAWSDROP,
-                          TCPS_RCVBADSUM, TCPS_RCVPARTDUPPACK, TCPS_RCVDUPPACK, TCPS_RCVPACKAFTERWIN)
+from bsdnet.stats import stat_index
 from bsdnet.tcp_var import TCPS_ESTABLISHED, TCPS_CLOSE_WAIT, TCPS_CLOSED
 from bsdnet.errno import ECONNRESET
 import tcpfix
 from tcpfix import World, SYN, ACK, RST, FIN, PSH, URG, add, tp, raises_oserror, read_all, pool_full, pattern
+
+TCPS_PREDACK = stat_index("tcp", "predack")
+TCPS_PREDDAT = stat_index("tcp", "preddat")
+TCPS_RCVBYTEAFTERWIN = stat_index("tcp", "rcvbyteafterwin")
+TCPS_RCVOOPACK = stat_index("tcp", "rcvoopack")
+TCPS_RCVOOPACKDROP = stat_index("tcp", "rcvoopackdrop")
+TCPS_RCVACKTOOMUCH = stat_index("tcp", "rcvacktoomuch")
+TCPS_BADRST = stat_index("tcp", "badrst")
+TCPS_BADSYN = stat_index("tcp", "badsyn")
+TCPS_NOPORT = stat_index("tcp", "noport")
+TCPS_PAWSDROP = stat_index("tcp", "pawsdrop")
+TCPS_RCVBADSUM = stat_index("tcp", "rcvbadsum")
+TCPS_RCVPARTDUPPACK = stat_index("tcp", "rcvpartduppack")
+TCPS_RCVDUPPACK = stat_index("tcp", "rcvduppack")
+TCPS_RCVPACKAFTERWIN = stat_index("tcp", "rcvpackafterwin")
 
 
 # --- header prediction -------------------------------------------------------------------------

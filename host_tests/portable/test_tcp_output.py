@@ -3,11 +3,15 @@
 # retransmit (RFC 5681 3.2), window scaling (RFC 7323 2).
 from bsdnet import opts, tcp_subr
 from bsdnet import socket as bsock
-from bsdnet.stats import TCPS_FASTREXMT, TCPS_PERSISTTIMEO, TCPS_SNDPROBE
+from bsdnet.stats import stat_index
 from bsdnet.tcp_var import TCPS_ESTABLISHED
 from bsdnet.errno import EAGAIN
 import tcpfix
 from tcpfix import World, ACK, PSH, SYN, add, tp, raises_oserror, read_all, pool_full, pattern, tcp_opts
+
+TCPS_FASTREXMT = stat_index("tcp", "fastrexmt")
+TCPS_PERSISTTIMEO = stat_index("tcp", "persisttimeo")
+TCPS_SNDPROBE = stat_index("tcp", "sndprobe")
 
 
 def test_nagle_holds_second_small_write():

@@ -2,14 +2,25 @@
 # the active open (SYN_SENT), simultaneous open, refused and timed-out attempts.
 from bsdnet import opts, tcp_subr, tcp_syncache
 from bsdnet import socket as bsock
-from bsdnet.stats import (TCPS_SC_ADDED, TCPS_SC_DUPSYN, TCPS_SC_RETRANSMITTED, TCPS_SC_STALE,
-                          TCPS_SC_BUCKETOVERFLOW, TCPS_SC_CACHEOVERFLOW, TCPS_SC_RESET, TCPS_SC_BADACK,
-                          TCPS_LISTENDROP, TCPS_BADADDR, TCPS_SC_COMPLETED, TCPS_CONNDROPS,
-                          TCPS_RCVRST)
+from bsdnet.stats import stat_index
 from bsdnet.tcp_var import TCPS_SYN_SENT, TCPS_SYN_RECEIVED, TCPS_ESTABLISHED, TCPS_CLOSED, TCP_SYNRETRIES
 from bsdnet.errno import ECONNREFUSED, ETIMEDOUT, EAGAIN
 import tcpfix
 from tcpfix import World, SYN, ACK, RST, FIN, PSH, add, tp, raises_oserror, read_all, pool_full, tcp_opts
+
+TCPS_SC_ADDED = stat_index("tcp", "sc_added")
+TCPS_SC_DUPSYN = stat_index("tcp", "sc_dupsyn")
+TCPS_SC_RETRANSMITTED = stat_index("tcp", "sc_retransmitted")
+TCPS_SC_STALE = stat_index("tcp", "sc_stale")
+TCPS_SC_BUCKETOVERFLOW = stat_index("tcp", "sc_bucketoverflow")
+TCPS_SC_CACHEOVERFLOW = stat_index("tcp", "sc_cacheoverflow")
+TCPS_SC_RESET = stat_index("tcp", "sc_reset")
+TCPS_SC_BADACK = stat_index("tcp", "sc_badack")
+TCPS_LISTENDROP = stat_index("tcp", "listendrop")
+TCPS_BADADDR = stat_index("tcp", "badaddr")
+TCPS_SC_COMPLETED = stat_index("tcp", "sc_completed")
+TCPS_CONNDROPS = stat_index("tcp", "conndrops")
+TCPS_RCVRST = stat_index("tcp", "rcvrst")
 
 
 def _sc_count():

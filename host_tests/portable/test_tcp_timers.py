@@ -3,12 +3,18 @@
 # close(), TIME_WAIT for 2 MSL, TIME_WAIT slots recycled.
 from bsdnet import opts, tcp_subr, tcp_input
 from bsdnet import socket as bsock
-from bsdnet.stats import (TCPS_RTTUPDATED, TCPS_KEEPPROBE, TCPS_KEEPDROPS, TCPS_TWRECYCLED, TCPS_TIMEOUTDROP,
-                          TCPS_REXMTTIMEO)
+from bsdnet.stats import stat_index
 from bsdnet.tcp_var import (TCPS_ESTABLISHED, TCPS_CLOSED, TCPS_FIN_WAIT_2, TCPS_TIME_WAIT, TCP_MAXRXTSHIFT)
 from bsdnet.errno import ETIMEDOUT
 import tcpfix
 from tcpfix import World, SYN, ACK, FIN, RST, add, tp, raises_oserror, pool_full, tcp_opts
+
+TCPS_RTTUPDATED = stat_index("tcp", "rttupdated")
+TCPS_KEEPPROBE = stat_index("tcp", "keepprobe")
+TCPS_KEEPDROPS = stat_index("tcp", "keepdrops")
+TCPS_TWRECYCLED = stat_index("tcp", "twrecycled")
+TCPS_TIMEOUTDROP = stat_index("tcp", "timeoutdrop")
+TCPS_REXMTTIMEO = stat_index("tcp", "rexmttimeo")
 
 
 def _active_rtt(w, r):

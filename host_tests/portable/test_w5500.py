@@ -387,6 +387,63 @@ def test_length_beyond_rsr_waits_then_recovers():
     _done(chip)
 
 
+def test_recv_that_times_out_never_reads_past_rx_wr():
+    # The chip holds one RECV in Sn_CR for `hold` reads of it: longer than the driver's bounded poll,
+    # so the commits behind it give up with RX_RD and RECV unwritten. RSR then counts from the chip's
+    # older RX_RD while the driver's copy is ahead; the driver takes the chip's RX_RD along with RSR and
+    # never reads beyond RX_WR (#8: the model makes such a read a violation, asserted by _done). Every
+    # frame arrives once, in order, and nothing is reset. The sweep of hold values puts the RECV's end
+    # in each of the driver's polls: in a commit, in a query, between them. (A driver that used RSR from
+    # its own RX_RD read a header past RX_WR with holds of 1200-1300 reads, 200 polls per wait.)
+    first = [_frame(1400, i) for i in range(10)]  # 3 records pass _COMMIT_AT: commits mid-burst
+    later = [_frame(300 + i, 100 + i) for i in range(3)]
+    buf = bytearray(1536)
+    for hold in range(100, 3100, 100):
+        chip, drv = _board()
+        for f in first:
+            assert chip.deliver(f)
+        chip.hold_next(emu.CMD_RECV, hold)
+        got = []
+        for _ in range(len(first) + 40):
+            n = drv.recv_into(buf)
+            if n:
+                got.append(bytes(buf[:n]))
+            if len(got) == len(first):
+                break
+        assert got == [bytes(f) for f in first], (hold, len(got))
+        for f in later:
+            assert chip.deliver(f)
+        for _ in range(40):
+            n = drv.recv_into(buf)
+            if n:
+                got.append(bytes(buf[:n]))
+            if len(got) == len(first) + len(later):
+                break
+        assert got == [bytes(f) for f in first + later], (hold, len(got))
+        assert drv.recv_into(buf) == 0 and not drv.pending()
+        assert drv.rx_errors == 0 and drv.reopens == 0, hold
+        assert chip.stale_reads == 0
+        assert chip._rsr(0) == 0  # everything read was handed back in the end
+        _done(chip)
+
+
+def test_emulator_read_beyond_rx_wr_is_a_violation():
+    chip, drv = _board(pointer_start=0x1000)
+    chip.deliver(_frame(100, 1))
+    spi = drv._spi
+    cs = drv._cs
+    assert _raw(spi, cs, b"\x10\x00\x18", 102)[3:5] == b"\x00\x66"  # the whole record: fine
+    assert chip.violations == []
+    _raw(spi, cs, b"\x10\x00\x18", 103)  # one byte more
+    assert len(chip.violations) == 1 and "beyond RX_WR" in chip.violations[0], chip.violations
+    _raw(spi, cs, b"\x10\x66\x1a\x00\x00")  # a header where no record is yet (FDM, 2 bytes)
+    assert len(chip.violations) == 2 and chip.stale_reads == 2
+    assert chip.counters()["violations"] == 2
+    del chip.violations[:]
+    assert drv.recv_into(bytearray(1536)) == 100
+    _done(chip)
+
+
 # ---------------------------------------------------------------------------------------- two-read rule
 def _raw_rsr_once(spi, cs):
     b = bytearray(5)
@@ -557,6 +614,82 @@ def test_heap_per_frame():
 
     ptest.report_alloc("W5500 empty recv_into + pending + link_up", idle, n=50, limit=0)
     assert drv.tx_errors == 0
+    _done(chip)
+
+
+_TOP = 0x1FFFFFFF  # the drivers' counters wrap below 2**29 (an increment never makes a big int)
+
+
+def test_counters_wrap_below_2_29():
+    from bsdnet.dev import COUNTERS
+
+    chip, drv = _board()
+    sink = Sink(chip)
+    names = list(COUNTERS) + ["reopens"]
+    assert sorted(drv.counters()) == sorted(names)
+    for k in names:
+        setattr(drv, k, _TOP)
+    buf = bytearray(1536)
+    assert chip.deliver(_frame(100, 1))
+    assert drv.recv_into(buf) == 100
+    assert drv.rx_frames == 0 and drv.rx_bytes == 99  # (2**29 - 1 + 100) mod 2**29
+    assert drv.spi_xfers < 10
+    t = _frame(300, 2, dst=PEER)
+    assert drv.send(t, 300) and sink.frames == [bytes(t)]
+    assert drv.tx_frames == 0 and drv.tx_bytes == 299
+    assert chip.deliver(_frame(80, 3, dst=b"\x02\x00\x00\x99\x99\x99"))  # unicast for another station
+    assert drv.recv_into(buf) == 0 and drv.rx_dropped == 0
+    chip.deliver(_frame(100, 4))
+    _corrupt_next_header(chip, 0xFFFF)  # garbage length: an rx error and a reopen
+    assert drv.recv_into(buf) == 0 and drv.rx_errors == 0 and drv.reopens == 0
+    chip.set_link(False)
+    assert not drv.send(t, 300) and drv.tx_errors == 0
+    chip.set_link(True)
+    while True:  # the overflow count: a buffer found without room for a full-size frame
+        if not chip.deliver(_frame(1000, 5)):
+            break
+    assert drv.recv_into(buf) == 1000 and drv.overflows == 0
+    while drv.recv_into(buf):
+        pass
+    for k in names:
+        assert 0 <= getattr(drv, k) < 2 ** 16, (k, getattr(drv, k))
+    _done(chip)
+
+
+def test_heap_per_frame_with_counters_at_the_wrap():
+    # counters just below the wrap: the frames measured carry every counter across it, and the heap
+    # per frame is what test_heap_per_frame measures with them small (0)
+    chip, drv = _board()
+    buf = bytearray(1536)
+    f = _frame(100, 1)
+    t = _frame(300, 2, dst=PEER)
+    other = _frame(100, 3, dst=b"\x02\x00\x00\x99\x99\x99")
+    names = ("rx_frames", "rx_bytes", "tx_frames", "tx_bytes", "rx_dropped", "spi_xfers")
+
+    def near_top():
+        for k in names:
+            setattr(drv, k, _TOP - 20)
+
+    def rx():
+        chip.deliver(f)
+        drv.recv_into(buf)
+
+    def rx_other():
+        chip.deliver(other)
+        drv.recv_into(buf)
+
+    def tx():
+        drv.send(t, 300)
+
+    for what, fn, moved in (("receive", rx, ("rx_frames", "rx_bytes")), ("send", tx, ("tx_frames", "tx_bytes")),
+                            ("drop (not our MAC)", rx_other, ("rx_dropped",))):
+        near_top()
+        for _ in range(25):
+            fn()
+        for k in moved + ("spi_xfers",):
+            assert getattr(drv, k) < 2 ** 16, (what, k)  # wrapped
+        near_top()
+        ptest.report_alloc("W5500 %s per frame, counters crossing 2**29" % what, fn, n=50, limit=0)
     _done(chip)
 
 

@@ -11,10 +11,39 @@ from . import mbuf
 from .inet import in_eq, in_copy, in_nullhost, inet_ntoa
 from .hdr import ether as eh
 from .hdr import arp as ah
-from .stats import (stat_inc, stat_add, arpstat, etherstat, ARPS_RECEIVED, ARPS_RXREQUESTS, ARPS_RXREPLIES,
-    ARPS_TXREQUESTS, ARPS_TXREPLIES, ARPS_TXGRATUITOUS, ARPS_DROPPED, ARPS_BAD, ARPS_NOTFORUS, ARPS_DUPADDR,
-    ARPS_TIMEOUTS, ARPS_HELD, ARPS_HOLDDROPS, ARPS_EVICTIONS, ARPS_TABLEFULL, ARPS_NOMBUF, ETHS_SHORT, ETHS_NOTFORUS,
-    ETHS_NOPROTO, ETHS_MULTICAST, ETHS_BROADCAST, ETHS_MCASTFILTER, IFS_IERRORS, IFS_NOPROTO, IFS_NOTFORUS, IFS_OERRORS)
+from .errno import EHOSTDOWN, EHOSTUNREACH, ENOBUFS
+from .stats import stat_inc, stat_add, arpstat, etherstat, mbstat
+# counter indices in bsdnet.stats (private consts: no RAM at run time)
+_ARPS_RECEIVED = const(0)
+_ARPS_RXREQUESTS = const(1)
+_ARPS_RXREPLIES = const(2)
+_ARPS_TXREQUESTS = const(3)
+_ARPS_TXREPLIES = const(4)
+_ARPS_TXGRATUITOUS = const(5)
+_ARPS_DROPPED = const(6)
+_ARPS_BAD = const(7)
+_ARPS_BADSHA = const(8)
+_ARPS_BADSPA = const(9)
+_ARPS_NOTFORUS = const(10)
+_ARPS_DUPADDR = const(11)
+_ARPS_DEFENDED = const(12)
+_ARPS_TIMEOUTS = const(13)
+_ARPS_HELD = const(14)
+_ARPS_HOLDDROPS = const(15)
+_ARPS_EVICTIONS = const(16)
+_ARPS_TABLEFULL = const(17)
+_ARPS_NOMBUF = const(18)
+_ETHS_SHORT = const(0)
+_ETHS_NOTFORUS = const(1)
+_ETHS_NOPROTO = const(2)
+_ETHS_MULTICAST = const(3)
+_ETHS_BROADCAST = const(4)
+_ETHS_MCASTFILTER = const(5)
+_IFS_IERRORS = const(4)
+_IFS_OERRORS = const(5)
+_IFS_NOPROTO = const(7)
+_IFS_NOTFORUS = const(8)
+_MBS_QUOTADROPS = const(4)
 
 _LLE_FREE = const(0)
 _LLE_INCOMPLETE = const(1)  # request sent, no answer yet
@@ -26,6 +55,7 @@ _STATE_NAMES = ("free", "incomplete", "reachable", "down")
 
 _BCAST = b"\xff\xff\xff\xff\xff\xff"
 _ALLHOSTS_MAC = b"\x01\x00\x5e\x00\x00\x01"  # 224.0.0.1 (RFC 1112 6.4): every host is in it
+arp_error = [0]  # why the last ether_output did not send (EHOSTDOWN, ...): the sender reports it
 
 
 class ArpTable:
@@ -42,6 +72,8 @@ class ArpTable:
         self.nhold = bytearray(size)
         self.npend = 0  # entries INCOMPLETE or DOWN (the ones with a timer): none is the common case
         self.last = 0  # the slot resolve() hit last: most traffic goes to one peer or the gateway
+        self.defended = False  # an address conflict was answered at defend_at (RFC 5227 2.4)
+        self.defend_at = 0
 
     # --- lookup and slots ---------------------------------------------------------------
     def _set(self, i, s):
@@ -59,19 +91,26 @@ class ArpTable:
         return -1
 
     def _alloc(self, a, off, now):
-        """A slot for address a: a free one, else evict the least recently used without hold."""
+        """A slot for address a: a free one, else evict: a down entry, then the least recently used
+        unanswered one, then the least recently used reachable one. Entries that answered are
+        the last to go, so a flood of unresolvable (spoofed) addresses churns among its own
+        entries and leaves the hosts we talk to in place."""
         victim = -1
+        vrank = 0
         for i in range(self.size):
-            if self.state[i] == _LLE_FREE:
+            st = self.state[i]
+            if st == _LLE_FREE:
                 victim = i
                 break
-            if self.hold[i] is None and (victim < 0 or ticks_diff(self.used[i], self.used[victim]) < 0):
+            r = 3 if st == _LLE_DOWN else (2 if st == _LLE_INCOMPLETE else 1)
+            if r > vrank or (r == vrank and ticks_diff(self.used[i], self.used[victim]) < 0):
                 victim = i
+                vrank = r
         if victim < 0:
-            stat_inc(arpstat, ARPS_TABLEFULL)
+            stat_inc(arpstat, _ARPS_TABLEFULL)
             return -1
         if self.state[victim] != _LLE_FREE:
-            stat_inc(arpstat, ARPS_EVICTIONS)
+            stat_inc(arpstat, _ARPS_EVICTIONS)
             self._clear(victim)
         in_copy(self.ip, 4 * victim, a, off)
         self.used[victim] = now
@@ -81,7 +120,7 @@ class ArpTable:
     def _clear(self, i):
         m = self.hold[i]
         if m is not None:
-            stat_add(arpstat, ARPS_HOLDDROPS, self.nhold[i])
+            stat_add(arpstat, _ARPS_HOLDDROPS, self.nhold[i])
             mbuf.m_freem(m)
         self.hold[i] = None
         self.nhold[i] = 0
@@ -116,13 +155,21 @@ class ArpTable:
                 self._request(dst, doff, now)
             return True
         if i >= 0 and self.state[i] == _LLE_DOWN:
-            stat_inc(arpstat, ARPS_DROPPED)
+            stat_inc(arpstat, _ARPS_DROPPED)
+            arp_error[0] = EHOSTDOWN  # the sender learns it (ARP gave up on this host lately)
             mbuf.m_free(m)
             return False
         if i < 0:
+            if self.ifp.ia.is_ours(dst, doff) or self.ifp.ia.martian_src(dst, doff, False):
+                # never ARP for our own address, or for one no host can have
+                stat_inc(arpstat, _ARPS_DROPPED)
+                arp_error[0] = EHOSTUNREACH
+                mbuf.m_free(m)
+                return False
             i = self._alloc(dst, doff, now)
             if i < 0:
-                stat_inc(arpstat, ARPS_DROPPED)
+                stat_inc(arpstat, _ARPS_DROPPED)
+                arp_error[0] = ENOBUFS
                 mbuf.m_free(m)
                 return False
             self._set(i, _LLE_INCOMPLETE)
@@ -130,14 +177,19 @@ class ArpTable:
             self.expire[i] = ticks_add(now, opts.ARP_RETRY_MS)
             self._request(dst, doff, now)
         self.used[i] = now
-        # la_hold: keep the newest ARP_HOLD packets, dropping the oldest
+        # la_hold: keep the newest ARP_HOLD packets of an entry, dropping the oldest; and all
+        # entries together within ARP_HOLD_TOTAL clusters (the pool rule): the oldest held
+        # packet of any entry makes room
         if self.nhold[i] >= opts.ARP_HOLD:
-            old = self.hold[i]
-            self.hold[i] = old.next
-            old.next = None
-            mbuf.m_free(old)
-            self.nhold[i] -= 1
-            stat_inc(arpstat, ARPS_HOLDDROPS)
+            self._drop_head(i)
+        while not mbuf.m_hold(m, mbuf.HOLD_ARP, now):
+            j = self._oldest_hold()
+            if j < 0:
+                stat_inc(arpstat, _ARPS_DROPPED)
+                mbuf.m_free(m)
+                return False
+            self._drop_head(j)
+            stat_inc(mbstat, _MBS_QUOTADROPS)
         m.next = None
         if self.hold[i] is None:
             self.hold[i] = m
@@ -147,8 +199,25 @@ class ArpTable:
                 t = t.next
             t.next = m
         self.nhold[i] += 1
-        stat_inc(arpstat, ARPS_HELD)
+        stat_inc(arpstat, _ARPS_HELD)
         return False
+
+    def _drop_head(self, i):
+        old = self.hold[i]
+        self.hold[i] = old.next
+        old.next = None
+        mbuf.m_free(old)
+        self.nhold[i] -= 1
+        stat_inc(arpstat, _ARPS_HOLDDROPS)
+
+    def _oldest_hold(self):
+        """The entry whose first held packet is the oldest, or -1."""
+        best = -1
+        for i in range(self.size):
+            h = self.hold[i]
+            if h is not None and (best < 0 or ticks_diff(h.stamp, self.hold[best].stamp) < 0):
+                best = i
+        return best
 
     # --- timers -------------------------------------------------------------------------
     def next_timeout(self, now):
@@ -172,10 +241,10 @@ class ArpTable:
                 self._clear(i)
             elif self.asked[i] >= opts.ARP_MAXTRIES:
                 # no answer: drop what waits and remember for a while that the host is down
-                stat_inc(arpstat, ARPS_TIMEOUTS)
+                stat_inc(arpstat, _ARPS_TIMEOUTS)
                 h = self.hold[i]
                 if h is not None:
-                    stat_add(arpstat, ARPS_HOLDDROPS, self.nhold[i])
+                    stat_add(arpstat, _ARPS_HOLDDROPS, self.nhold[i])
                     mbuf.m_freem(h)
                 self.hold[i] = None
                 self.nhold[i] = 0
@@ -190,18 +259,30 @@ class ArpTable:
     def _request(self, tpa, toff, now):
         ifp = self.ifp
         if self._emit(ah.ARPOP_REQUEST, _BCAST, 0, ifp.ia.addr, 0, None, 0, tpa, toff):
-            stat_inc(arpstat, ARPS_TXREQUESTS)
+            stat_inc(arpstat, _ARPS_TXREQUESTS)
+
+    def _defend(self, b, sha, now):
+        """RFC 5227 2.4 (b): log and announce our address once, then not again for
+        ARP_DEFEND_MS (a hostile host repeating the claim gets one answer per interval)."""
+        if self.defended and ticks_diff(now, self.defend_at) < opts.ARP_DEFEND_MS:
+            return
+        self.defended = True
+        self.defend_at = now
+        print("arp: %s is claimed by %02x:%02x:%02x:%02x:%02x:%02x: defending" % (
+            inet_ntoa(self.ifp.ia.addr), b[sha], b[sha + 1], b[sha + 2], b[sha + 3], b[sha + 4], b[sha + 5]))
+        stat_inc(arpstat, _ARPS_DEFENDED)
+        self.announce(now)
 
     def announce(self, now):
         """Gratuitous ARP: a request for our own address, so neighbours update their caches."""
         ia = self.ifp.ia
         if self._emit(ah.ARPOP_REQUEST, _BCAST, 0, ia.addr, 0, None, 0, ia.addr, 0):
-            stat_inc(arpstat, ARPS_TXGRATUITOUS)
+            stat_inc(arpstat, _ARPS_TXGRATUITOUS)
 
     def _emit(self, op, dmac, dmoff, spa, soff, tha, thoff, tpa, toff):
         m = mbuf.m_get(opts.MAX_LINKHDR)
         if m is None:
-            stat_inc(arpstat, ARPS_NOMBUF)
+            stat_inc(arpstat, _ARPS_NOMBUF)
             return False
         b = m.buf
         o = m.off
@@ -214,11 +295,11 @@ class ArpTable:
     # --- input: arpintr / in_arpinput ---------------------------------------------------
     def input(self, m, now):
         """in_arpinput(): m.off at the ARP header. Consumes m."""
-        stat_inc(arpstat, ARPS_RECEIVED)
+        stat_inc(arpstat, _ARPS_RECEIVED)
         b = m.buf
         o = m.off
         if ah.check(b, o, m.len) != 0:
-            stat_inc(arpstat, ARPS_BAD)
+            stat_inc(arpstat, _ARPS_BAD)
             mbuf.m_free(m)
             return
         ifp = self.ifp
@@ -228,20 +309,33 @@ class ArpTable:
         tpa = o + ah.ARP_TPA
         sha = o + ah.ARP_SHA
         if op == ah.ARPOP_REQUEST:
-            stat_inc(arpstat, ARPS_RXREQUESTS)
+            stat_inc(arpstat, _ARPS_RXREQUESTS)
         else:
-            stat_inc(arpstat, ARPS_RXREPLIES)
+            stat_inc(arpstat, _ARPS_RXREPLIES)
         if eh.mac_eq(b, sha, ifp.lladdr, 0):
-            stat_inc(arpstat, ARPS_BAD)  # our own frame looped back
+            stat_inc(arpstat, _ARPS_BAD)  # our own frame looped back
+            mbuf.m_free(m)
+            return
+        if b[sha] & 1:
+            # a broadcast or multicast sender address (FreeBSD in_arpinput): never learnt
+            stat_inc(arpstat, _ARPS_BADSHA)
             mbuf.m_free(m)
             return
         if ia.configured and in_eq(b, spa, ia.addr, 0):
-            stat_inc(arpstat, ARPS_DUPADDR)  # someone else claims our address (RFC 5227 conflict)
+            # someone else claims our address (RFC 5227 2.4 (b)): defend it with one announcement
+            # per ARP_DEFEND_MS; their packet teaches us nothing
+            stat_inc(arpstat, _ARPS_DUPADDR)
+            self._defend(b, sha, now)
+            mbuf.m_free(m)
+            return
+        probe = in_nullhost(b, spa)  # an RFC 5227 probe: answer it, learn nothing from it
+        if not probe and ia.martian_src(b, spa, False):
+            stat_inc(arpstat, _ARPS_BADSPA)
             mbuf.m_free(m)
             return
         for_us = ia.configured and in_eq(b, tpa, ia.addr, 0)
-        i = self.lookup(b, spa) if not in_nullhost(b, spa) else -1
-        if i < 0 and for_us:
+        i = self.lookup(b, spa) if not probe else -1
+        if i < 0 and for_us and not probe:
             i = self._alloc(b, spa, now)
         if i >= 0:
             mo = 6 * i
@@ -261,7 +355,7 @@ class ArpTable:
                 ifp.if_output(h)
                 h = n
         if not for_us:
-            stat_inc(arpstat, ARPS_NOTFORUS)
+            stat_inc(arpstat, _ARPS_NOTFORUS)
             mbuf.m_free(m)
             return
         if op != ah.ARPOP_REQUEST:
@@ -273,7 +367,7 @@ class ArpTable:
         mbuf.m_prepend(m, eh.ETHER_HDR_LEN)
         eh.emit(b, m.off, b, o + ah.ARP_THA, ifp.lladdr, 0, eh.ETHERTYPE_ARP)
         if ifp.if_output(m):
-            stat_inc(arpstat, ARPS_TXREPLIES)
+            stat_inc(arpstat, _ARPS_TXREPLIES)
 
 
 def ether_input(ifp, m, now):
@@ -281,30 +375,30 @@ def ether_input(ifp, m, now):
     b = m.buf
     o = m.off
     if m.len < eh.ETHER_HDR_LEN:
-        stat_inc(etherstat, ETHS_SHORT)
-        stat_inc(ifp.ifstat, IFS_IERRORS)
+        stat_inc(etherstat, _ETHS_SHORT)
+        stat_inc(ifp.ifstat, _IFS_IERRORS)
         mbuf.m_free(m)
         return
     if b[o] & 1:
         # what the link layer knew travels with the packet (BSD's M_BCAST/M_MCAST): ICMP and TCP
         # must not answer a datagram that came in a broadcast or multicast frame
         if eh.mac_eq(b, o, _BCAST, 0):
-            stat_inc(etherstat, ETHS_BROADCAST)
+            stat_inc(etherstat, _ETHS_BROADCAST)
             m.flags = mbuf.M_BCAST
         else:
-            stat_inc(etherstat, ETHS_MULTICAST)
+            stat_inc(etherstat, _ETHS_MULTICAST)
             m.flags = mbuf.M_MCAST
             mc = ifp.mcast  # the groups joined here (igmp.EtherMulti); None before the first: all-hosts only
             if not (mc.match(b, o) if mc is not None else eh.mac_eq(b, o, _ALLHOSTS_MAC, 0)):
                 # a group not joined here: the chip passes more than we joined (the ENC28J60's hash
                 # filter; the W5500's MACRAW passes every multicast frame: MFEN must stay off, #1)
-                stat_inc(etherstat, ETHS_MCASTFILTER)
+                stat_inc(etherstat, _ETHS_MCASTFILTER)
                 mbuf.m_free(m)
                 return
     elif not eh.mac_eq(b, o, ifp.lladdr, 0):
         # a chip in promiscuous mode (W5500 with MFEN off) passes unicast for others
-        stat_inc(etherstat, ETHS_NOTFORUS)
-        stat_inc(ifp.ifstat, IFS_NOTFORUS)
+        stat_inc(etherstat, _ETHS_NOTFORUS)
+        stat_inc(ifp.ifstat, _IFS_NOTFORUS)
         mbuf.m_free(m)
         return
     t = eh.ethertype(b, o)
@@ -315,16 +409,18 @@ def ether_input(ifp, m, now):
     elif t == eh.ETHERTYPE_ARP:
         ifp.arp.input(m, now)
     else:
-        stat_inc(etherstat, ETHS_NOPROTO)
-        stat_inc(ifp.ifstat, IFS_NOPROTO)
+        stat_inc(etherstat, _ETHS_NOPROTO)
+        stat_inc(ifp.ifstat, _IFS_NOPROTO)
         mbuf.m_free(m)
 
 
 def ether_output(ifp, m, dst, doff, now):
     """ether_output(): m.off at the IP header. Prepend the Ethernet header, resolve the next hop
-    dst (4 bytes at dst[doff]) and send, or hold for ARP. Consumes m. True if sent now."""
+    dst (4 bytes at dst[doff]) and send, or hold for ARP. Consumes m. True if sent now; when it
+    was dropped, arp_error[0] says why (0: held for ARP, or the driver refused it)."""
+    arp_error[0] = 0
     if not mbuf.m_prepend(m, eh.ETHER_HDR_LEN):
-        stat_inc(ifp.ifstat, IFS_OERRORS)
+        stat_inc(ifp.ifstat, _IFS_OERRORS)
         mbuf.m_free(m)
         return False
     b = m.buf

@@ -28,19 +28,9 @@ from .inet import in_eq, in_copy, in_nullhost, inet_ntoa
 from .in_cksum import in_cksum
 from .ip_output import ip_output
 from .errno import ENOBUFS
-from . import stats
-from .stats import stat_inc
+from .stats import stat_inc, igmpstat
 
-# igmpstat (netinet/igmp_var.h struct igmpstat), here and not in stats.py: this module is loaded
-# with the first group joined, and on a Pico ~900 B of names and indices for a table of zeros
-# mattered (the firmware's HTTP page ran out of heap). The first join puts it in stats.TABLES.
-IGPS_NAMES = (
-    "igps_rcv_total", "igps_rcv_tooshort", "igps_rcv_badttl", "igps_rcv_badsum", "igps_rcv_v1v2_queries",
-    "igps_rcv_v3_queries", "igps_rcv_badqueries", "igps_rcv_gen_queries", "igps_rcv_group_queries",
-    "igps_rcv_reports", "igps_rcv_badreports", "igps_rcv_ourreports", "igps_snd_reports", "igps_snd_leaves",
-    "igps_snd_nombuf",
-)
-igmpstat = [0] * len(IGPS_NAMES)
+# igmpstat's indices in bsdnet.stats (private consts: no RAM at run time)
 _IGPS_RCV_TOTAL = const(0)
 _IGPS_RCV_TOOSHORT = const(1)
 _IGPS_RCV_BADTTL = const(2)  # not TTL 1: IGMP is link scope
@@ -134,13 +124,9 @@ def in_joingroup(ifp, a, off, now):
 
 
 def _attach():
-    """Once: the timers into the interfaces' loop (route.pr_timers), igmpstat into the reports."""
+    """Once: the timers into the interfaces' loop (route.pr_timers)."""
     if igmp_timers not in route.pr_timers:
         route.pr_timers.append(igmp_timers)
-    for t in stats.TABLES:
-        if t[0] == "igmp":
-            return
-    stats.TABLES.append(("igmp", igmpstat, IGPS_NAMES, ""))
 
 
 def in_leavegroup(s, now):

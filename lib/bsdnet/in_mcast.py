@@ -34,7 +34,11 @@ from .hdr import ip as iph
 from .hdr import udp as udph
 from .udp_usrreq import udbinfo, UDP_HDR_LEN
 from .ip_output import ip_output
-from .stats import stat_inc, udpstat, UDPS_FILTERMCAST, UDPS_FULLSOCK, UDPS_NOPORTBCAST
+from .stats import stat_inc, udpstat
+# udpstat's indices in bsdnet.stats (private consts: no RAM at run time)
+_UDPS_NOPORTBCAST = const(6)
+_UDPS_FULLSOCK = const(7)
+_UDPS_FILTERMCAST = const(8)
 
 _SOL_SOCKET = const(1)
 _SO_REUSEADDR = const(2)
@@ -270,19 +274,19 @@ def udp_input_mcast(ifp, m, hlen):
         if mc:
             imo = inp.so._imo
             if imo is None or not imo.member(ifp, b, dst):
-                stat_inc(udpstat, UDPS_FILTERMCAST)
+                stat_inc(udpstat, _UDPS_FILTERMCAST)
                 continue
         if last is not None:
             c = mbuf.m_copypacket(m, UDP_HDR_LEN)
             if c is None:
-                stat_inc(udpstat, UDPS_FULLSOCK)  # no cluster for this socket's copy
+                stat_inc(udpstat, _UDPS_FULLSOCK)  # no cluster for this socket's copy
             elif not last.so.sbappendaddr(c):
-                stat_inc(udpstat, UDPS_FULLSOCK)
+                stat_inc(udpstat, _UDPS_FULLSOCK)
                 mbuf.m_free(c)
         last = inp
     if last is None:
-        stat_inc(udpstat, UDPS_NOPORTBCAST)
+        stat_inc(udpstat, _UDPS_NOPORTBCAST)
         mbuf.m_free(m)
     elif not last.so.sbappendaddr(m):
-        stat_inc(udpstat, UDPS_FULLSOCK)
+        stat_inc(udpstat, _UDPS_FULLSOCK)
         mbuf.m_free(m)

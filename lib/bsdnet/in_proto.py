@@ -11,8 +11,9 @@ from .compat import const
 from . import mbuf
 from .hdr import ip as iph
 from . import ip_icmp, udp_usrreq, raw_ip
-from .stats import stat_inc, ipstat, IPS_NOPROTO
-
+from .stats import stat_inc, ipstat
+# counter indices in bsdnet.stats (private consts: no RAM at run time)
+_IPS_NOPROTO = const(10)
 SOCK_STREAM = const(1)
 SOCK_DGRAM = const(2)
 SOCK_RAW = const(3)
@@ -28,7 +29,7 @@ def _tcp_input(ifp, m, hlen, now):
     try:
         from . import tcp_input
     except MemoryError:
-        stat_inc(ipstat, IPS_NOPROTO)
+        stat_inc(ipstat, _IPS_NOPROTO)
         mbuf.m_free(m)
         return
     pr_input[_PR_TCP] = tcp_input.tcp_input

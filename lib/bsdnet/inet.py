@@ -38,6 +38,12 @@ def in_multicast(a, off):
     return a[off] & 0xF0 == 0xE0
 
 
+def in_badsenddst(a, off):
+    """0.0.0.0 and 127/8: no datagram may leave for them (this stack has no loopback interface),
+    the caller gets EADDRNOTAVAIL instead of a packet on the wire."""
+    return a[off] == 127 or in_nullhost(a, off)
+
+
 def in_masked_eq(a, aoff, b, boff, mask):
     """(a & mask) == (b & mask) with mask a 4-byte buffer at 0."""
     return ((a[aoff] ^ b[boff]) & mask[0] == 0 and (a[aoff + 1] ^ b[boff + 1]) & mask[1] == 0

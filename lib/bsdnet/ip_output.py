@@ -6,6 +6,9 @@
 # by the interface its request came in, and it is the cheapest test); anything else by the
 # longest-prefix route (route.rtalloc): a connected subnet directly, RTF_GATEWAY to its gateway.
 # No fragmentation yet: a packet larger than the MTU is dropped and counted.
+# The next-hop half is callable alone for a header that must not be touched again:
+# ip_output_nexthop() (a raw socket's IP_HDRINCL datagram) and ip_output_rt() (ip_forward, which
+# has looked the route up itself).
 import sys
 from . import opts
 from . import mbuf
@@ -13,8 +16,12 @@ from .hdr import ip as iph
 from .inet import in_nullhost, in_multicast, in_allones
 from .route import rtalloc, RTF_GATEWAY
 from .if_ether import ether_output
-from .stats import stat_inc, ipstat, IPS_LOCALOUT, IPS_NOROUTE, IPS_ODROPPED
-
+from .stats import stat_inc, ipstat
+from .compat import const
+# counter indices in bsdnet.stats (private consts: no RAM at run time)
+_IPS_LOCALOUT = const(13)
+_IPS_NOROUTE = const(14)
+_IPS_ODROPPED = const(15)
 _ip_id = [1]
 
 
@@ -22,28 +29,46 @@ def ip_output(ifp, m, now, ttl=opts.IP_DEFTTL):
     """m.off at the IP header; consumes m. True if the frame left now (False: held or dropped)."""
     b = m.buf
     o = m.off
-    stat_inc(ipstat, IPS_LOCALOUT)
+    stat_inc(ipstat, _IPS_LOCALOUT)
     if m.len > ifp.mtu:
-        stat_inc(ipstat, IPS_ODROPPED)
+        stat_inc(ipstat, _IPS_ODROPPED)
         mbuf.m_free(m)
         return False
-    dst = o + iph.IP_DST
     iph.set_total_len(b, o, m.len)
-    iph.set_ident(b, o, _ip_id[0])
-    _ip_id[0] = (_ip_id[0] + 1) & 0xFFFF
+    iph.set_ident(b, o, ip_newid(b, o))
     if ttl:
         iph.set_ttl(b, o, ttl)
     iph.fill_cksum(b, o)
-    if ifp.ia.is_local(b, dst) or in_allones(b, dst) or in_multicast(b, dst):
-        return ether_output(ifp, m, b, dst, now)
-    rt = rtalloc(b, dst)
+    return ip_output_nexthop(ifp, m, b, o + iph.IP_DST, now)
+
+
+def ip_newid(b, o):
+    """The ID for a datagram we originate, its header at b[o] (a counter for now)."""
+    i = _ip_id[0]
+    _ip_id[0] = (i + 1) & 0xFFFF
+    return i
+
+
+def ip_output_nexthop(ifp, m, dst, doff, now):
+    """The second half of ip_output, for a datagram whose header is complete (nothing in it is
+    changed): out to the next hop for dst (4 bytes at dst[doff]; the header's destination, or the
+    address a raw IP_HDRINCL socket sent to). Consumes m."""
+    if ifp.ia.is_local(dst, doff) or in_allones(dst, doff) or in_multicast(dst, doff):
+        return ether_output(ifp, m, dst, doff, now)
+    rt = rtalloc(dst, doff)
     if rt is None:
-        stat_inc(ipstat, IPS_NOROUTE)
+        stat_inc(ipstat, _IPS_NOROUTE)
         mbuf.m_free(m)
         return False
+    return ip_output_rt(rt, m, dst, doff, now)
+
+
+def ip_output_rt(rt, m, dst, doff, now):
+    """Out of route rt's interface: to its gateway (RTF_GATEWAY), else to dst itself, which is on
+    the link (a connected route). ip_forward comes here with the route it looked up. Consumes m."""
     if rt.flags & RTF_GATEWAY:
         return ether_output(rt.ifp, m, rt.gateway, 0, now)
-    return ether_output(rt.ifp, m, b, dst, now)  # a connected route: the destination is on the link
+    return ether_output(rt.ifp, m, dst, doff, now)
 
 
 def ip_moutput(ifp, m, now, imo):

@@ -20,8 +20,13 @@
 from .compat import const
 from . import opts
 from .bcopy import bcopy
-from .stats import stat_inc, mbstat, MBS_GETS, MBS_FREES, MBS_DROPS, MBS_DOUBLE_FREE, MBS_MIN_FREE
-
+from .stats import stat_inc, mbstat
+# counter indices in bsdnet.stats (private consts: no RAM at run time)
+_MBS_GETS = const(0)
+_MBS_FREES = const(1)
+_MBS_DROPS = const(2)
+_MBS_DOUBLE_FREE = const(3)
+_MBS_MIN_FREE = const(5)
 _DEBUG = const(True)
 
 M_BCAST = const(1)  # received as a link-level broadcast
@@ -59,13 +64,13 @@ _arena = bytearray(opts.NMBCLUSTERS * opts.MCLBYTES)
 _amv = memoryview(_arena)
 _pool = [Mbuf(_amv[i * opts.MCLBYTES:(i + 1) * opts.MCLBYTES], i) for i in range(opts.NMBCLUSTERS)]
 _free = list(_pool)  # a stack: list.pop()/append() on a preallocated list do not allocate
-mbstat[MBS_MIN_FREE] = opts.NMBCLUSTERS
+mbstat[_MBS_MIN_FREE] = opts.NMBCLUSTERS
 
 
 def m_get(headroom=opts.MAX_HDR):
     """A free mbuf with `headroom` bytes reserved in front of the (empty) data, or None."""
     if not _free:
-        stat_inc(mbstat, MBS_DROPS)
+        stat_inc(mbstat, _MBS_DROPS)
         return None
     m = _free.pop()
     m.free = False
@@ -75,9 +80,9 @@ def m_get(headroom=opts.MAX_HDR):
     m.cont = None
     m.flags = 0
     n = len(_free)
-    if n < mbstat[MBS_MIN_FREE]:
-        mbstat[MBS_MIN_FREE] = n
-    stat_inc(mbstat, MBS_GETS)
+    if n < mbstat[_MBS_MIN_FREE]:
+        mbstat[_MBS_MIN_FREE] = n
+    stat_inc(mbstat, _MBS_GETS)
     return m
 
 
@@ -86,7 +91,7 @@ def m_free(m):
     twice is caught (counted, and raised in debug builds)."""
     while m is not None:
         if m.free:
-            stat_inc(mbstat, MBS_DOUBLE_FREE)
+            stat_inc(mbstat, _MBS_DOUBLE_FREE)
             if _DEBUG:
                 raise RuntimeError("mbuf %d freed twice" % m.idx)
             return
@@ -98,7 +103,7 @@ def m_free(m):
         m.next = None
         m.cont = None
         _free.append(m)
-        stat_inc(mbstat, MBS_FREES)
+        stat_inc(mbstat, _MBS_FREES)
         m = c
 
 

@@ -13,10 +13,22 @@ from .inet import InIfaddr, inet_ntoa
 from . import if_ether
 from . import ip_input
 from . import stats
-from .stats import stat_inc, stat_add, IFS_N, IFS_NAMES, IFS_IPACKETS, IFS_IBYTES, IFS_OPACKETS, IFS_OBYTES, \
-    IFS_OERRORS, IFS_IQDROPS, MBS_DROPS, MBS_MIN_FREE, MBS_GETS, MBS_FREES, MBS_QUOTADROPS
+from .stats import stat_inc, stat_add, IFS_NAMES
 import sys
 from . import route
+# counter indices in bsdnet.stats (private consts: no RAM at run time)
+_IFS_IPACKETS = const(0)
+_IFS_IBYTES = const(1)
+_IFS_OPACKETS = const(2)
+_IFS_OBYTES = const(3)
+_IFS_OERRORS = const(5)
+_IFS_IQDROPS = const(6)
+_IFS_N = const(9)
+_MBS_GETS = const(0)
+_MBS_FREES = const(1)
+_MBS_DROPS = const(2)
+_MBS_QUOTADROPS = const(4)
+_MBS_MIN_FREE = const(5)
 
 _NO_DEADLINE = const(-1)
 _INTR_RECHECK_MS = const(1000)
@@ -29,7 +41,7 @@ class Interface:
         self.ia = InIfaddr()
         self.up = False
         self.lladdr = bytearray(6)
-        self.ifstat = [0] * IFS_N  # this interface's counters (stats.IFS_*)
+        self.ifstat = [0] * _IFS_N  # this interface's counters (stats.IFS_*)
         self.arp = if_ether.ArpTable(self)
         self.mcast = None  # link-level multicast list (if_multiaddrs): igmp.EtherMulti, from the first join
         self.ipintr = ip_input.ip_input  # a plain function on the instance: calling it does not allocate
@@ -121,15 +133,15 @@ class Interface:
         while n < opts.RX_BATCH:
             m = mbuf.m_get(0)
             if m is None:
-                stat_inc(st, IFS_IQDROPS)  # no cluster: leave the frame in the chip, try later
+                stat_inc(st, _IFS_IQDROPS)  # no cluster: leave the frame in the chip, try later
                 break
             ln = dev.recv_into(m.buf)
             if ln <= 0:
                 mbuf.m_free(m)
                 break
             m.len = ln
-            stat_inc(st, IFS_IPACKETS)
-            stat_add(st, IFS_IBYTES, ln)
+            stat_inc(st, _IFS_IPACKETS)
+            stat_add(st, _IFS_IBYTES, ln)
             n += 1
             if_ether.ether_input(self, m, now)
             if not dev.pending():
@@ -203,10 +215,10 @@ class Interface:
         """Hand a complete frame (m.off at the Ethernet header) to the chip; always frees m."""
         ok = self.dev.send(m.buf[m.off:m.off + m.len] if m.off else m.buf, m.len)
         if ok:
-            stat_inc(self.ifstat, IFS_OPACKETS)
-            stat_add(self.ifstat, IFS_OBYTES, m.len)
+            stat_inc(self.ifstat, _IFS_OPACKETS)
+            stat_add(self.ifstat, _IFS_OBYTES, m.len)
         else:
-            stat_inc(self.ifstat, IFS_OERRORS)
+            stat_inc(self.ifstat, _IFS_OERRORS)
         mbuf.m_free(m)
         return ok
 
@@ -218,9 +230,9 @@ class Interface:
             d[key] = stats.stat_dict(a, names, prefix)
         d["tcp_conns"] = _tcp_conns()
         ms = stats.mbstat
-        d["mbuf"] = {"free": mbuf.pool_free(), "size": mbuf.pool_size(), "drops": ms[MBS_DROPS],
-                     "min_free": ms[MBS_MIN_FREE], "gets": ms[MBS_GETS], "frees": ms[MBS_FREES],
-                     "quotadrops": ms[MBS_QUOTADROPS], "held_arp": mbuf.held[mbuf.HOLD_ARP],
+        d["mbuf"] = {"free": mbuf.pool_free(), "size": mbuf.pool_size(), "drops": ms[_MBS_DROPS],
+                     "min_free": ms[_MBS_MIN_FREE], "gets": ms[_MBS_GETS], "frees": ms[_MBS_FREES],
+                     "quotadrops": ms[_MBS_QUOTADROPS], "held_arp": mbuf.held[mbuf.HOLD_ARP],
                      "held_reass": mbuf.held[mbuf.HOLD_REASS], "held_sock": mbuf.held[mbuf.HOLD_SOCK]}
         return d
 

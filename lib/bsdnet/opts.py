@@ -32,6 +32,7 @@ ARP_HOLD = const(2)  # mbufs held per unresolved entry (la_hold); ARP_HOLD_TOTAL
 ARP_MAXTRIES = const(5)  # requests before an entry is given up
 ARP_RETRY_MS = const(1000)
 ARP_KEEP_MS = const(1200000)  # 20 min, net.link.ether.inet.max_age
+ARP_DEFEND_MS = const(10000)  # RFC 5227 DEFEND_INTERVAL: one announcement per conflict and interval
 ARP_DOWN_MS = const(20000)  # how long an unanswered entry stays down (arpt_down)
 
 # --- IPv4 ---
@@ -39,6 +40,10 @@ IP_DEFTTL = const(64)
 IP_REASS_SLOTS = const(2)
 IP_REASS_TTL_MS = const(30000)
 ICMP_LIM = const(200)  # ICMP errors sent per second at most (net.inet.icmp.icmplim)
+IP_FORWARDING = const(0)  # 1: a router from boot (net.inet.ip.forwarding); at run time
+# ip_forward.set_forwarding(True/False). Off, datagrams for others are dropped (ips_cantforward)
+IP_SENDREDIRECTS = const(1)  # a router sends ICMP host redirects (net.inet.ip.redirect)
+RT_DYNAMIC_MAX = const(4)  # host routes learnt from ICMP redirects; past it the oldest is replaced
 IP_MAX_MEMBERSHIPS = const(8)  # multicast groups joined at once, all interfaces and sockets together
 # (igmp.py's in_multi table, ~40 B a slot; at most 30: a socket's memberships are a bitmask of slots)
 

@@ -3,25 +3,29 @@
 # A table of routes, longest prefix first, so the first entry that matches is the longest-prefix
 # match. Each interface brings its connected route (its subnet, delivered directly) and, when it
 # has a gateway, a default route (0.0.0.0/0, RTF_GATEWAY); ifconfig() replaces them. Static routes
-# (route_add) go through a gateway on a connected subnet and stay until route_delete(). Addresses
-# and masks are 4-byte buffers; a lookup allocates nothing.
+# (route_add) go through a gateway on a connected subnet and stay until route_delete(). Host routes
+# learnt from ICMP redirects (rtredirect: RTF_DYNAMIC) are bounded by opts.RT_DYNAMIC_MAX, the
+# oldest replaced. Addresses and masks are 4-byte buffers; a lookup allocates nothing.
 from .compat import const
+from . import opts
 from .inet import inet_aton, inet_ntoa, in_masked_eq, in_allones, in_nullhost
 from .errno import EEXIST, ESRCH, ENETUNREACH, EINVAL
 
 RTF_UP = const(0x1)
 RTF_GATEWAY = const(0x2)  # the next hop is rt.gateway, not the destination itself
 RTF_HOST = const(0x4)  # a /32
+RTF_DYNAMIC = const(0x10)  # made by an ICMP redirect (rtredirect)
 RTF_STATIC = const(0x800)  # added by route_add(), not by an interface's address
 
 ifnet = []  # type: list  # attached interfaces, in the order they came up
 rtable = []  # type: list  # Rtentry, longest prefix first
 pr_timers = []  # type: list  # the protocols' timer objects every interface's loop runs (TCP's)
 rtgen = [0]  # bumped on every change: a route cached on a pcb (BSD inp_route) is checked against it
+ipforwarding = [opts.IP_FORWARDING]  # net.inet.ip.forwarding; ip_forward.set_forwarding() sets it
 
 
 class Rtentry:
-    __slots__ = ("dst", "mask", "gateway", "ifp", "flags", "plen")
+    __slots__ = ("dst", "mask", "gateway", "ifp", "flags", "plen", "age")
 
     def __init__(self, dst, mask, gateway, ifp, flags):
         self.dst = bytearray(4)
@@ -38,6 +42,7 @@ class Rtentry:
                 n += 1
                 m = (m << 1) & 0xFF
         self.plen = n
+        self.age = 0  # RTF_DYNAMIC: when it was learnt (a sequence number; the oldest is replaced)
 
 
 def _insert(rt):
@@ -111,6 +116,10 @@ def route_add(dst, mask, gateway):
         raise OSError(ENETUNREACH, "gateway %s is on no connected subnet" % gateway)
     new = Rtentry(d, m, g, via, RTF_UP | RTF_GATEWAY | RTF_STATIC | (RTF_HOST if bits == 0xFFFFFFFF else 0))
     for rt in rtable:
+        if rt.plen == new.plen and rt.dst == new.dst and rt.flags & RTF_DYNAMIC:
+            rtable.remove(rt)  # what a redirect taught gives way to the administrator's route
+            break
+    for rt in rtable:
         if rt.plen == new.plen and rt.dst == new.dst:
             raise OSError(EEXIST, "a route to %s/%d exists" % (inet_ntoa(new.dst), new.plen))
     _insert(new)
@@ -133,9 +142,48 @@ def routes():
     out = []
     for rt in rtable:
         f = "U" + ("G" if rt.flags & RTF_GATEWAY else "") + ("H" if rt.flags & RTF_HOST else "") + \
-            ("S" if rt.flags & RTF_STATIC else "")
+            ("S" if rt.flags & RTF_STATIC else "") + ("D" if rt.flags & RTF_DYNAMIC else "")
         out.append((inet_ntoa(rt.dst), inet_ntoa(rt.mask),
                     inet_ntoa(rt.gateway) if rt.flags & RTF_GATEWAY else "", f))
     return out
 
 
+_HOSTMASK = b"\xff\xff\xff\xff"
+_dyn_seq = [0]
+
+
+def rtredirect(dst, doff, gw, goff, ifp):
+    """An ICMP redirect that ip_icmp has validated (RFC 1122 3.2.2.2): datagrams to dst (4 bytes at
+    dst[doff]) go through gw (at gw[goff]), on ifp's subnet. A host route (RTF_HOST | RTF_GATEWAY |
+    RTF_DYNAMIC): the dynamic one for dst is updated, else a new one made; with RT_DYNAMIC_MAX of
+    them already, the oldest is reused. A static host route to dst is the administrator's and stays
+    (False). Cached routes notice through rtgen. Rare: this may allocate."""
+    reuse = None
+    oldest = None
+    n = 0
+    for rt in rtable:
+        if rt.plen == 32 and in_masked_eq(dst, doff, rt.dst, 0, _HOSTMASK):
+            if not rt.flags & RTF_DYNAMIC:
+                return False
+            reuse = rt  # the same destination redirected again: its entry is updated
+            break
+        if rt.flags & RTF_DYNAMIC:
+            n += 1
+            if oldest is None or rt.age < oldest.age:
+                oldest = rt
+    if reuse is None and n >= opts.RT_DYNAMIC_MAX:
+        reuse = oldest
+    if reuse is not None:
+        rtable.remove(reuse)
+        rt = reuse
+        for i in range(4):
+            rt.dst[i] = dst[doff + i]
+            rt.gateway[i] = gw[goff + i]
+        rt.ifp = ifp
+    else:
+        rt = Rtentry(memoryview(dst)[doff:doff + 4], _HOSTMASK, memoryview(gw)[goff:goff + 4], ifp,
+                     RTF_UP | RTF_GATEWAY | RTF_HOST | RTF_DYNAMIC)
+    _dyn_seq[0] += 1
+    rt.age = _dyn_seq[0]
+    _insert(rt)
+    return True

@@ -20,17 +20,21 @@ from . import opts
 from . import mbuf
 from . import route
 from .bcopy import bcopy
-from .inet import inet_aton, inet_ntoa, in_eq, in_copy, in_nullhost
+from .inet import inet_aton, inet_ntoa, in_eq, in_copy, in_nullhost, in_badsenddst
 from .in_pcb import in_pcballoc, in_pcbbind, in_pcbconnect, in_pcbdisconnect, in_pcbdetach
 from .udp_usrreq import udbinfo, udp_output, udp_fromport, FROM_ADDR
 from .raw_ip import ripcbinfo, rip_output
-from .stats import stat_inc, udpstat, UDPS_NOROUTE
+from .stats import stat_inc, udpstat, mbstat
 from .in_proto import pr_usrreqs
 # the errno names a socket user compares with (socket.EAGAIN, ...), as MicroPython numbers them
 from .errno import (EBADF, EAGAIN, EACCES, EINVAL, EDESTADDRREQ, EMSGSIZE, ENOPROTOOPT,  # noqa: F401
                     EPROTONOSUPPORT, EAFNOSUPPORT, ENETDOWN, EISCONN, ENOTCONN, ETIMEDOUT, EHOSTUNREACH,
                     ECONNREFUSED, EADDRINUSE, EADDRNOTAVAIL, ENOBUFS, EINPROGRESS, EALREADY, ECONNRESET,
                     ECONNABORTED, EPIPE, EOPNOTSUPP)
+# counter indices in bsdnet.stats (private consts: no RAM at run time)
+_MBS_QUOTADROPS = const(4)
+_UDPS_FULLSOCK = const(7)
+_UDPS_NOROUTE = const(12)
 
 AF_INET = const(2)
 SOCK_STREAM = const(1)
@@ -39,6 +43,7 @@ SOCK_RAW = const(3)
 IPPROTO_IP = const(0)
 IPPROTO_TCP = const(6)
 IPPROTO_UDP = const(17)
+IP_HDRINCL = const(3)  # SOCK_RAW, level IPPROTO_IP: what the socket writes starts with the IP header
 SOL_SOCKET = const(1)
 SO_REUSEADDR = const(2)
 SO_ERROR = const(4)
@@ -87,6 +92,18 @@ def _sockaddr(addr, buf):
         except ValueError:
             raise OSError(EINVAL, "not a dotted-quad IPv4 address: %r (no DNS yet)" % (host,))
     return port
+
+
+def _nbytes(buf, nbytes, what):
+    """The byte count of recv_into(buf, nbytes) and recvfrom_into: 0 means len(buf); a negative
+    count or one beyond the buffer is the caller's error (ValueError, with CPython's words)."""
+    n = len(buf)
+    if nbytes < 0:
+        raise ValueError("negative buffersize in " + what)
+    if nbytes > n:
+        raise ValueError("buffer too small for requested bytes" if what == "recv_into"
+                         else "nbytes is greater than the length of the buffer")
+    return nbytes if nbytes else n
 
 
 def getaddrinfo(host, port, af=0, type=0, proto=0, flags=0):
@@ -141,9 +158,14 @@ class socket(IOBase):
 
     def sbappendaddr(self, m):
         """Queue a datagram (udp_input/rip_input left the sender's address in front of it).
-        False if the queue is full."""
+        False if this socket's queue is full (opts.UDP_RCVQ). All datagram queues together hold
+        at most opts.SB_MBUFS clusters (the pool rule): past that, the oldest datagram of the
+        longest queue makes room (counted), so a socket nobody reads cannot starve the others."""
         if self._rq_n >= opts.UDP_RCVQ or self._inp is None:
             return False
+        while not mbuf.m_hold(m, mbuf.HOLD_SOCK, 0):
+            if not _sb_drop_oldest():
+                return False
         m.next = None
         if self._rq is None:
             self._rq = m
@@ -299,23 +321,26 @@ class socket(IOBase):
 
     # --- receive --------------------------------------------------------------------------------
     def recv_into(self, buf, nbytes=0):
-        if nbytes <= 0 or nbytes > len(buf):
-            nbytes = len(buf)
-        return self._pr.recv_into(self, buf, nbytes)
+        return self._pr.recv_into(self, buf, _nbytes(buf, nbytes, "recv_into"))
 
     def recvfrom_into(self, buf, nbytes=0):
-        if nbytes <= 0 or nbytes > len(buf):
-            nbytes = len(buf)
-        return self._pr.recvfrom_into(self, buf, nbytes)
+        return self._pr.recvfrom_into(self, buf, _nbytes(buf, nbytes, "recvfrom_into"))
 
     def recv(self, bufsize):
+        if bufsize < 0:
+            raise ValueError("negative buffersize in recv")
         return self._pr.recv(self, bufsize)
 
     def recvfrom(self, bufsize):
+        if bufsize < 0:
+            raise ValueError("negative buffersize in recvfrom")
         return self._pr.recvfrom(self, bufsize)
 
     def readinto(self, buf, nbytes=0):
-        """As MicroPython's stream readinto: None when a non-blocking socket has nothing."""
+        """As MicroPython's stream readinto: at most len(buf) bytes whatever nbytes says, None
+        when a non-blocking socket has nothing."""
+        if nbytes > len(buf):
+            nbytes = len(buf)
         try:
             return self.recv_into(buf, nbytes)
         except OSError as e:
@@ -363,14 +388,18 @@ class socket(IOBase):
         return self  # as MicroPython's socket: the socket is its own stream
 
     async def arecv_into(self, buf, nbytes=0):
+        _nbytes(buf, nbytes, "recv_into")  # a bad count is refused before the wait, as recv_into does
         await self._await(_read_ready, "recv")
         return self.recv_into(buf, nbytes)
 
     async def arecvfrom_into(self, buf, nbytes=0):
+        _nbytes(buf, nbytes, "recvfrom_into")
         await self._await(_read_ready, "recvfrom")
         return self.recvfrom_into(buf, nbytes)
 
     async def arecvfrom(self, bufsize):
+        if bufsize < 0:
+            raise ValueError("negative buffersize in recvfrom")
         await self._await(_read_ready, "recvfrom")
         return self.recvfrom(bufsize)
 
@@ -401,7 +430,10 @@ class socket(IOBase):
         elif value < 0:
             raise OSError(EINVAL, "timeout must be None or >= 0, not %r" % (value,))
         else:
-            self._timeout = int(value * 1000)
+            # whole ms; a positive timeout below 1 ms is 1 ms: it still waits and ends in ETIMEDOUT,
+            # only 0 makes the socket non-blocking (EAGAIN)
+            t = int(value * 1000)
+            self._timeout = t if t or not value else 1
 
     def setblocking(self, flag):
         self._timeout = -1 if flag else 0
@@ -450,6 +482,24 @@ def _connect_ready(so):
 
 
 _stream_calls = [None]
+
+
+def _sb_drop_oldest():
+    """The socket-queue quota is full: drop the head (oldest) datagram of the longest queue.
+    False when no queue holds anything (the datagram alone is larger than the quota)."""
+    best = None
+    for info in (udbinfo, ripcbinfo):
+        for inp in info.pcbs:
+            so = inp.so
+            if inp.attached and so is not None and so._rq is not None and (best is None or so._rq_n > best._rq_n):
+                best = so
+    if best is None:
+        return False
+    m = _dgram_usrreqs._dequeue(best)
+    mbuf.m_free(m)
+    stat_inc(mbstat, _MBS_QUOTADROPS)
+    stat_inc(udpstat, _UDPS_FULLSOCK)
+    return True
 
 
 def _stream_usrreqs():
@@ -506,6 +556,21 @@ def _stream_usrreqs():
     return pr
 
 
+def _sendto_addr(so, addr):
+    """Parse sendto's (host, port) into so._to/so._to_port, unless it holds the host string and port
+    parsed last time: compared by value, not by the address object's identity (a list changed in
+    place, or an equal tuple made anew, are seen as what they hold). No allocation when unchanged."""
+    t = type(addr)
+    if (t is tuple or t is list) and len(addr) == 2:
+        h = addr[0]
+        p = addr[1]
+        if type(p) is int and p == so._to_port and type(h) is str and h == so._to_host:
+            return
+    so._to_host = None  # a parse that raises half way leaves no stale key behind
+    so._to_port = _sockaddr(addr, so._to)
+    so._to_host = addr[0]  # a str: _sockaddr accepts nothing else, and a str cannot change
+
+
 class _DgramUsrreqs:
     """pr_usrreqs for UDP (udp_usrreq) and raw IP (raw_ip): their socket buffer is the datagram
     queue kept on the socket; so._raw tells the two apart where their rules differ."""
@@ -525,8 +590,9 @@ class _DgramUsrreqs:
         so._rq_n = 0
         so._bcast = False
         so._imo = None  # BSD's inp_moptions: in_mcast.IpMoptions once a multicast option is set
-        so._to = bytearray(4)  # the destination of the last sendto(), parsed once per address object
-        so._to_key = None
+        so._hdrincl = False  # IP_HDRINCL (raw sockets)
+        so._to = bytearray(4)  # the destination of the last sendto(), parsed from ...
+        so._to_host = None  # ... this host string (compared by value: a list changed in place is seen)
         so._to_port = 0
         so._from = None  # (host, port) of the last sender, reused while the sender stays the same
         so._from_a = bytearray(4)
@@ -637,9 +703,7 @@ class _DgramUsrreqs:
         inp = so._pcb()
         if self._connected(so, inp):
             raise OSError(EISCONN, "socket is connected: use send()")
-        if addr is not so._to_key:
-            so._to_port = _sockaddr(addr, so._to)
-            so._to_key = addr
+        _sendto_addr(so, addr)
         if so._to_port == 0 and not so._raw:
             raise OSError(EINVAL, "cannot send to port 0")
         return self._send(so, inp, data, so._to, so._to_port)
@@ -659,16 +723,18 @@ class _DgramUsrreqs:
     def _send(self, so, inp, data, fa, fport):
         self._soerror(so)
         n = len(data)
+        if in_badsenddst(fa, 0):
+            raise OSError(EADDRNOTAVAIL, "cannot send to %s" % inet_ntoa(fa))
         ifp = route.rtalloc_ifp(fa, 0)
         if fa[0] & 0xF0 == 0xE0 and so._imo is not None and so._imo.ifp is not None:
             ifp = so._imo.ifp if so._imo.ifp.up else None  # IP_MULTICAST_IF
         if ifp is None:
-            stat_inc(udpstat, UDPS_NOROUTE)
+            stat_inc(udpstat, _UDPS_NOROUTE)
             raise OSError(EHOSTUNREACH if route.ifnet else ENETDOWN, "no route to %s" % inet_ntoa(fa))
         if not so._bcast and ifp.ia.is_broadcast(fa, 0):
             raise OSError(EACCES, "sending to a broadcast address needs SO_BROADCAST")
         if so._raw:
-            err = rip_output(ifp, inp, data, n, fa, 0, ticks_ms())
+            err = rip_output(ifp, inp, data, n, fa, 0, ticks_ms(), so._hdrincl)
         else:
             if inp.lport == 0:
                 in_pcbbind(inp, _ANY, 0, _is_ours)
@@ -693,8 +759,17 @@ class _DgramUsrreqs:
         raise OSError(EOPNOTSUPP, "accept() is for SOCK_STREAM sockets")
 
     def connect(self, so, a, port, is_ours):
-        """UDP connect: fix the peer (send() goes there, only its datagrams are received)."""
+        """UDP connect: fix the peer (send() goes there, only its datagrams are received).
+        connect((host, 0)) dissolves the association instead, as BSD's connect with AF_UNSPEC
+        (udp_disconnect): the peer is forgotten and the local address is the wildcard again, the
+        port stays; sendto() to anyone works and datagrams from anyone are received again."""
         inp = so._pcb()
+        if port == 0 and not so._raw:
+            in_pcbdisconnect(inp)
+            for i in range(4):
+                inp.laddr[i] = 0
+            so._error = 0
+            return
         if in_nullhost(a, 0):
             raise OSError(EINVAL, "cannot connect to 0.0.0.0")
         ifp = route.rtalloc_ifp(a, 0)
@@ -706,12 +781,9 @@ class _DgramUsrreqs:
             return
         if inp.lport == 0:
             in_pcbbind(inp, _ANY, 0, is_ours)
-        if port == 0:
-            in_pcbdisconnect(inp)  # connect to port 0 dissolves the association, as in BSD
-        else:
-            if in_nullhost(inp.laddr, 0):
-                in_copy(inp.laddr, 0, ifp.ia.addr, 0)  # in_pcbconnect: the source address is fixed now
-            in_pcbconnect(inp, a, port)
+        if in_nullhost(inp.laddr, 0):
+            in_copy(inp.laddr, 0, ifp.ia.addr, 0)  # in_pcbconnect: the source address is fixed now
+        in_pcbconnect(inp, a, port)
         so._error = 0
 
     def peer(self, so):
@@ -723,6 +795,8 @@ class _DgramUsrreqs:
     def setsockopt(self, so, level, opt, value):
         if level == SOL_SOCKET and opt == SO_BROADCAST:
             so._bcast = bool(value)
+        elif level == IPPROTO_IP and opt == IP_HDRINCL and so._raw:
+            so._hdrincl = bool(value)
         else:
             # SO_REUSEADDR, SO_REUSEPORT and the multicast options: in_mcast, loaded by the first of
             # them (a board that sets none carries none of it)
@@ -733,6 +807,8 @@ class _DgramUsrreqs:
     def getsockopt(self, so, level, opt):
         if level == SOL_SOCKET and opt == SO_BROADCAST:
             return 1 if so._bcast else 0
+        if level == IPPROTO_IP and opt == IP_HDRINCL and so._raw:
+            return 1 if so._hdrincl else 0
         if level == SOL_SOCKET and opt == SO_ERROR:
             e = so._error
             so._error = 0

@@ -28,14 +28,39 @@ from .tcp_subr import (tcbinfo, tcp_close, tcp_putbufs, tcp_mss, tcp_snd_rebase,
                        tcp_xmit_timer)
 from .tcp_reass import tcp_reass
 from . import tcp_syncache
-from .stats import (stat_inc, tcpstat, stat_add, TCPS_RCVTOTAL, TCPS_RCVSHORT, TCPS_RCVBADOFF, TCPS_RCVBADSUM,
-                    TCPS_BADADDR, TCPS_NOPORT, TCPS_BADOPT, TCPS_PREDACK, TCPS_PREDDAT, TCPS_PAWSDROP,
-                    TCPS_RCVDUPPACK, TCPS_RCVDUPBYTE, TCPS_RCVPARTDUPPACK, TCPS_RCVPACKAFTERWIN,
-                    TCPS_RCVBYTEAFTERWIN, TCPS_RCVAFTERCLOSE, TCPS_RCVWINPROBE, TCPS_RCVDUPACK,
-                    TCPS_RCVACKTOOMUCH, TCPS_RCVACKPACK, TCPS_RCVACKBYTE, TCPS_RCVWINUPD, TCPS_BADSYN,
-                    TCPS_BADRST, TCPS_CONNECTS, TCPS_FASTREXMT, TCPS_RCVRST,
-                    TCPS_SC_BADACK, TCPS_RCVMEMDROP, TCPS_DROPS)
+from .stats import stat_inc, tcpstat, stat_add
 from .errno import ECONNREFUSED, ECONNRESET
+# counter indices in bsdnet.stats (private consts: no RAM at run time)
+_TCPS_CONNECTS = const(2)
+_TCPS_DROPS = const(3)
+_TCPS_RCVTOTAL = const(25)
+_TCPS_RCVBADSUM = const(28)
+_TCPS_RCVBADOFF = const(29)
+_TCPS_RCVSHORT = const(30)
+_TCPS_RCVDUPPACK = const(31)
+_TCPS_RCVDUPBYTE = const(32)
+_TCPS_RCVPARTDUPPACK = const(33)
+_TCPS_RCVPACKAFTERWIN = const(36)
+_TCPS_RCVBYTEAFTERWIN = const(37)
+_TCPS_RCVAFTERCLOSE = const(38)
+_TCPS_RCVWINPROBE = const(39)
+_TCPS_RCVDUPACK = const(40)
+_TCPS_RCVACKTOOMUCH = const(41)
+_TCPS_RCVACKPACK = const(42)
+_TCPS_RCVACKBYTE = const(43)
+_TCPS_RCVWINUPD = const(44)
+_TCPS_PAWSDROP = const(45)
+_TCPS_PREDACK = const(46)
+_TCPS_PREDDAT = const(47)
+_TCPS_BADSYN = const(48)
+_TCPS_BADRST = const(49)
+_TCPS_BADADDR = const(50)
+_TCPS_NOPORT = const(51)
+_TCPS_SC_BADACK = const(62)
+_TCPS_FASTREXMT = const(63)
+_TCPS_BADOPT = const(67)
+_TCPS_RCVRST = const(68)
+_TCPS_RCVMEMDROP = const(69)
 
 _TH_FIN = const(0x01)
 _TH_SYN = const(0x02)
@@ -68,12 +93,12 @@ class _Seg:
 
 _seg = _Seg()
 _to = tcph.TcpOpt()
-_DROP_STAT = (0, TCPS_RCVSHORT, TCPS_RCVBADOFF, TCPS_RCVBADSUM)
+_DROP_STAT = (0, _TCPS_RCVSHORT, _TCPS_RCVBADOFF, _TCPS_RCVBADSUM)
 
 
 def tcp_input(ifp, m, hlen, now):
     """m.off at the IP header (checked by ip_input), m.len its total length. Consumes m."""
-    stat_inc(tcpstat, TCPS_RCVTOTAL)
+    stat_inc(tcpstat, _TCPS_RCVTOTAL)
     b = m.buf
     o = m.off
     th = o + hlen
@@ -88,7 +113,7 @@ def tcp_input(ifp, m, hlen, now):
             or ia.martian_src(b, o + iph.IP_SRC, False)):
         # TCP is unicast only (RFC 1122 4.2.3.10): broadcast/multicast SYNs, our address in a
         # link-level broadcast frame, and martian sources are dropped, never answered
-        stat_inc(tcpstat, TCPS_BADADDR)
+        stat_inc(tcpstat, _TCPS_BADADDR)
         mbuf.m_free(m)
         return
     seg = _seg
@@ -105,7 +130,7 @@ def tcp_input(ifp, m, hlen, now):
     to = _to
     to.to_flags = 0
     if thl > tcph.TCP_HDR_LEN and tcph.parse_options(b, th + tcph.TCP_HDR_LEN, thl - tcph.TCP_HDR_LEN, to):
-        stat_inc(tcpstat, TCPS_BADOPT)  # what was parsed before the bad option stays (BSD does the same)
+        stat_inc(tcpstat, _TCPS_BADOPT)  # what was parsed before the bad option stays (BSD does the same)
     inp = in_pcblookup(tcbinfo, b, o + iph.IP_SRC, (b[th] << 8) | b[th + 1], b, o + iph.IP_DST,
                        (b[th + 2] << 8) | b[th + 3], INPLOOKUP_WILDCARD)
     tp = inp.ppcb if inp is not None else None
@@ -117,7 +142,7 @@ def tcp_input(ifp, m, hlen, now):
                                (b[th + 2] << 8) | b[th + 3], INPLOOKUP_WILDCARD)
             tp = inp.ppcb if inp is not None else None
     if tp is None or tp.state == TCPS_CLOSED:
-        stat_inc(tcpstat, TCPS_NOPORT)
+        stat_inc(tcpstat, _TCPS_NOPORT)
         _finish(_DROPWITHRESET, None, ifp, m, now)
         return
     if tp.state == TCPS_LISTEN:
@@ -176,7 +201,7 @@ def _listen(lp, ifp, m, now):
             return _DROPWITHRESET  # a SYN|ACK to a listener (RFC 9293: RST)
         tp = tcp_syncache.syncache_expand(lp, ifp, m, seg.th, _to, now)
         if tp is tcp_syncache.SC_NONE:
-            stat_inc(tcpstat, TCPS_SC_BADACK)
+            stat_inc(tcpstat, _TCPS_SC_BADACK)
             return _DROPWITHRESET
         if tp is tcp_syncache.SC_DROP:
             return _DROP
@@ -241,12 +266,12 @@ def tcp_do_segment(tp, ifp, m, now):
         a = seg.ack
         if seg.len == 0:
             if tp.snd_una < a <= tp.snd_max and not tp.t_flags & TF_FASTRECOVERY and tp.t_dupacks == 0:
-                stat_inc(tcpstat, TCPS_PREDACK)
+                stat_inc(tcpstat, _TCPS_PREDACK)
                 tp.snd_wl1 = seg.seq
                 _rtt_sample(tp, ts, now)
                 acked = a - tp.snd_una
-                stat_inc(tcpstat, TCPS_RCVACKPACK)
-                stat_add(tcpstat, TCPS_RCVACKBYTE, acked)
+                stat_inc(tcpstat, _TCPS_RCVACKPACK)
+                stat_add(tcpstat, _TCPS_RCVACKBYTE, acked)
                 _cc_ack(tp, acked)
                 _sbdrop(tp, acked)
                 tp.snd_una = a
@@ -265,7 +290,7 @@ def tcp_do_segment(tp, ifp, m, now):
                 return _DONE
         elif (a == tp.snd_una and tp.rq_n == 0 and tp.rb is not None and not tp.so_state & SS_CANTRCVMORE
               and seg.len <= tp.rb_hiwat - tp.rb_cc):
-            stat_inc(tcpstat, TCPS_PREDDAT)
+            stat_inc(tcpstat, _TCPS_PREDDAT)
             tp.snd_wl1 = seg.seq  # pull snd_wl1 up: an older segment must not move the window
             tcp_reass(tp, seg.seq, b, seg.data, seg.len)
             if tp.rcv_nxt >= SEQ_REBASE[0]:
@@ -302,7 +327,7 @@ def _synsent(tp, ifp, m, now):
         return _DROP if f & _TH_RST else _DROPWITHRESET
     if f & _TH_RST:
         if f & _TH_ACK:
-            stat_inc(tcpstat, TCPS_RCVRST)
+            stat_inc(tcpstat, _TCPS_RCVRST)
             _reset(tp, ECONNREFUSED)
         return _DROP
     if not f & _TH_SYN:
@@ -321,7 +346,7 @@ def _synsent(tp, ifp, m, now):
         if tp.snd_nxt < a:
             tp.snd_nxt = a
         seg.ack = a  # before the RTT sample, which reads it
-        stat_inc(tcpstat, TCPS_CONNECTS)
+        stat_inc(tcpstat, _TCPS_CONNECTS)
         _rtt_sample(tp, to.to_flags & tcph.TOF_TS and tp.t_flags & TF_RCVD_TSTMP, now)
         tp.t_timer[TT_KEEP] = -1
         if tp.so_options & _SO_KEEPALIVE:
@@ -390,8 +415,8 @@ def _checks(tp, to, ts, m, now):
             if ticks_diff(now, tp.ts_recent_age) > _PAWS_IDLE:
                 tp.ts_recent_hi = tp.ts_recent_lo = 0  # idle so long the timestamp is stale
             else:
-                stat_inc(tcpstat, TCPS_PAWSDROP)
-                stat_inc(tcpstat, TCPS_RCVDUPPACK)
+                stat_inc(tcpstat, _TCPS_PAWSDROP)
+                stat_inc(tcpstat, _TCPS_RCVDUPPACK)
                 return _DROPAFTERACK
     if tp.state == TCPS_SYN_RECEIVED and f & _TH_ACK and (seg.ack <= tp.snd_una or seg.ack > tp.snd_max):
         return _DROPWITHRESET
@@ -399,23 +424,23 @@ def _checks(tp, to, ts, m, now):
     if f & _TH_RST:
         # RFC 5961 3.2: exactly rcv_nxt resets; elsewhere in the window, a challenge ACK; outside, nothing
         if seg.seq == tp.rcv_nxt:
-            stat_inc(tcpstat, TCPS_RCVRST)
+            stat_inc(tcpstat, _TCPS_RCVRST)
             st = tp.state
             if st == TCPS_SYN_RECEIVED:
                 _reset(tp, ECONNREFUSED)
             elif st >= TCPS_CLOSING and st != TCPS_FIN_WAIT_2:
                 tcp_close(tp)
             else:
-                stat_inc(tcpstat, TCPS_DROPS)
+                stat_inc(tcpstat, _TCPS_DROPS)
                 _reset(tp, ECONNRESET)
             return _DROP
-        stat_inc(tcpstat, TCPS_BADRST)
+        stat_inc(tcpstat, _TCPS_BADRST)
         if tp.rcv_nxt < seg.seq < tp.rcv_nxt + (rwin if rwin else 1):
             return _DROPAFTERACK
         return _DROP
     if f & _TH_SYN and tp.state != TCPS_SYN_RECEIVED:
         # RFC 5961 4: a SYN never resets a synchronized connection; it gets a challenge ACK
-        stat_inc(tcpstat, TCPS_BADSYN)
+        stat_inc(tcpstat, _TCPS_BADSYN)
         return _DROPAFTERACK
     # trim what we have already (RFC 9293 3.10.7.4)
     todrop = tp.rcv_nxt - seg.seq
@@ -426,35 +451,35 @@ def _checks(tp, to, ts, m, now):
     if todrop > 0:
         if todrop > seg.len or (todrop == seg.len and not f & _TH_FIN):
             # a complete duplicate: acknowledge it, then let its ACK and window count
-            stat_inc(tcpstat, TCPS_RCVDUPPACK)
-            stat_add(tcpstat, TCPS_RCVDUPBYTE, seg.len)
+            stat_inc(tcpstat, _TCPS_RCVDUPPACK)
+            stat_add(tcpstat, _TCPS_RCVDUPBYTE, seg.len)
             tp.t_flags |= TF_ACKNOW
             todrop = seg.len
             f &= ~_TH_FIN
         else:
-            stat_inc(tcpstat, TCPS_RCVPARTDUPPACK)
+            stat_inc(tcpstat, _TCPS_RCVPARTDUPPACK)
         seg.data += todrop
         seg.seq += todrop
         seg.len -= todrop
     # data after the application closed: the peer must learn it will not be read (RFC 9293 3.10.7.4)
     if tp.so_state & SS_NOFDREF and tp.state > TCPS_CLOSE_WAIT and seg.len:
-        stat_inc(tcpstat, TCPS_RCVAFTERCLOSE)
+        stat_inc(tcpstat, _TCPS_RCVAFTERCLOSE)
         tcp_close(tp)
         return _DROPWITHRESET
     # trim what lies past the window
     todrop = seg.seq + seg.len - (tp.rcv_nxt + rwin)
     if todrop > 0:
-        stat_inc(tcpstat, TCPS_RCVPACKAFTERWIN)
+        stat_inc(tcpstat, _TCPS_RCVPACKAFTERWIN)
         if todrop >= seg.len:
-            stat_add(tcpstat, TCPS_RCVBYTEAFTERWIN, seg.len)
+            stat_add(tcpstat, _TCPS_RCVBYTEAFTERWIN, seg.len)
             if rwin == 0 and seg.seq == tp.rcv_nxt:
-                stat_inc(tcpstat, TCPS_RCVWINPROBE)
+                stat_inc(tcpstat, _TCPS_RCVWINPROBE)
                 tp.t_flags |= TF_ACKNOW
             else:
                 seg.flags = f
                 return _DROPAFTERACK
         else:
-            stat_add(tcpstat, TCPS_RCVBYTEAFTERWIN, todrop)
+            stat_add(tcpstat, _TCPS_RCVBYTEAFTERWIN, todrop)
         seg.len -= todrop if todrop < seg.len else seg.len
         f &= ~(_TH_PUSH | _TH_FIN)
     # RFC 7323 4.3: remember the timestamp of the segment that covers last_ack_sent
@@ -472,7 +497,7 @@ def _ack(tp, tiwin, ts, m, now):
     a = seg.ack
     if tp.state == TCPS_SYN_RECEIVED:
         # simultaneous open: our SYN is acknowledged
-        stat_inc(tcpstat, TCPS_CONNECTS)
+        stat_inc(tcpstat, _TCPS_CONNECTS)
         tp.state = TCPS_ESTABLISHED
         tp.so_state |= SS_ISCONNECTED
         tp.t_timer[TT_KEEP] = -1
@@ -484,21 +509,21 @@ def _ack(tp, tiwin, ts, m, now):
             tp.so._wake()
     if a <= tp.snd_una:
         if seg.len == 0 and tiwin == tp.snd_wnd and a == tp.snd_una and tp.snd_max > tp.snd_una:
-            stat_inc(tcpstat, TCPS_RCVDUPACK)
+            stat_inc(tcpstat, _TCPS_RCVDUPACK)
             _dupack(tp, now)
         else:
             tp.t_dupacks = 0
         return _CONTINUE
     if a > tp.snd_max:
-        stat_inc(tcpstat, TCPS_RCVACKTOOMUCH)  # an ACK of data never sent: answer with an ACK, drop
+        stat_inc(tcpstat, _TCPS_RCVACKTOOMUCH)  # an ACK of data never sent: answer with an ACK, drop
         return _DROPAFTERACK
     if tp.t_flags & TF_FASTRECOVERY:
         tp.t_flags &= ~TF_FASTRECOVERY
         tp.snd_cwnd = tp.snd_ssthresh  # Reno: deflate the window (NewReno comes with the loss issue)
     tp.t_dupacks = 0
     acked = a - tp.snd_una
-    stat_inc(tcpstat, TCPS_RCVACKPACK)
-    stat_add(tcpstat, TCPS_RCVACKBYTE, acked)
+    stat_inc(tcpstat, _TCPS_RCVACKPACK)
+    stat_add(tcpstat, _TCPS_RCVACKBYTE, acked)
     _rtt_sample(tp, ts, now)
     if a == tp.snd_max:
         tp.t_timer[TT_REXMT] = -1
@@ -544,7 +569,7 @@ def _dupack(tp, now):
     tp.t_dupacks += 1
     mss = tp.t_maxseg
     if tp.t_dupacks == 3 and not tp.t_flags & TF_FASTRECOVERY:
-        stat_inc(tcpstat, TCPS_FASTREXMT)
+        stat_inc(tcpstat, _TCPS_FASTREXMT)
         flight = tp.snd_max - tp.snd_una
         w = (flight if flight < tp.snd_wnd else tp.snd_wnd) >> 1
         tp.snd_ssthresh = w if w > (mss << 1) else (mss << 1)
@@ -612,7 +637,7 @@ def _step6(tp, tiwin, m, now):
     if f & _TH_ACK and (tp.snd_wl1 < seg.seq or (tp.snd_wl1 == seg.seq and (
             tp.snd_wl2 < seg.ack or (tp.snd_wl2 == seg.ack and tiwin > tp.snd_wnd)))):
         if seg.len == 0 and tp.snd_wl2 == seg.ack and tiwin > tp.snd_wnd:
-            stat_inc(tcpstat, TCPS_RCVWINUPD)
+            stat_inc(tcpstat, _TCPS_RCVWINUPD)
         tp.snd_wnd = tiwin
         tp.snd_wl1 = seg.seq
         tp.snd_wl2 = seg.ack
@@ -628,7 +653,7 @@ def _step6(tp, tiwin, m, now):
                 # shutdown(SHUT_RD): in-order data is acknowledged and thrown away
                 if seg.seq == tp.rcv_nxt:
                     tp.rcv_nxt += seg.len
-                    stat_inc(tcpstat, TCPS_RCVMEMDROP)
+                    stat_inc(tcpstat, _TCPS_RCVMEMDROP)
                 tp.t_flags |= TF_ACKNOW
             else:
                 inorder = seg.seq == tp.rcv_nxt and tp.rq_n == 0

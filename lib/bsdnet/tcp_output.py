@@ -21,9 +21,23 @@ from .tcp_var import (tcp_timer_activate, tcp_ts_hi, tcp_ifp, TT_REXMT, TT_PERSI
                       TCPS_CLOSED, TCPS_LISTEN, TCPS_ESTABLISHED,
                       TF_ACKNOW, TF_DELACK, TF_NODELAY, TF_SENTFIN, TF_REQ_SCALE, TF_REQ_TSTMP,
                       TF_RCVD_TSTMP, TF_FORCEDATA, TF_NEEDFIN, SS_CANTRCVMORE)
-from .stats import (stat_inc, tcpstat, stat_add, TCPS_SNDTOTAL, TCPS_SNDPACK, TCPS_SNDBYTE, TCPS_SNDREXMITPACK,
-                    TCPS_SNDREXMITBYTE, TCPS_SNDACKS, TCPS_SNDPROBE, TCPS_SNDWINUP, TCPS_SNDCTRL,
-                    TCPS_SNDRST, TCPS_NOMBUF, TCPS_NOROUTE, TCPS_SEGSTIMED, TCPS_ZEROWIN, TCPS_DELACK)
+from .stats import stat_inc, tcpstat, stat_add
+# counter indices in bsdnet.stats (private consts: no RAM at run time)
+_TCPS_SEGSTIMED = const(6)
+_TCPS_DELACK = const(8)
+_TCPS_SNDTOTAL = const(15)
+_TCPS_SNDPACK = const(16)
+_TCPS_SNDBYTE = const(17)
+_TCPS_SNDREXMITPACK = const(18)
+_TCPS_SNDREXMITBYTE = const(19)
+_TCPS_SNDACKS = const(20)
+_TCPS_SNDPROBE = const(21)
+_TCPS_SNDWINUP = const(22)
+_TCPS_SNDCTRL = const(23)
+_TCPS_SNDRST = const(24)
+_TCPS_NOMBUF = const(65)
+_TCPS_NOROUTE = const(66)
+_TCPS_ZEROWIN = const(70)
 
 _IPH = const(20)
 _TH_FIN = const(0x01)
@@ -57,7 +71,7 @@ def tcp_newpacket(ifp, laddr, faddr, foff):
     None when the pool is empty (the caller counts it)."""
     m = mbuf.m_get(opts.MAX_LINKHDR)
     if m is None:
-        stat_inc(tcpstat, TCPS_NOMBUF)
+        stat_inc(tcpstat, _TCPS_NOMBUF)
         return None
     if laddr[0] == 0 and laddr[1] == 0 and laddr[2] == 0 and laddr[3] == 0:
         laddr = ifp.ia.addr
@@ -72,7 +86,7 @@ def tcp_send(ifp, m, n, now):
     o = m.off
     m.len = _IPH + n
     tcph.fill_cksum(b, o + _IPH, n, b, o + iph.IP_SRC, b, o + iph.IP_DST)
-    stat_inc(tcpstat, TCPS_SNDTOTAL)
+    stat_inc(tcpstat, _TCPS_SNDTOTAL)
     ip_output(ifp, m, now)
 
 
@@ -139,7 +153,7 @@ def tcp_output(tp, now):
     Returns 0, or an errno when the connection has no route."""
     ifp = tcp_ifp(tp)
     if ifp is None:
-        stat_inc(tcpstat, TCPS_NOROUTE)
+        stat_inc(tcpstat, _TCPS_NOROUTE)
         return EHOSTUNREACH
     # idle is judged once per call, as BSD does: a write of three segments into an idle
     # connection goes out whole, its short tail included (Nagle holds only later writes)
@@ -205,7 +219,7 @@ def _output1(tp, ifp, idle, now):
         if tp.rb is not None and not tp.so_state & SS_CANTRCVMORE:
             adv = tcp_rcvwin(tp) - (tp.rcv_adv - tp.rcv_nxt)
             if adv >= (tp.t_maxseg << 1) or (adv << 1) >= tp.rb_hiwat:
-                stat_inc(tcpstat, TCPS_SNDWINUP)
+                stat_inc(tcpstat, _TCPS_SNDWINUP)
                 return _send(tp, ifp, flags & ~_TH_FIN, off, 0, optlen, False, now)
         if flags & _TH_FIN and (not tp.t_flags & TF_SENTFIN or tp.snd_nxt == una):
             # the FIN goes with the data Nagle held back (it was not stripped: that data is the last)
@@ -250,21 +264,21 @@ def _send(tp, ifp, flags, off, length, optlen, sendalot, now):
         if off + length == tp.sb_cc:
             flags |= _TH_PUSH
         if tp.snd_nxt < tp.snd_max:
-            stat_inc(tcpstat, TCPS_SNDREXMITPACK)
-            stat_add(tcpstat, TCPS_SNDREXMITBYTE, length)
+            stat_inc(tcpstat, _TCPS_SNDREXMITPACK)
+            stat_add(tcpstat, _TCPS_SNDREXMITBYTE, length)
         else:
-            stat_inc(tcpstat, TCPS_SNDPACK)
-            stat_add(tcpstat, TCPS_SNDBYTE, length)
+            stat_inc(tcpstat, _TCPS_SNDPACK)
+            stat_add(tcpstat, _TCPS_SNDBYTE, length)
         if tf & TF_FORCEDATA and tp.snd_wnd == 0:
-            stat_inc(tcpstat, TCPS_SNDPROBE)
+            stat_inc(tcpstat, _TCPS_SNDPROBE)
     elif flags & (_TH_SYN | _TH_FIN | _TH_RST):
-        stat_inc(tcpstat, TCPS_SNDCTRL)
+        stat_inc(tcpstat, _TCPS_SNDCTRL)
         if flags & _TH_RST:
-            stat_inc(tcpstat, TCPS_SNDRST)
+            stat_inc(tcpstat, _TCPS_SNDRST)
     else:
-        stat_inc(tcpstat, TCPS_SNDACKS)
+        stat_inc(tcpstat, _TCPS_SNDACKS)
         if tf & TF_DELACK and not tf & TF_ACKNOW:
-            stat_inc(tcpstat, TCPS_DELACK)
+            stat_inc(tcpstat, _TCPS_DELACK)
     win = tcp_rcvwin(tp)
     if flags & _TH_SYN:
         wf = win if win < _MAXWIN else _MAXWIN  # a SYN's window is never scaled (RFC 7323 2.2)
@@ -273,7 +287,7 @@ def _send(tp, ifp, flags, off, length, optlen, sendalot, now):
         if wf > _MAXWIN:
             wf = _MAXWIN
     if wf == 0 and tp.rb is not None:
-        stat_inc(tcpstat, TCPS_ZEROWIN)
+        stat_inc(tcpstat, _TCPS_ZEROWIN)
     sbh = tp.snd_base_hi
     sbl = tp.snd_base_lo
     rbh = tp.rcv_base_hi
@@ -298,7 +312,7 @@ def _send(tp, ifp, flags, off, length, optlen, sendalot, now):
             if tp.t_rtttime < 0:  # time this segment (Karn: never a retransmitted one)
                 tp.t_rtttime = now
                 tp.t_rtseq = start
-                stat_inc(tcpstat, TCPS_SEGSTIMED)
+                stat_inc(tcpstat, _TCPS_SEGSTIMED)
         if tp.t_timer[TT_REXMT] < 0 and tp.snd_nxt != tp.snd_una:
             if persisting:
                 tcp_timer_activate(tp, TT_PERSIST, -1, now)
@@ -339,10 +353,10 @@ def tcp_respond(ifp, m, seq_h, seq_l, ack_h, ack_l, flags, now):
     tcph.emit(b, th, dport, sport, seq_h, seq_l, ack_h, ack_l, tcph.TCP_HDR_LEN, flags, 0, 0)
     m.off = o2
     if flags & _TH_RST:
-        stat_inc(tcpstat, TCPS_SNDCTRL)
-        stat_inc(tcpstat, TCPS_SNDRST)
+        stat_inc(tcpstat, _TCPS_SNDCTRL)
+        stat_inc(tcpstat, _TCPS_SNDRST)
     else:
-        stat_inc(tcpstat, TCPS_SNDACKS)
+        stat_inc(tcpstat, _TCPS_SNDACKS)
     tcp_send(ifp, m, tcph.TCP_HDR_LEN, now)
 
 

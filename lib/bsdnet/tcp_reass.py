@@ -10,9 +10,13 @@
 # are merged; bytes that arrive twice are written twice (the same bytes, from an honest peer).
 from . import opts
 from .sockbuf import sb_put
-from .stats import stat_inc, tcpstat, stat_add, TCPS_RCVOOPACK, TCPS_RCVOOPACKDROP, TCPS_RCVPACK, TCPS_RCVBYTE
-
-
+from .stats import stat_inc, tcpstat, stat_add
+from .compat import const
+# counter indices in bsdnet.stats (private consts: no RAM at run time)
+_TCPS_RCVPACK = const(26)
+_TCPS_RCVBYTE = const(27)
+_TCPS_RCVOOPACK = const(34)
+_TCPS_RCVOOPACKDROP = const(35)
 def _ring_put(tp, at, b, p, n):
     """Copy b[p:p+n] into the receive ring `at` bytes past the readable data."""
     size = tp.rb_hiwat
@@ -73,14 +77,14 @@ def tcp_reass(tp, seq, b, p, n):
         return 0
     if seq != nxt:
         if not _range_add(tp, seq, seq + n):
-            stat_inc(tcpstat, TCPS_RCVOOPACKDROP)
+            stat_inc(tcpstat, _TCPS_RCVOOPACKDROP)
             return -1
         _ring_put(tp, seq - nxt, b, p, n)
-        stat_inc(tcpstat, TCPS_RCVOOPACK)
+        stat_inc(tcpstat, _TCPS_RCVOOPACK)
         return 0
     _ring_put(tp, 0, b, p, n)
-    stat_inc(tcpstat, TCPS_RCVPACK)
-    stat_add(tcpstat, TCPS_RCVBYTE, n)
+    stat_inc(tcpstat, _TCPS_RCVPACK)
+    stat_add(tcpstat, _TCPS_RCVBYTE, n)
     end = nxt + n
     # pull in the ranges that now join
     rs = tp.rq_s

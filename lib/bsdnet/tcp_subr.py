@@ -7,7 +7,7 @@
 # TCP_PREALLOC pairs are made at import, more on first need up to TCP_MAXCONN, and kept. A
 # listener holds no rings; TIME_WAIT and a connection closed with nothing left to read give
 # them back at once.
-from .compat import getrandbits, ticks_ms, ticks_diff
+from .compat import const, getrandbits, ticks_ms, ticks_diff
 from . import opts
 from .hdr import ip as iph
 from .hdr import tcp as tcph
@@ -17,9 +17,16 @@ from .tcp_var import (Tcpcb, TT_NTIMERS, TT_2MSL, TCPS_CLOSED, TCPS_LISTEN,
                       TCPS_SYN_SENT, TCPS_SYN_RECEIVED, TCPS_ESTABLISHED, TCPS_TIME_WAIT,
                       SS_NOFDREF, SS_ISDISCONNECTED)
 from . import tcp_output
-from .stats import (stat_inc, tcpstat, TCPS_CLOSED as _ST_CLOSED, TCPS_DROPS, TCPS_CONNDROPS, TCPS_TWRECYCLED,
-                    TCPS_CTLINPUT, TCPS_NOMEM, TCPS_RTTUPDATED)
+from .stats import stat_inc, tcpstat
 from .errno import ECONNREFUSED, ETIMEDOUT
+# counter indices in bsdnet.stats (private consts: no RAM at run time)
+_TCPS_DROPS = const(3)
+_TCPS_CONNDROPS = const(4)
+_ST_CLOSED = const(5)
+_TCPS_RTTUPDATED = const(7)
+_TCPS_TWRECYCLED = const(64)
+_TCPS_CTLINPUT = const(71)
+_TCPS_NOMEM = const(72)
 
 tcbinfo = Inpcbinfo("tcp", opts.TCP_MAXCONN + opts.TCP_LISTEN + opts.TCP_TIMEWAIT)
 # every tcpcb made so far, for the timer pass. The listeners' and the first TCP_PREALLOC
@@ -84,7 +91,7 @@ def _newbufs():
         pr = (memoryview(bytearray(tcp_bufsz[0])), memoryview(bytearray(tcp_bufsz[1])))
     except MemoryError:
         tcp_nomem[0] = True
-        stat_inc(tcpstat, TCPS_NOMEM)
+        stat_inc(tcpstat, _TCPS_NOMEM)
         return None
     _bufs_made[0] += 1
     return pr
@@ -146,7 +153,7 @@ def tcp_pcballoc(so):
         except MemoryError:
             in_pcbdetach(inp)
             tcp_nomem[0] = True
-            stat_inc(tcpstat, TCPS_NOMEM)
+            stat_inc(tcpstat, _TCPS_NOMEM)
             return None
         tcb.append(tp)
     else:
@@ -164,7 +171,7 @@ def tcp_tw_recycle():
                 best = tp
     if best is None:
         return False
-    stat_inc(tcpstat, TCPS_TWRECYCLED)
+    stat_inc(tcpstat, _TCPS_TWRECYCLED)
     tcp_close(best)
     return True
 
@@ -201,10 +208,10 @@ def tcp_close(tp):
 def tcp_drop(tp, err, now):
     """Drop the connection with errno err for its socket, with a RST if it was synchronized."""
     if tp.state >= TCPS_SYN_RECEIVED:
-        stat_inc(tcpstat, TCPS_DROPS)
+        stat_inc(tcpstat, _TCPS_DROPS)
         tcp_output.tcp_sendrst(tp, now)
     else:
-        stat_inc(tcpstat, TCPS_CONNDROPS)
+        stat_inc(tcpstat, _TCPS_CONNDROPS)
     if err and not (err == ETIMEDOUT and tp.t_softerror):  # a timeout reports the ICMP error seen, if any
         tp.so_error = err
     elif err:
@@ -308,7 +315,7 @@ def tcp_mss(tp, ifp, peer_mss):
 
 def tcp_xmit_timer(tp, rtt):
     """RFC 6298 2.2/2.3 (t_srtt in ms << 3, t_rttvar in ms << 2, so RTO = srtt/8 + rttvar)."""
-    stat_inc(tcpstat, TCPS_RTTUPDATED)
+    stat_inc(tcpstat, _TCPS_RTTUPDATED)
     if rtt < 1:
         rtt = 1
     if tp.t_srtt:
@@ -385,7 +392,7 @@ def tcp_ctlinput(err, b, q):
     s = seq_off(tcph.seq_hi(b, th), tcph.seq_lo(b, th), tp.snd_base_hi, tp.snd_base_lo)
     if s < tp.snd_una or s > tp.snd_max:
         return
-    stat_inc(tcpstat, TCPS_CTLINPUT)
+    stat_inc(tcpstat, _TCPS_CTLINPUT)
     if tp.state == TCPS_SYN_SENT and err == ECONNREFUSED:
 
         tcp_drop(tp, err, ticks_ms())

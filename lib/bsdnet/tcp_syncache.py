@@ -6,7 +6,7 @@
 # hash of the peer's address and ports (the key random at boot, so a flood cannot aim at one
 # bucket). A full bucket, or a full cache, gives up its oldest entry (BSD does the same). An
 # entry lives through TCP_SYNCACHE_RXTMAX retransmissions (1 + 2 + 4 s, then 8 s more) and goes.
-from .compat import getrandbits, ticks_add, ticks_diff
+from .compat import const, getrandbits, ticks_add, ticks_diff
 from . import opts
 from .hdr import ip as iph
 from .hdr import tcp as tcph
@@ -16,9 +16,20 @@ from .tcp_var import (tcp_ts_hi, tcp_deadline, TCPS_ESTABLISHED, TCPS_SYN_RECEIV
                       TF_REQ_TSTMP, TF_RCVD_TSTMP, TF_SACK_PERMIT, TF_NODELAY, TT_KEEP, tcp_timer_activate)
 from .tcp_output import tcp_newpacket, tcp_send, tcp_synopts
 from .tcp_subr import tcp_nomem, tcp_xmit_timer, tcp_bufsz, tcp_new_isn, tcp_pcballoc, tcp_getbufs, tcp_mss, tcp_close
-from .stats import (stat_inc, tcpstat, TCPS_SC_ADDED, TCPS_SC_RETRANSMITTED, TCPS_SC_DUPSYN, TCPS_SC_COMPLETED,
-                    TCPS_SC_BUCKETOVERFLOW, TCPS_SC_CACHEOVERFLOW, TCPS_SC_RESET, TCPS_SC_STALE,
-                    TCPS_LISTENDROP, TCPS_ACCEPTS, TCPS_CONNECTS, TCPS_SC_DROPPED)
+from .stats import stat_inc, tcpstat
+# counter indices in bsdnet.stats (private consts: no RAM at run time)
+_TCPS_ACCEPTS = const(1)
+_TCPS_CONNECTS = const(2)
+_TCPS_LISTENDROP = const(52)
+_TCPS_SC_ADDED = const(53)
+_TCPS_SC_RETRANSMITTED = const(54)
+_TCPS_SC_DUPSYN = const(55)
+_TCPS_SC_DROPPED = const(56)
+_TCPS_SC_COMPLETED = const(57)
+_TCPS_SC_BUCKETOVERFLOW = const(58)
+_TCPS_SC_CACHEOVERFLOW = const(59)
+_TCPS_SC_RESET = const(60)
+_TCPS_SC_STALE = const(61)
 
 _MAXWIN = 65535
 # our window scale: the least shift that fits the receive ring in 16 bits (0 for the default
@@ -87,7 +98,7 @@ def syncache_add(lp, ifp, m, th, to, now):
     sc = _lookup(b, src, dst, sport, dport)
     if sc is not None:
         # a retransmitted SYN: our SYN|ACK was lost; send it again (BSD does, without backoff)
-        stat_inc(tcpstat, TCPS_SC_DUPSYN)
+        stat_inc(tcpstat, _TCPS_SC_DUPSYN)
         syncache_respond(sc, now)
         return
     bk = _bucket(b, src, sport, dport)
@@ -107,14 +118,14 @@ def syncache_add(lp, ifp, m, th, to, now):
             if oldest_b is None or ticks_diff(e.born, oldest_b.born) < 0:
                 oldest_b = e
     if inb >= opts.TCP_SYNCACHE_BUCKETLIMIT:
-        stat_inc(tcpstat, TCPS_SC_BUCKETOVERFLOW)
+        stat_inc(tcpstat, _TCPS_SC_BUCKETOVERFLOW)
         _free(oldest_b)
         free = oldest_b
     elif free is None:
         if oldest is None:
-            stat_inc(tcpstat, TCPS_SC_DROPPED)
+            stat_inc(tcpstat, _TCPS_SC_DROPPED)
             return
-        stat_inc(tcpstat, TCPS_SC_CACHEOVERFLOW)
+        stat_inc(tcpstat, _TCPS_SC_CACHEOVERFLOW)
         _free(oldest)
         free = oldest
     sc = free
@@ -141,7 +152,7 @@ def syncache_add(lp, ifp, m, th, to, now):
     sc.lp = lp
     sc.rxt = 0
     sc.born = now
-    stat_inc(tcpstat, TCPS_SC_ADDED)
+    stat_inc(tcpstat, _TCPS_SC_ADDED)
     syncache_respond(sc, now)
 
 
@@ -184,14 +195,14 @@ def syncache_expand(lp, ifp, m, th, to, now):
     # s > 1: the third ACK was lost and a later data segment completes the handshake; its data
     # waits as out of order until the retransmission of the first fills the hole
     if len(lp.so_comp) >= lp.so_qlimit:
-        stat_inc(tcpstat, TCPS_LISTENDROP)  # the accept queue is full: the peer will retransmit
+        stat_inc(tcpstat, _TCPS_LISTENDROP)  # the accept queue is full: the peer will retransmit
         return SC_DROP
     tcp_nomem[0] = False
     tp = tcp_pcballoc(None)
     if tp is None or not tcp_getbufs(tp):
         if tp is not None:
             tcp_close(tp)
-        stat_inc(tcpstat, TCPS_LISTENDROP)
+        stat_inc(tcpstat, _TCPS_LISTENDROP)
         if tcp_nomem[0]:
             # the heap is short for now (the connections closing give rings back for reuse): drop
             # the ACK and keep the entry; the SYN|ACK retransmission or the peer's brings it back,
@@ -246,9 +257,9 @@ def syncache_expand(lp, ifp, m, th, to, now):
     tp.t_starttime = now
     _free(sc)
     tp.state = TCPS_ESTABLISHED
-    stat_inc(tcpstat, TCPS_SC_COMPLETED)
-    stat_inc(tcpstat, TCPS_ACCEPTS)
-    stat_inc(tcpstat, TCPS_CONNECTS)
+    stat_inc(tcpstat, _TCPS_SC_COMPLETED)
+    stat_inc(tcpstat, _TCPS_ACCEPTS)
+    stat_inc(tcpstat, _TCPS_CONNECTS)
     if tp.so_options & 0x0008:  # SO_KEEPALIVE
         tcp_timer_activate(tp, TT_KEEP, tp.keepidle, now)
     tp.so_head = lp
@@ -265,7 +276,7 @@ def syncache_chkrst(m, th):
     o = m.off
     sc = _lookup(b, o + iph.IP_SRC, o + iph.IP_DST, tcph.sport(b, th), tcph.dport(b, th))
     if sc is not None and seq_off(tcph.seq_hi(b, th), tcph.seq_lo(b, th), sc.irs_hi, sc.irs_lo) == 1:
-        stat_inc(tcpstat, TCPS_SC_RESET)
+        stat_inc(tcpstat, _TCPS_SC_RESET)
         _free(sc)
 
 
@@ -282,11 +293,11 @@ def syncache_timer(now):
             continue
         if ticks_diff(sc.at, now) <= 0:
             if sc.rxt >= opts.TCP_SYNCACHE_RXTMAX:
-                stat_inc(tcpstat, TCPS_SC_STALE)
+                stat_inc(tcpstat, _TCPS_SC_STALE)
                 _free(sc)
                 continue
             sc.rxt += 1
-            stat_inc(tcpstat, TCPS_SC_RETRANSMITTED)
+            stat_inc(tcpstat, _TCPS_SC_RETRANSMITTED)
             syncache_respond(sc, now)
         else:
             tcp_deadline(sc.at, now)

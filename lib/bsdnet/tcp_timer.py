@@ -4,7 +4,7 @@
 # Deadlines live in each tcpcb's t_timer (tcp_var.tcp_timer_activate). No task, Timer object or
 # allocation per connection or per timer: the interface loop calls tcp_timers.timeout(now) when
 # tcp_var.tcp_next says a deadline may be due, and one pass runs whatever is.
-from .compat import ticks_diff
+from .compat import const, ticks_diff
 from . import opts
 from .tcp_var import (tcp_next, tcp_deadline, tcp_timer_activate, TT_KEEP,
                       TT_2MSL, TT_NTIMERS, TCPS_CLOSED, TCPS_LISTEN, TCPS_SYN_SENT,
@@ -16,9 +16,15 @@ from .tcp_seq import seq_hi, seq_lo
 from .hdr import tcp as tcph
 from . import tcp_syncache
 from .tcp_var import tcp_ifp
-from .stats import (stat_inc, tcpstat, TCPS_REXMTTIMEO, TCPS_PERSISTTIMEO, TCPS_KEEPTIMEO, TCPS_KEEPPROBE,
-                    TCPS_KEEPDROPS, TCPS_TIMEOUTDROP)
+from .stats import stat_inc, tcpstat
 from .errno import ETIMEDOUT
+# counter indices in bsdnet.stats (private consts: no RAM at run time)
+_TCPS_TIMEOUTDROP = const(9)
+_TCPS_REXMTTIMEO = const(10)
+_TCPS_PERSISTTIMEO = const(11)
+_TCPS_KEEPTIMEO = const(12)
+_TCPS_KEEPPROBE = const(13)
+_TCPS_KEEPDROPS = const(14)
 
 SO_KEEPALIVE = 0x0008  # so_options bit (the socket option's number, as BSD keeps it)
 SO_LINGER = 0x0080
@@ -29,10 +35,10 @@ def tcp_timer_rexmt(tp, now):
     limit = TCP_SYNRETRIES if tp.state == TCPS_SYN_SENT else TCP_MAXRXTSHIFT
     if tp.t_rxtshift > limit:
         tp.t_rxtshift = limit
-        stat_inc(tcpstat, TCPS_TIMEOUTDROP)
+        stat_inc(tcpstat, _TCPS_TIMEOUTDROP)
         tcp_drop(tp, ETIMEDOUT, now)
         return
-    stat_inc(tcpstat, TCPS_REXMTTIMEO)
+    stat_inc(tcpstat, _TCPS_REXMTTIMEO)
     rto = tcp_rexmtval(tp) << tp.t_rxtshift
     tp.t_rxtcur = rto if rto < opts.TCP_RTO_MAX_MS else opts.TCP_RTO_MAX_MS
     # RFC 5681 3.1 (loss detected by the timer): ssthresh = max(FlightSize / 2, 2 SMSS), cwnd = 1 SMSS
@@ -51,7 +57,7 @@ def tcp_timer_rexmt(tp, now):
 
 def tcp_timer_persist(tp, now):
     """The peer's window is zero and we have data: probe with one byte, backing off."""
-    stat_inc(tcpstat, TCPS_PERSISTTIMEO)
+    stat_inc(tcpstat, _TCPS_PERSISTTIMEO)
     tcp_setpersist(tp, now)
     tp.t_flags |= TF_FORCEDATA
     tcp_output(tp, now)
@@ -59,14 +65,14 @@ def tcp_timer_persist(tp, now):
 
 
 def tcp_timer_keep(tp, now):
-    stat_inc(tcpstat, TCPS_KEEPTIMEO)
+    stat_inc(tcpstat, _TCPS_KEEPTIMEO)
     if tp.state < TCPS_ESTABLISHED:  # the connection-establishment limit (75 s)
         tcp_drop(tp, ETIMEDOUT, now)
         return
     if tp.so_options & SO_KEEPALIVE and tp.state <= TCPS_CLOSING:
         idle = ticks_diff(now, tp.t_rcvtime)
         if idle >= tp.keepidle + tp.keepcnt * tp.keepintvl:
-            stat_inc(tcpstat, TCPS_KEEPDROPS)
+            stat_inc(tcpstat, _TCPS_KEEPDROPS)
             tcp_drop(tp, ETIMEDOUT, now)
             return
         if idle >= tp.keepidle:
@@ -86,7 +92,7 @@ def tcp_keepprobe(tp, now):
     m = tcp_newpacket(ifp, inp.laddr, inp.faddr, 0)
     if m is None:
         return
-    stat_inc(tcpstat, TCPS_KEEPPROBE)
+    stat_inc(tcpstat, _TCPS_KEEPPROBE)
     s = tp.snd_una - 1
     a = tp.rcv_nxt
     w = tcp_rcvwin(tp) >> tp.rcv_scale

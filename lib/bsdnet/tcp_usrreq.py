@@ -9,7 +9,7 @@ from .compat import const, ticks_ms
 from . import opts
 from . import route
 from .sockbuf import sb_put, sb_get
-from .inet import inet_ntoa, in_nullhost, in_copy
+from .inet import inet_ntoa, in_nullhost, in_copy, in_badsenddst
 from .in_pcb import in_pcbbind, in_pcbconnect, in_pcbdetach, in_pcblookup
 from .tcp_var import (tcp_timer_activate, TCPS_CLOSED, TCPS_LISTEN, TCPS_SYN_SENT,
                       TCPS_SYN_RECEIVED, TCPS_ESTABLISHED, TCPS_CLOSE_WAIT, TCPS_FIN_WAIT_1,
@@ -21,9 +21,11 @@ from .tcp_subr import (tcbinfo, tcp_init, tcp_pcballoc, tcp_getbufs, tcp_putbufs
                        tcp_new_isn, tcp_mss)
 from .tcp_timer import SO_KEEPALIVE
 from . import tcp_syncache
-from .stats import stat_inc, tcpstat, TCPS_CONNATTEMPT
+from .stats import stat_inc, tcpstat
 from .errno import (EBADF, EPROTONOSUPPORT, EINVAL, ENOBUFS, EISCONN, ENOTCONN, EALREADY, EOPNOTSUPP, EPIPE, EADDRINUSE,
-                    EHOSTUNREACH, ENETDOWN, ECONNRESET, ECONNABORTED, ENOPROTOOPT)
+                    EHOSTUNREACH, ENETDOWN, ECONNRESET, ECONNABORTED, ENOPROTOOPT, EADDRNOTAVAIL)
+# counter indices in bsdnet.stats (private consts: no RAM at run time)
+_TCPS_CONNATTEMPT = const(0)
 
 clock = [ticks_ms]
 
@@ -116,7 +118,9 @@ class TcpUsrreqs:
             raise OSError(EALREADY, "connection already in progress")
         if st != TCPS_CLOSED or tp.so_state & SS_ISDISCONNECTED:
             raise OSError(EISCONN, "socket is already connected (or was: make a new one)")
-        if in_nullhost(a, 0) or port == 0:
+        if in_badsenddst(a, 0):
+            raise OSError(EADDRNOTAVAIL, "cannot connect to %s" % inet_ntoa(a))
+        if port == 0:
             raise OSError(EINVAL, "cannot connect to %s port %d" % (inet_ntoa(a), port))
         ifp = route.rtalloc_ifp(a, 0)
         if ifp is None:
@@ -143,7 +147,7 @@ class TcpUsrreqs:
         tp.snd_una = tp.snd_nxt = tp.snd_max = 0
         tp.state = TCPS_SYN_SENT
         tp.t_starttime = now
-        stat_inc(tcpstat, TCPS_CONNATTEMPT)
+        stat_inc(tcpstat, _TCPS_CONNATTEMPT)
         tcp_timer_activate(tp, TT_KEEP, opts.TCP_KEEPINIT_MS, now)
         tcp_output(tp, now)
 

@@ -18,9 +18,21 @@ from .inet import in_copy, in_nullhost
 from .in_pcb import Inpcbinfo, in_pcblookup, INPLOOKUP_WILDCARD
 from .ip_icmp import icmp_error
 from .ip_output import ip_output, ip_moutput, ip_newpacket
+from .if_ether import arp_error
 from .errno import EMSGSIZE, ENOBUFS
-from .stats import (stat_inc, udpstat, UDPS_IPACKETS, UDPS_HDROPS, UDPS_NOSUM, UDPS_NOPORT, UDPS_NOPORTBCAST,
-    UDPS_FULLSOCK, UDPS_FILTERMCAST, UDPS_OPACKETS, UDPS_ONOMBUF, UDPS_CTLNOTIFY)
+from .stats import stat_inc, udpstat
+# counter indices in bsdnet.stats (private consts: no RAM at run time)
+_UDPS_IPACKETS = const(0)
+_UDPS_HDROPS = const(1)
+_UDPS_NOSUM = const(4)
+_UDPS_NOPORT = const(5)
+_UDPS_NOPORTBCAST = const(6)
+_UDPS_FULLSOCK = const(7)
+_UDPS_FILTERMCAST = const(8)
+_UDPS_PORT0 = const(9)
+_UDPS_OPACKETS = const(10)
+_UDPS_ONOMBUF = const(11)
+_UDPS_CTLNOTIFY = const(13)
 
 udbinfo = Inpcbinfo("udp", opts.UDP_SOCKETS)
 
@@ -34,14 +46,20 @@ def udp_input(ifp, m, hlen, now):
     b = m.buf
     o = m.off
     u = o + hlen
-    stat_inc(udpstat, UDPS_IPACKETS)
+    stat_inc(udpstat, _UDPS_IPACKETS)
     r = udph.check(b, u, m.len - hlen, b, o + iph.IP_SRC, b, o + iph.IP_DST)
     if r != 0:
-        stat_inc(udpstat, UDPS_HDROPS - 1 + r)  # udph.DROP_* in the order of the counters
+        stat_inc(udpstat, _UDPS_HDROPS - 1 + r)  # udph.DROP_* in the order of the counters
         mbuf.m_free(m)
         return
     if not (b[u + udph.UDP_SUM] | b[u + udph.UDP_SUM + 1]):
-        stat_inc(udpstat, UDPS_NOSUM)
+        stat_inc(udpstat, _UDPS_NOSUM)
+    if not (b[u + 2] | b[u + 3]):
+        # destination port 0 is reserved: no socket has it, and no port unreachable goes back
+        # (a scanner's favourite; FreeBSD drops it before the lookup)
+        stat_inc(udpstat, _UDPS_PORT0)
+        mbuf.m_free(m)
+        return
     dst = o + iph.IP_DST
     mc = b[dst] & 0xF0 == 0xE0
     if mc or ifp.ia.is_broadcast(b, dst) or in_nullhost(b, dst):
@@ -54,13 +72,13 @@ def udp_input(ifp, m, hlen, now):
     inp = in_pcblookup(udbinfo, b, o + iph.IP_SRC, udph.sport(b, u), b, dst, udph.dport(b, u),
                        INPLOOKUP_WILDCARD)
     if mc and inp is not None:
-        stat_inc(udpstat, UDPS_FILTERMCAST)  # it joined no group (BSD imo_multi_filter)
+        stat_inc(udpstat, _UDPS_FILTERMCAST)  # it joined no group (BSD imo_multi_filter)
         inp = None
     if inp is None:
         if not ifp.ia.is_ours(b, dst):  # ip_input let it in: ours, else broadcast or multicast
-            stat_inc(udpstat, UDPS_NOPORTBCAST)
+            stat_inc(udpstat, _UDPS_NOPORTBCAST)
         else:
-            stat_inc(udpstat, UDPS_NOPORT)
+            stat_inc(udpstat, _UDPS_NOPORT)
             icmp_error(ifp, m, ich.ICMP_UNREACH, ich.ICMP_UNREACH_PORT, now)
         mbuf.m_free(m)
         return
@@ -71,7 +89,7 @@ def udp_input(ifp, m, hlen, now):
     m.off = u + UDP_HDR_LEN
     m.len = ulen - UDP_HDR_LEN
     if not inp.so.sbappendaddr(m):
-        stat_inc(udpstat, UDPS_FULLSOCK)
+        stat_inc(udpstat, _UDPS_FULLSOCK)
         mbuf.m_free(m)
 
 
@@ -88,18 +106,18 @@ def udp_output(ifp, inp, src, n, faddr, foff, fport, now):
         return EMSGSIZE  # no IP fragmentation yet
     m = ip_newpacket(ifp, inp.laddr, iph.IPPROTO_UDP, src, n, UDP_HDR_LEN, faddr, foff)
     if m is None:
-        stat_inc(udpstat, UDPS_ONOMBUF)
+        stat_inc(udpstat, _UDPS_ONOMBUF)
         return ENOBUFS
     b = m.buf
     o = m.off
     u = o + iph.IP_HDR_LEN
     udph.emit(b, u, inp.lport, fport, n + UDP_HDR_LEN)
     udph.fill_cksum(b, u, n + UDP_HDR_LEN, b, o + iph.IP_SRC, b, o + iph.IP_DST)
-    stat_inc(udpstat, UDPS_OPACKETS)
+    stat_inc(udpstat, _UDPS_OPACKETS)
     if faddr[foff] & 0xF0 == 0xE0:
-        ip_moutput(ifp, m, now, inp.so._imo)  # IP_MULTICAST_TTL, IP_MULTICAST_LOOP
-    else:
-        ip_output(ifp, m, now)
+        ip_moutput(ifp, m, now, inp.so._imo)  # IP_MULTICAST_TTL, IP_MULTICAST_LOOP; no ARP
+    elif not ip_output(ifp, m, now):
+        return arp_error[0]  # ARP gave up on the next hop (EHOSTDOWN), ...; 0 when held or queued
     return 0
 
 
@@ -111,6 +129,6 @@ def udp_ctlinput(err, b, q):
     # the quoted datagram went from us (its source) to the peer (its destination)
     inp = in_pcblookup(udbinfo, b, q + iph.IP_DST, udph.dport(b, u), b, q + iph.IP_SRC, udph.sport(b, u), 0)
     if inp is not None and inp.fport != 0:
-        stat_inc(udpstat, UDPS_CTLNOTIFY)
+        stat_inc(udpstat, _UDPS_CTLNOTIFY)
         inp.so.sonotify(err)
 

@@ -425,6 +425,7 @@ class ENC28J60Chip:
             "frames_out": self.frames_out, "bytes_out": self.bytes_out, "tx_aborts": self.tx_aborts,
             "tx_late_collisions": self.tx_late_collisions, "tx_nolink": self.tx_nolink,
             "resets": self.resets, "looped_back": self.looped_back, "epktcnt": self.r[EPKTCNT],
+            "violations": len(self.violations),
         }
         for k in self.drops:
             d["drop_" + k] = self.drops[k]

@@ -21,6 +21,10 @@
 #    RX_RSR / TX_FSR; they complete in the middle of that 16-bit read, alternately giving the host
 #    (old_hi, new_lo) and (new_hi, old_lo) -- the second as if the chip updated the high byte first.
 #    A driver that trusts one read can then consume bytes past RX_WR, recorded at RECV as a violation.
+#  - A read of the RX buffer beyond RX_WR (past what RSR shows) is a violation: the bytes there are
+#    stale, and W5500.md #8 says a driver never reads them. Counted in stale_reads too.
+#  - hold_next(cmd, reads): the next Sn_CR command cmd stays in Sn_CR (not run) for that many reads of
+#    Sn_CR, e.g. a RECV that outlasts the driver's bounded poll ("times out", then completes).
 #
 # Portable Python (CPython and the MicroPython VM). The steady-state paths (deliver, SPI bursts, SEND
 # without on_transmit) do not allocate under MicroPython, so the driver's heap figures stay its own.
@@ -106,6 +110,8 @@ class W5500Chip:
         self.rx_base = [0] * 8
         self.rx_size = [0] * 8
         self._cr_left = [0] * 8
+        self._hold_cmd = 0  # hold_next(): this command ...
+        self._hold_reads = 0  # ... stays in Sn_CR for this many reads of it
         self._pending_rx = []  # frames waiting to be committed (torture mode, or CS low)
         self._pending_tx = False
         self._tear = 0
@@ -116,6 +122,7 @@ class W5500Chip:
         self._rst_low = False
         # SPI state
         self._sel = False
+        self._stale_sel = False
         self._ph = 0
         self._addr = 0
         self._bsb = 0
@@ -136,7 +143,7 @@ class W5500Chip:
         self.drop_link = 0
         self.tx_dropped = 0  # SENDs lost (link down, > MTU)
         self.torn_reads = 0
-        self.stale_reads = 0  # RX buffer reads reaching past RX_WR (e.g. a speculative header read)
+        self.stale_reads = 0  # transactions reading the RX buffer past RX_WR (each also a violation)
         self.resets = 0  # RSTn pulses and MR.RST writes
         self._reset()
 
@@ -166,6 +173,7 @@ class W5500Chip:
             "tx_dropped": self.tx_dropped,
             "torn_reads": self.torn_reads,
             "stale_reads": self.stale_reads,
+            "violations": len(self.violations),
         }
 
     stats = counters
@@ -253,6 +261,12 @@ class W5500Chip:
         used = (wr - self.tx_rd[s]) & 0xFFFF
         size = self.tx_size[s]
         return size - used if used <= size else 0
+
+    def hold_next(self, cmd, reads):
+        """The next Sn_CR write of cmd (e.g. CMD_RECV) is accepted but runs only after `reads` reads
+        of Sn_CR, whatever cr_delay says: a command that outlasts a driver's bounded poll."""
+        self._hold_cmd = cmd
+        self._hold_reads = reads
 
     def _rsr(self, s):
         return (self.rx_wr[s] - self.rx_rdc[s]) & 0xFFFF
@@ -369,6 +383,7 @@ class W5500Chip:
     # ------------------------------------------------------------------ SPI side
     def spi_select(self):
         self._sel = True
+        self._stale_sel = False
         self.selects += 1
         self._ph = 0
         self._left = 0
@@ -486,12 +501,17 @@ class W5500Chip:
                 first = size
 
     def _check_rx_read(self, s, a, m):
-        # Reading past RX_WR is harmless for the chip (stale bytes), so it is counted, not a violation;
-        # consuming such bytes shows as "RX_RD beyond RX_WR at RECV".
+        # The chip does not mind (the bytes are stale), but a driver that reads there trusts a length
+        # it has not checked against RSR (W5500.md #8): a violation, which the tests assert away.
         if self.sock[s][SN_SR] != SOCK_MACRAW:
             return
-        if ((a - self.rx_rdc[s]) & 0xFFFF) + m > self._rsr(s):
+        off = (a - self.rx_rdc[s]) & 0xFFFF
+        rsr = self._rsr(s)
+        if off + m > rsr and not self._stale_sel:
+            self._stale_sel = True  # one per chip-select transaction (byte-wise reads would repeat it)
             self.stale_reads += 1
+            self._violation("RX buffer read beyond RX_WR: %d byte(s) at RX_RD+%d, RSR %d (section 12 #8)"
+                            % (m, off, rsr))
 
     # register and buffer access, one byte
     def _read(self, a):
@@ -649,7 +669,11 @@ class W5500Chip:
                 return
             if v == 0:
                 return
-            if self.cr_delay:
+            if self._hold_cmd and v == self._hold_cmd:
+                self._hold_cmd = 0
+                r[SN_CR] = v
+                self._cr_left[s] = self._hold_reads
+            elif self.cr_delay:
                 r[SN_CR] = v
                 self._cr_left[s] = self.cr_delay
             else:

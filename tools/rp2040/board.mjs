@@ -208,6 +208,13 @@ export class PyChipModel {
     return this._byte(b);
   }
   rst(level) { this.int = !!this._rst(level ? 1 : 0); }
+  // A chip that times itself (tools/emu/enc28j60.py: chip.clock, for errata 2's 1 ms after reset)
+  // runs on the Pico's emulated clock, not node's: paced emulation catches up with wall time in bursts,
+  // so 2 ms of the firmware's sleep can take less than 1 ms of wall time.
+  attach(board) {
+    this.mp.globals.set("_js_emu_ms", () => Math.floor(board.emuMs));
+    this.mp.runPython("if hasattr(chip, 'clock'):\n    chip.clock = lambda: int(_js_emu_ms()) & 0x3FFFFFFF\n");
+  }
   intLevel() { return this.int; }
   deliver(frame) { if (this._deliver) this.int = !!this._deliver(Buffer.from(frame).toString("hex")); }
 }

@@ -299,6 +299,13 @@ def main(argv=None):
     ap.add_argument("--serve", type=float, default=0, metavar="SECONDS",
                     help="boot without stopping main.py and show its console for SECONDS (wall)")
     a = ap.parse_args(argv)
+    # `python3 tools/rp2040/run.py` with the system python3: the image needs littlefs from .venv
+    sys.path.insert(0, os.path.dirname(HERE))
+    import setupcheck
+
+    npm = ("rp2040js", "@micropython/micropython-webassembly-pyscript")
+    setupcheck.require("run.py", () if a.fs else ("littlefs",), npm,
+                       argv=None if argv is None else [sys.argv[0]] + list(argv))
     chip = a.chip or ("loopback" if a.figures else "none")
     t0 = time.time()
     try:

@@ -42,6 +42,10 @@ from bsdnet.compat import const, ticks_ms, ticks_diff, sleep_ms, sleep_us
 from . import default_mac, counters_init, counters_of, Window
 
 _EXTRA = ("rx_resets", "tx_retries")  # this chip's counters beyond the common ones
+# Counters wrap below 2**29: a small int on a 32-bit port is < 2**30, and the sum before the mask
+# (count + 1, bytes + 1514) must stay one too, so that an increment never allocates, however long
+# the board runs or however fast a hostile LAN makes it count (DESIGN.md: counters that never allocate).
+_WRAP = const(0x1FFFFFFF)
 
 # instructions (§1)
 _RCR = const(0x00)
@@ -212,7 +216,7 @@ class ENC28J60:
         cs.value(0)
         self._spi.write(c)
         cs.value(1)
-        self.spi_xfers += 1
+        self.spi_xfers = (self.spi_xfers + 1) & _WRAP
 
     def _setbank(self, reg):
         if (reg & 0x1F) >= 0x1B:
@@ -238,7 +242,7 @@ class ENC28J60:
             cs.value(0)
             self._spi.write_readinto(c, r)
             cs.value(1)
-            self.spi_xfers += 1
+            self.spi_xfers = (self.spi_xfers + 1) & _WRAP
             return r[2]  # MAC/MII: a dummy byte comes first (§1)
         c = self._c2
         r = self._r2
@@ -247,7 +251,7 @@ class ENC28J60:
         cs.value(0)
         self._spi.write_readinto(c, r)
         cs.value(1)
-        self.spi_xfers += 1
+        self.spi_xfers = (self.spi_xfers + 1) & _WRAP
         return r[1]
 
     def _wcr(self, reg, v):
@@ -315,7 +319,7 @@ class ENC28J60:
         cs.value(0)
         self._spi.write(c)
         cs.value(1)
-        self.spi_xfers += 1
+        self.spi_xfers = (self.spi_xfers + 1) & _WRAP
         sleep_ms(2)  # errata 2: CLKRDY comes too early; >= 1 ms (Linux waits 2)
         self._bank = 0  # ECON1 = 00 after reset
         clkrdy = False
@@ -417,7 +421,7 @@ class ENC28J60:
         self._backlog = False
         eir = self._rcr(_EIR)
         if eir & _EIR_RXERIF:
-            self.overflows += 1
+            self.overflows = (self.overflows + 1) & _WRAP
             self._bfc(_EIR, _EIR_RXERIF)
         if eir & _EIR_LINKIF:
             self._phy_read_hi(_PHIR)
@@ -455,21 +459,21 @@ class ENC28J60:
             if nxt != exp or cnt > _MAMXFL:
                 # the next-packet pointer disagrees with the byte count: not a header (§7 step 2)
                 cs.value(1)
-                self.spi_xfers += 1
+                self.spi_xfers = (self.spi_xfers + 1) & _WRAP
                 self._rx_reset()
                 return 0
             n = cnt - 4
             if not hdr[4] & _RSV_OK or n < 14:
                 bad = True
-                self.rx_errors += 1
+                self.rx_errors = (self.rx_errors + 1) & _WRAP
             elif n > len(buf):
                 bad = True
-                self.rx_dropped += 1
+                self.rx_dropped = (self.rx_dropped + 1) & _WRAP
             else:
                 bad = False
             if bad:
                 cs.value(1)
-                self.spi_xfers += 1
+                self.spi_xfers = (self.spi_xfers + 1) & _WRAP
                 self._rdpt_dirty = True
                 self._consumed(nxt)
                 skipped += 1
@@ -477,10 +481,10 @@ class ENC28J60:
             spi.readinto(self._rxw.get(buf, n))
             spi.readinto(self._tail5 if cnt & 1 else self._tail4)  # FCS (+ pad): ERDPT lands on nxt
             cs.value(1)
-            self.spi_xfers += 1
+            self.spi_xfers = (self.spi_xfers + 1) & _WRAP
             self._consumed(nxt)
-            self.rx_frames += 1
-            self.rx_bytes = (self.rx_bytes + n) & 0x3FFFFFFF
+            self.rx_frames = (self.rx_frames + 1) & _WRAP
+            self.rx_bytes = (self.rx_bytes + n) & _WRAP
             return n
         return 0
 
@@ -504,8 +508,8 @@ class ENC28J60:
 
     def _rx_reset(self):
         """RX logic reset after a bad next-packet pointer (§7 step 2, as Linux)."""
-        self.rx_resets += 1
-        self.rx_errors += 1
+        self.rx_resets = (self.rx_resets + 1) & _WRAP
+        self.rx_errors = (self.rx_errors + 1) & _WRAP
         self._bfc(_ECON1, _ECON1_RXEN)
         self._bfs(_ECON1, _ECON1_RXRST)
         self._bfc(_ECON1, _ECON1_RXRST)
@@ -542,7 +546,7 @@ class ENC28J60:
         spi.write(self._wbm)
         spi.write(self._txw.get(buf, n))
         cs.value(1)
-        self.spi_xfers += 1
+        self.spi_xfers = (self.spi_xfers + 1) & _WRAP
         self._ewrpt = _TX_START + 1 + n
         end = _TX_START + n
         v = self._etxnd
@@ -560,8 +564,8 @@ class ENC28J60:
                 self._bfs(_ECON1, _ECON1_TXRTS)
             eir = self._tx_wait()
             if eir >= 0 and eir & _EIR_TXIF and not eir & _EIR_TXERIF:
-                self.tx_frames += 1
-                self.tx_bytes = (self.tx_bytes + n) & 0x3FFFFFFF
+                self.tx_frames = (self.tx_frames + 1) & _WRAP
+                self.tx_bytes = (self.tx_bytes + n) & _WRAP
                 return True
             # aborted (TXERIF) or no answer: stop, and reset the TX logic before the next TXRTS
             # (errata 12: an abort can stall it)
@@ -569,15 +573,15 @@ class ENC28J60:
             self._bfs(_ECON1, _ECON1_TXRST)
             self._bfc(_ECON1, _ECON1_TXRST)
             if eir < 0:
-                self.tx_errors += 1
+                self.tx_errors = (self.tx_errors + 1) & _WRAP
                 return False
             late = self._tsv_byte(3) & _TSV_LATECOL  # errata 15: not ESTAT.LATECOL
             self._bfc(_EIR, _EIR_TXIF | _EIR_TXERIF)
             if not late or tries >= _TX_RETRIES:
-                self.tx_errors += 1
+                self.tx_errors = (self.tx_errors + 1) & _WRAP
                 return False
             tries += 1
-            self.tx_retries += 1  # errata 13: link pulses cause late collisions; send again
+            self.tx_retries = (self.tx_retries + 1) & _WRAP  # errata 13: link pulses cause late collisions; send again
 
     def _tx_wait(self):
         """EIR once TXIF or TXERIF is set, or -1 after _TX_TIMEOUT_MS."""
@@ -604,7 +608,7 @@ class ENC28J60:
         cs.value(0)
         self._spi.write_readinto(c, r)
         cs.value(1)
-        self.spi_xfers += 1
+        self.spi_xfers = (self.spi_xfers + 1) & _WRAP
         self._rdpt_dirty = True
         return r[1]
 

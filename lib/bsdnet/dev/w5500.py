@@ -4,10 +4,12 @@
 # SPI budget (chip-select transactions per frame in steady state; host_tests/portable/test_w5500.py
 # measures them):
 #   receive  3, fewer when frames queue up:
-#     query   read Sn_IR, then [Sn_IR := RECV (+SENDOK seen)] [Sn_CR] [RX_RSR] [RX_RSR] [header at RX_RD]
-#     frame   VDM read of the frame at RX_RD+2, plus the next 2-byte header when RSR says one follows
+#     query   read Sn_IR, then [Sn_IR := RECV (+SENDOK seen)] [Sn_CR] [RX_RSR] [RX_RSR] [RX_RD]
+#     record  VDM read at RX_RD: the 2-byte header, then (chip select still low) the frame it announces
 #     commit  [RX_RD] [Sn_CR := RECV]; deferred while RSR says more frames wait (up to _COMMIT_AT bytes),
-#             so a burst of k frames costs 1 query + k frame reads + about k/3 commits
+#             so a burst of k frames costs 1 query + k record reads + about k/3 commits
+# Nothing is read from the RX buffer beyond what RSR has shown to be there (#8): a record's header is
+# read only when RSR counts at least its 2 bytes, its frame only when RSR counts all of it.
 #   send     3:
 #     query   [Sn_CR] [Sn_IR] [TX_FSR] [TX_FSR] [PHYCFGR]
 #     frame   VDM write at TX_WR
@@ -19,7 +21,10 @@
 # the part of this driver to confirm first on real silicon.
 #
 # Pointers: TX_WR and RX_RD are host-written, so the driver reads them once after OPEN and keeps its
-# own copy (§6 step 2 and §7 step 3 read them each time; the values are the same). Buffer bursts go
+# own copy (§6 step 2 and §7 step 3 read them each time; the values are the same). RSR counts from the
+# RX_RD the chip took with the last RECV, which is behind our copy while a commit is outstanding (its
+# Sn_CR poll timed out: RX_RD and RECV were not written). So the query reads the chip's RX_RD too and
+# counts from our copy only what lies beyond it: RSR - (ours - chip's). Buffer bursts go
 # at the raw 16-bit pointer: the chip maps offset -> base + (offset & (size - 1)) and wraps inside the
 # socket buffer while auto-incrementing (§4), so a frame or header that straddles the end is one burst.
 #
@@ -33,6 +38,10 @@ from bsdnet.compat import const, ticks_ms, ticks_diff, sleep_ms
 from . import default_mac, counters_init, counters_of, Window
 
 _EXTRA = ("reopens",)  # this chip's counters beyond the common ones
+# Counters wrap below 2**29: a small int on a 32-bit port is < 2**30, and the sum before the mask
+# (count + 1, bytes + 1514) must stay one too, so that an increment never allocates, however long
+# the board runs or however fast a hostile LAN makes it count (DESIGN.md: counters that never allocate).
+_WRAP = const(0x1FFFFFFF)
 
 # SPI control byte: BSB << 3 | RWB << 2 | OM (§1)
 _CB_COMMON_R = const(0x00)
@@ -46,7 +55,6 @@ _CB_S0_W1 = const(0x0D)
 _CB_S0_W2 = const(0x0E)
 _CB_TX_W = const(0x14)
 _CB_RX_R = const(0x18)
-_CB_RX_R2 = const(0x1A)
 
 # common registers (§2)
 _MR = const(0x0000)
@@ -100,7 +108,7 @@ _RX_STALL_MAX = const(64)  # header says more than RSR, again and again: treat a
 _Q_CR = const(7)
 _Q_RSR1 = const(11)
 _Q_RSR2 = const(16)
-_Q_HDR = const(21)
+_Q_RD = const(21)
 _T_CR = const(3)
 _T_IR = const(7)
 _T_FSR1 = const(11)
@@ -133,19 +141,16 @@ class W5500:
         self._smv = memoryview(self._s)
         self._s1 = self._smv[0:1]  # link_up() and register polls: no allocation
         self._w1 = self._smv[15:16]
-        self._hdr2 = bytearray(2)  # the next frame's header, read behind a frame
-        # RX query: part 1 reads Sn_IR, part 2 clears what it saw and reads CR, RSR twice, header
+        self._hdr2 = bytearray(2)  # a record's 2-byte header, read in front of its frame
+        # RX query: part 1 reads Sn_IR, part 2 clears what it saw and reads CR, RSR twice, the chip's RX_RD
         self._irtx = bytearray((0x00, _SN_IR, _CB_S0_R1, 0))
         self._irrx = bytearray(4)
         self._qtx = bytearray((0x00, _SN_IR, _CB_S0_W1, _IR_RECV,
                                0x00, _SN_CR, _CB_S0_R1, 0,
                                0x00, 0x26, _CB_S0_R2, 0, 0,
                                0x00, 0x26, _CB_S0_R2, 0, 0,
-                               0, 0, _CB_RX_R2, 0, 0))
+                               0x00, 0x28, _CB_S0_R2, 0, 0))
         self._qrx = bytearray(len(self._qtx))
-        # header only (frames were skipped without reading behind them)
-        self._htx = bytearray((0, 0, _CB_RX_R2, 0, 0))
-        self._hrx = bytearray(5)
         # RX commit: RX_RD, then RECV; a Sn_CR poll goes in front when a command may still run
         self._ctx = bytearray((0x00, 0x28, _CB_S0_W2, 0, 0, 0x00, _SN_CR, _CB_S0_W1, _CMD_RECV))
         self._crtx = bytearray((0x00, _SN_CR, _CB_S0_R1, 0))
@@ -172,8 +177,6 @@ class W5500:
         self._tx_wr = 0
         self._rx_rd = 0
         self._rx_left = 0  # bytes known to wait from _rx_rd on (a consistent RSR, less what was read)
-        self._rx_len = 0  # header at _rx_rd when _rx_hdr_ok
-        self._rx_hdr_ok = False
         self._rx_unc = 0  # bytes read but not yet handed back with RECV
         self._rx_stalls = 0
         self._rx_full = False
@@ -193,7 +196,7 @@ class W5500:
         self._spi.write(h)
         self._spi.readinto(self._smv[0:n] if mv is None else mv)
         cs.value(1)
-        self.spi_xfers += 1
+        self.spi_xfers = (self.spi_xfers + 1) & _WRAP
         return self._s
 
     def _r8(self, cb, addr):
@@ -209,7 +212,7 @@ class W5500:
         self._spi.write(h)
         self._spi.write(data)
         cs.value(1)
-        self.spi_xfers += 1
+        self.spi_xfers = (self.spi_xfers + 1) & _WRAP
 
     def _w8(self, cb, addr, v):
         self._s[15] = v
@@ -220,7 +223,7 @@ class W5500:
         cs.value(0)
         self._spi.write_readinto(tx, rx)
         cs.value(1)
-        self.spi_xfers += 1
+        self.spi_xfers = (self.spi_xfers + 1) & _WRAP
 
     def _wait_cr(self):
         for _ in range(_CR_POLLS):
@@ -312,7 +315,7 @@ class W5500:
         return True
 
     def _reopen(self):
-        self.reopens += 1
+        self.reopens = (self.reopens + 1) & _WRAP
         self._open()
 
     # ------------------------------------------------------------------ contract
@@ -338,16 +341,14 @@ class W5500:
         return 0
 
     def _rx_query(self):
-        # §7 steps 1-3 in one transaction: clear Sn_IR.RECV before reading RSR (§11), Sn_CR 00 so that
-        # a RECV of ours has been taken (#5), RSR twice (§4 two-read rule), the header at RX_RD.
+        # §7 steps 1-2 in one transaction: clear Sn_IR.RECV before reading RSR (§11), Sn_CR 00 so that
+        # a RECV of ours has been taken (#5), RSR twice (§4 two-read rule), and the chip's RX_RD, the
+        # base RSR counts from.
         cs = self._cs
         spi = self._spi
         tx = self._qtx
         rx = self._qrx
         irrx = self._irrx
-        rd = self._rx_rd
-        tx[18] = rd >> 8
-        tx[19] = rd & 0xFF
         rsr = -1
         for _ in range(_CR_POLLS):
             cs.value(0)
@@ -357,7 +358,7 @@ class W5500:
             tx[3] = _IR_RECV | (ir & (_IR_SENDOK | _IR_TIMEOUT))
             spi.write_readinto(tx, rx)
             cs.value(1)
-            self.spi_xfers += 1
+            self.spi_xfers = (self.spi_xfers + 1) & _WRAP
             if ir & _IR_SENDOK:
                 self._sendok = True
             if ir & _IR_TIMEOUT:
@@ -376,22 +377,20 @@ class W5500:
         if rsr > _BUF - _REC_MAX:
             if not self._rx_full:
                 self._rx_full = True
-                self.overflows += 1
+                self.overflows = (self.overflows + 1) & _WRAP
         else:
             self._rx_full = False
-        self._rx_left = rsr
-        self._rx_len = (rx[_Q_HDR] << 8) | rx[_Q_HDR + 1]
-        self._rx_hdr_ok = True
+        # #8: RSR counts from the chip's RX_RD; ours is ahead by what a commit that timed out left
+        # unhanded back. Anything else means the two disagree on the buffer: do not trust it.
+        behind = (self._rx_rd - ((rx[_Q_RD] << 8) | rx[_Q_RD + 1])) & 0xFFFF
+        if behind != self._rx_unc or behind > rsr:
+            self._rx_recover()
+            return False
+        left = rsr - behind
+        if left < 2:
+            return False
+        self._rx_left = left
         return True
-
-    def _rx_header(self):
-        tx = self._htx
-        rd = self._rx_rd
-        tx[0] = rd >> 8
-        tx[1] = rd & 0xFF
-        self._xfer(tx, self._hrx)
-        self._rx_len = (self._hrx[3] << 8) | self._hrx[4]
-        self._rx_hdr_ok = True
 
     def _rx_commit(self):
         # §7 step 6: RX_RD, then RECV (the chip recomputes RSR on RECV, §4)
@@ -412,17 +411,17 @@ class W5500:
                     break
             if not ok:
                 cs.value(1)
-                self.spi_xfers += 1
-                return  # try again on the next call; RX_RD stays ours
+                self.spi_xfers = (self.spi_xfers + 1) & _WRAP
+                return  # timed out: RX_RD stays ours, _rx_unc says how far the chip's is behind
         spi.write(tx)
         cs.value(1)
-        self.spi_xfers += 1
+        self.spi_xfers = (self.spi_xfers + 1) & _WRAP
         self._rx_unc = 0
         self._cr_clean = False
 
     def _rx_recover(self):
         # #7 / §7 step 4: the buffer is not to be trusted: CLOSE and OPEN again (drops what it holds)
-        self.rx_errors += 1
+        self.rx_errors = (self.rx_errors + 1) & _WRAP
         self._reopen()
 
     def _rx_one(self, buf):
@@ -431,17 +430,29 @@ class W5500:
                 self._rx_commit()
             if not self._rx_query():
                 return 0
-        elif not self._rx_hdr_ok:
-            self._rx_header()
-        rec = self._rx_len
+        left = self._rx_left  # >= 2: the header is within what RSR showed
+        rd = self._rx_rd
+        h = self._h
+        h[0] = rd >> 8
+        h[1] = rd & 0xFF
+        h[2] = _CB_RX_R
+        cs = self._cs
+        spi = self._spi
+        hdr = self._hdr2
+        cs.value(0)
+        spi.write(h)
+        spi.readinto(hdr)
+        rec = (hdr[0] << 8) | hdr[1]
         if rec < _REC_MIN or rec > _REC_MAX:
+            cs.value(1)
+            self.spi_xfers = (self.spi_xfers + 1) & _WRAP
             self._rx_recover()
             return 0
-        left = self._rx_left
         if rec > left:
             # #8: the record is longer than RSR said: never read past RX_WR, ask again later
+            cs.value(1)
+            self.spi_xfers = (self.spi_xfers + 1) & _WRAP
             self._rx_left = 0
-            self._rx_hdr_ok = False
             if self._rx_unc:
                 self._rx_commit()
             self._rx_stalls += 1
@@ -450,49 +461,28 @@ class W5500:
             return 0
         self._rx_stalls = 0
         n = rec - 2
-        rd = self._rx_rd
-        nxt = left - rec
         keep = n <= len(buf)
         if keep:
-            dst = self._rxw.get(buf, n)
-            a = (rd + 2) & 0xFFFF
-            h = self._h
-            h[0] = a >> 8
-            h[1] = a & 0xFF
-            h[2] = _CB_RX_R
-            cs = self._cs
-            spi = self._spi
-            cs.value(0)
-            spi.write(h)
-            spi.readinto(dst)
-            if nxt >= 2:
-                spi.readinto(self._hdr2)  # the next header is within RSR: take it in the same burst
-            cs.value(1)
-            self.spi_xfers += 1
-            if nxt >= 2:
-                self._rx_len = (self._hdr2[0] << 8) | self._hdr2[1]
-            else:
-                self._rx_hdr_ok = False
-        else:
-            self._rx_hdr_ok = False
+            spi.readinto(self._rxw.get(buf, n))  # §7 step 5, the burst continuing at RX_RD + 2
+        cs.value(1)
+        self.spi_xfers = (self.spi_xfers + 1) & _WRAP
+        nxt = left - rec
         self._rx_rd = (rd + rec) & 0xFFFF
-        self._rx_left = nxt
+        self._rx_left = nxt if nxt >= 2 else 0  # 1 stray byte cannot hold a record: RSR afresh next time
         self._rx_unc += rec
-        if nxt < 2:
-            self._rx_left = 0  # 1 stray byte cannot hold a record: RSR is read afresh next time
         if self._rx_left == 0 or self._rx_unc >= _COMMIT_AT:
             self._rx_commit()
         if not keep:
-            self.rx_dropped += 1  # longer than the caller's buffer
+            self.rx_dropped = (self.rx_dropped + 1) & _WRAP  # longer than the caller's buffer
             return -1
         if not buf[0] & 1:
             m = self._macb
             if buf[0] != m[0] or buf[1] != m[1] or buf[2] != m[2] or buf[3] != m[3] or buf[4] != m[4] \
                     or buf[5] != m[5]:
-                self.rx_dropped += 1  # unicast for another station (MFEN is off, see the top)
+                self.rx_dropped = (self.rx_dropped + 1) & _WRAP  # unicast for another station (MFEN off, top)
                 return -1
-        self.rx_frames += 1
-        self.rx_bytes = (self.rx_bytes + n) & 0x3FFFFFFF  # stays a small int on 32-bit ports
+        self.rx_frames = (self.rx_frames + 1) & _WRAP
+        self.rx_bytes = (self.rx_bytes + n) & _WRAP
         return n
 
     def send(self, buf, n):
@@ -508,7 +498,7 @@ class W5500:
         for i in range(_TX_POLLS):
             self._xfer(tx, rx)
             if not rx[_T_PHY] & 1:
-                self.tx_errors += 1  # link down (§10): nothing would go out
+                self.tx_errors = (self.tx_errors + 1) & _WRAP  # link down (§10): nothing would go out
                 return False
             if rx[_T_CR] == 0:
                 self._cr_clean = True
@@ -522,14 +512,14 @@ class W5500:
                     if self._tx_busy:
                         if self._sendok or self._sendto:
                             if self._sendto:
-                                self.tx_errors += 1  # the previous frame timed out
+                                self.tx_errors = (self.tx_errors + 1) & _WRAP  # the previous frame timed out
                             self._tx_busy = False
                         elif fsr == _BUF:
                             # the chip emptied the buffer without SENDOK: the frame was dropped when the
                             # link went down; give it a few polls in case SENDOK is only late
                             idle += 1
                             if idle >= _TX_IDLE_POLLS:
-                                self.tx_errors += 1
+                                self.tx_errors = (self.tx_errors + 1) & _WRAP
                                 self._tx_busy = False
                     if not self._tx_busy and fsr >= n:
                         ok = True
@@ -537,7 +527,7 @@ class W5500:
             if i >= _TX_MIN_POLLS and ticks_diff(ticks_ms(), t0) > _TX_WAIT_MS:
                 break
         if not ok:
-            self.tx_errors += 1
+            self.tx_errors = (self.tx_errors + 1) & _WRAP
             if self._tx_busy:
                 self._reopen()  # #6: SENDOK never came; the socket state is unknown: start it afresh
             return False
@@ -553,7 +543,7 @@ class W5500:
         spi.write(h)
         spi.write(src)  # §6 step 3: one burst at TX_WR, the chip wraps inside the buffer
         cs.value(1)
-        self.spi_xfers += 1
+        self.spi_xfers = (self.spi_xfers + 1) & _WRAP
         wr = (wr + n) & 0xFFFF
         c = self._tctx
         c[7] = wr >> 8
@@ -561,14 +551,14 @@ class W5500:
         cs.value(0)
         spi.write(c)  # clear SENDOK/TIMEOUT, TX_WR, SEND (§6 steps 4-5)
         cs.value(1)
-        self.spi_xfers += 1
+        self.spi_xfers = (self.spi_xfers + 1) & _WRAP
         self._tx_wr = wr
         self._tx_busy = True
         self._sendok = False
         self._sendto = False
         self._cr_clean = False
-        self.tx_frames += 1
-        self.tx_bytes = (self.tx_bytes + n) & 0x3FFFFFFF
+        self.tx_frames = (self.tx_frames + 1) & _WRAP
+        self.tx_bytes = (self.tx_bytes + n) & _WRAP
         return True
 
     def set_multicast(self, macs, n):

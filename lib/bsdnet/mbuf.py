@@ -19,7 +19,6 @@
 # must send. A held cluster is released by m_free() wherever it is freed.
 from .compat import const
 from . import opts
-from .bcopy import bcopy
 from .stats import stat_inc, mbstat
 # counter indices in bsdnet.stats (private consts: no RAM at run time)
 _MBS_GETS = const(0)
@@ -161,12 +160,22 @@ def m_pktlen(m):
     return n
 
 
+_bcopy = [None]
+
+
 def m_copypacket(m, lead=0):
     """A copy of packet m with its chain (BSD m_copypacket, but the data is copied: a cluster has
     no reference count), for delivering one datagram to several sockets. Each cluster of the copy
     sits at the same offset as the original's, and `lead` bytes in front of m.off come along (what
     udp_input/rip_input left there: the sender's address). None when the pool runs short (counted
     by m_get; what was copied already goes back)."""
+    bcopy = _bcopy[0]
+    if bcopy is None:
+        # looked up at the first copy, not at import: bcopy's self-test garbage made while the
+        # stack loads cut the Pico's heap (measured: no 2 KiB block left for TCP's rings)
+        from .bcopy import bcopy
+
+        _bcopy[0] = bcopy
     n = m_get(m.off)
     if n is None:
         return None

@@ -66,8 +66,20 @@ def _refuse(addr):
 
 # One datagram buffer for the UDP echo and chargen tasks, made when this module loads (a Pico's
 # heap, once serving, may have no 1.5 KB block left: measured). Sharing it is safe: each task
-# copies a datagram in and sends its answer with no await in between.
-_udp_buf = bytearray(1472)
+# copies a datagram in and sends its answer with no await in between. It holds the largest
+# datagram the stack takes (opts.UDP_SENDSPACE, 5912 bytes, reassembled from 4 fragments), so that
+# echo answers whatever arrived whole; on a small heap (opts.TCP_SMALL_HEAP: a Pico, where the
+# firmware boots with ~25 KB to spare) one frame's worth, 1472 bytes: a larger datagram is echoed
+# cut to that, as recvfrom_into cuts any datagram to the buffer it is given.
+UDP_ECHO_MAX = opts.UDP_SENDSPACE
+try:
+    from gc import mem_free, mem_alloc  # type: ignore[attr-defined]
+
+    if mem_free() + mem_alloc() < opts.TCP_SMALL_HEAP:
+        UDP_ECHO_MAX = 1472
+except ImportError:  # CPython: no such figures, and memory enough
+    pass
+_udp_buf = bytearray(UDP_ECHO_MAX)
 _udp_mv = memoryview(_udp_buf)
 
 

@@ -79,8 +79,8 @@ def test_bad_input_is_counted_and_dropped():
     iph.fill_cksum(b, 14)
     cases.append((bytes(b), "ips_tooshort"))
     cases.append((echo_frame("10.7.0.1", "10.7.0.77"), "ips_cantforward"))
-    b = bytearray(good)
-    iph.set_frag(b, 14, iph.IP_MF)
+    b = bytearray(echo_frame("10.7.0.1", "10.7.0.2", payload=b"abc"))
+    iph.set_frag(b, 14, iph.IP_MF)  # a first fragment whose length is not a multiple of 8
     iph.fill_cksum(b, 14)
     cases.append((bytes(b), "ips_fragdropped"))
     for frame, name in cases:

@@ -16,6 +16,12 @@
 #   cksum_adjust(old_cksum, old16, new16) -> ck
 #       RFC 1624 eqn. 3, HC' = ~(~HC + ~m + m'): the checksum after one 16-bit word of the covered
 #       data changed from old16 to new16 (TTL decrement, NAT-style rewrites), without a full pass.
+#   cksum_chain(m, off, n, acc) -> s
+#       cksum_add over n bytes of a packet that is a chain of mbufs (m.buf/m.off/m.len, linked
+#       through m.cont: a reassembled or fragmented datagram), from byte off of its data. A piece
+#       that starts at an odd position of the range has its sum byte-swapped (RFC 1071 2.(B)), so
+#       the pieces may have any length.
+#   in_cksum_chain(m, off, n, initial=0) -> ck    ~cksum_chain(...) & 0xffff
 #   cksum_fold(acc) -> s     fold a sum of 16-bit words (< 2**30) to 16 bits (end-around carry).
 #   cksum_swap(s) -> s       byte-swap a 16-bit partial sum (RFC 1071 2.(B), byte order independence).
 #   IMPL                     "viper" | "bigint" | "portable": which cksum_add is in use.
@@ -121,3 +127,28 @@ def cksum_adjust(old_cksum, old16, new16):
     s = (s & 0xFFFF) + (s >> 16)
     s = (s & 0xFFFF) + (s >> 16)
     return ~s & 0xFFFF
+
+
+def cksum_chain(m, off, n, acc):
+    odd = 0
+    while m is not None and n > 0:
+        k = m.len - off
+        if k <= 0:
+            off -= m.len
+            m = m.cont
+            continue
+        if k > n:
+            k = n
+        s = cksum_add(m.buf, m.off + off, k, 0)
+        if odd:
+            s = ((s & 0xFF) << 8) | (s >> 8)
+        acc = cksum_fold(acc + s)
+        odd ^= k & 1
+        n -= k
+        off = 0
+        m = m.cont
+    return acc
+
+
+def in_cksum_chain(m, off, n, initial=0):
+    return ~cksum_chain(m, off, n, initial) & 0xFFFF

@@ -234,7 +234,7 @@ def ip_moutput(ifp, m, now, imo):
     if (imo is None or imo.loop) and in_proto.in_mcast_member(ifp, b, o + iph.IP_DST):
         c = mbuf.m_copypacket(m)
         if c is not None:  # else counted by m_get (mbs drops)
-            iph.set_total_len(c.buf, o, c.len)  # what ip_output fills in the original
+            iph.set_total_len(c.buf, o, mbuf.m_pktlen(c))  # what ip_output fills in the original
             iph.fill_cksum(c.buf, o)
             c.flags = mbuf.M_MCAST
             in_proto.ip_deliver(ifp, c, iph.hlen(c.buf, o), now)
@@ -260,9 +260,10 @@ def udp_input_mcast(ifp, m, hlen):
     dport = udph.dport(b, u)
     mc = b[dst] & 0xF0 == 0xE0
     ulen = udph.ulen(b, u)
-    in_copy(b, u + 2, b, src)  # the sender's address, as for one socket (top of this file)
+    in_copy(b, u + 2, b, src)  # the sender's address, as udp_input leaves it for one socket
+    m.len -= hlen + UDP_HDR_LEN  # what the first cluster holds after the UDP header
     m.off = u + UDP_HDR_LEN
-    m.len = ulen - UDP_HDR_LEN
+    mbuf.m_truncate(m, ulen - UDP_HDR_LEN)  # a chain (reassembled) as udp_input has it
     last = None
     for inp in udbinfo.pcbs:
         if not inp.attached or inp.lport != dport:

@@ -16,11 +16,12 @@ _REUSEPORT = const(2)
 IPPORT_EPHEMERALFIRST = const(49152)  # RFC 6335 dynamic range (net.inet.ip.portrange.first)
 IPPORT_EPHEMERALLAST = const(65535)
 INPLOOKUP_WILDCARD = const(1)
+INP_DONTFRAG = const(0x800)  # inp.flags: IP_DONTFRAG, send with DF (EMSGSIZE over the MTU)
 
 
 
 class Inpcb:
-    __slots__ = ("laddr", "lport", "faddr", "fport", "so", "info", "attached", "proto", "ppcb")
+    __slots__ = ("laddr", "lport", "faddr", "fport", "so", "info", "attached", "proto", "ppcb", "flags")
 
     def __init__(self, info):
         self.laddr = bytearray(4)  # inp_laddr: 0.0.0.0 = INADDR_ANY
@@ -32,6 +33,7 @@ class Inpcb:
         self.attached = False
         self.proto = 0  # inp_ip_p: the IP protocol of a raw socket
         self.ppcb = None  # inp_ppcb: the protocol's own block (TCP's tcpcb)
+        self.flags = 0  # inp_flags: INP_DONTFRAG
 
 
 class Inpcbinfo:
@@ -52,6 +54,7 @@ def in_pcballoc(info, so, proto=0):
             inp.attached = True
             inp.so = so
             inp.proto = proto
+            inp.flags = 0
             inp.lport = 0
             inp.fport = 0
             for i in range(4):

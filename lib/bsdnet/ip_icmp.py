@@ -12,6 +12,7 @@ from .inet import in_eq, in_copy, in_nullhost, in_multicast
 from .ip_output import ip_output
 from . import route
 from .bcopy import bcopy
+from .in_cksum import in_cksum_chain
 from .stats import stat_inc, icmpstat, ipstat
 from .errno import EHOSTUNREACH, ECONNREFUSED, ENOPROTOOPT, EMSGSIZE
 # counter indices in bsdnet.stats (private consts: no RAM at run time)
@@ -118,8 +119,11 @@ def icmp_input(ifp, m, hlen, now):
     o = m.off
     stat_inc(icmpstat, _ICPS_RECEIVED)
     ic = o + hlen
-    icmplen = m.len - hlen
-    r = ich.check(b, ic, icmplen)
+    icmplen = m.len - hlen  # the bytes in this cluster (all of them but for a reassembled datagram)
+    if m.cont is None:
+        r = ich.check(b, ic, icmplen)
+    else:
+        r = _check_chain(m, hlen)
     if r != 0:
         stat_inc(icmpstat, _ICPS_TOOSHORT if r == ich.DROP_SHORT else _ICPS_CHECKSUM)
         mbuf.m_free(m)
@@ -156,8 +160,19 @@ def icmp_input(ifp, m, hlen, now):
     in_copy(b, o + iph.IP_SRC, ia.addr, 0)
     stat_inc(icmpstat, _ICPS_REFLECT)
     stat_inc(icmpstat, _ICPS_OUTHIST_ECHOREPLY)
-    ip_output(ifp, m, now)
+    ip_output(ifp, m, now)  # a reassembled request's reply leaves in fragments, in its clusters
     return ICMP_CONSUMED
+
+
+def _check_chain(m, hlen):
+    """ich.check() for a reassembled datagram (a chain of clusters): the ICMP header is in the
+    first (a first fragment holds at least 8 bytes of payload), the checksum runs over the chain."""
+    n = mbuf.m_pktlen(m) - hlen
+    if n < ich.ICMP_MINLEN:
+        return ich.DROP_SHORT
+    if in_cksum_chain(m, hlen, n, 0) != 0:
+        return ich.DROP_CKSUM
+    return 0
 
 
 def _notify(b, ic, icmplen, t):

@@ -92,10 +92,26 @@ def ip_input(ifp, m, now):
         if ifp is None:
             return
     if iph.frag(b, o) & (iph.IP_MF | iph.IP_OFFMASK):
-        # reassembly (ip_reass) comes next; until then fragments are dropped
+        m = _reass[0](ifp, m, now)  # held until the datagram is whole; then it goes on as a chain
+        if m is None:
+            return
+        hlen = iph.hlen(m.buf, m.off)
+    stat_inc(ipstat, _IPS_DELIVERED)
+    in_proto.ip_deliver(ifp, m, hlen, now)
+
+
+def _reass_load(ifp, m, now):
+    """The first fragment: load reassembly (ip_reass.py; a board that never meets a fragment does
+    not carry it) and hand the fragment on. With no heap to load it, the fragment is dropped."""
+    try:
+        from . import ip_reass
+    except MemoryError:
         stat_inc(ipstat, _IPS_FRAGMENTS)
         stat_inc(ipstat, _IPS_FRAGDROPPED)
         mbuf.m_free(m)
-        return
-    stat_inc(ipstat, _IPS_DELIVERED)
-    in_proto.ip_deliver(ifp, m, hlen, now)
+        return None
+    _reass[0] = ip_reass.ip_reass
+    return ip_reass.ip_reass(ifp, m, now)
+
+
+_reass = [_reass_load]  # ip_reass.ip_reass once loaded

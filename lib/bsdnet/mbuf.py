@@ -160,7 +160,46 @@ def m_pktlen(m):
     return n
 
 
-_bcopy = [None]
+_bcopy = [None]  # bcopy, imported by the first m_copydata (see there)
+
+
+def m_copydata(m, off, n, dst, doff):
+    """Copy n bytes of packet m (across its chain), from byte off of its data, to dst[doff:]
+    (BSD m_copydata). The caller makes sure the packet holds off + n bytes."""
+    bcopy = _bcopy[0]
+    if bcopy is None:
+        # not at import: bcopy (its viper self-test) loaded before the chip driver left a Pico's
+        # heap without the 1280 bytes the driver's import needs at boot (measured)
+        from .bcopy import bcopy
+
+        _bcopy[0] = bcopy
+    while m is not None and n > 0:
+        k = m.len - off
+        if k <= 0:
+            off -= m.len
+            m = m.cont
+            continue
+        if k > n:
+            k = n
+        bcopy(m.buf, m.off + off, dst, doff, k)
+        doff += k
+        n -= k
+        off = 0
+        m = m.cont
+
+
+def m_truncate(m, n):
+    """Keep the first n bytes of packet m: the cluster where they end is shortened and the
+    clusters after it are freed (BSD m_adj with a negative count, over a chain)."""
+    while m is not None:
+        if n <= m.len:
+            m.len = n
+            c = m.cont
+            m.cont = None
+            m_free(c)
+            return
+        n -= m.len
+        m = m.cont
 
 
 def m_copypacket(m, lead=0):
@@ -171,8 +210,8 @@ def m_copypacket(m, lead=0):
     by m_get; what was copied already goes back)."""
     bcopy = _bcopy[0]
     if bcopy is None:
-        # looked up at the first copy, not at import: bcopy's self-test garbage made while the
-        # stack loads cut the Pico's heap (measured: no 2 KiB block left for TCP's rings)
+        # looked up at the first copy, as m_copydata does (and for the TCP rings: tcp_init found no
+        # 2 KiB block on a Pico with bcopy imported with mbuf)
         from .bcopy import bcopy
 
         _bcopy[0] = bcopy

@@ -37,8 +37,14 @@ ARP_DOWN_MS = const(20000)  # how long an unanswered entry stays down (arpt_down
 
 # --- IPv4 ---
 IP_DEFTTL = const(64)
-IP_REASS_SLOTS = const(2)
-IP_REASS_TTL_MS = const(30000)
+IP_REASS_SLOTS = const(2)  # datagrams in reassembly at once (ipq entries); a fragment of a third
+# one drops the oldest (ips_fragdropped). Cost: ~60 bytes of tables per slot (ip_reass.py).
+IP_REASS_TTL_MS = const(30000)  # a datagram not complete this long after its first fragment is
+# dropped (ips_fragtimeout), with ICMP time exceeded (reassembly) when its fragment 0 had come
+IP_MAXREASS = const(5920)  # the largest datagram reassembled, in bytes of IP payload: what
+# IP_REASS_MBUFS clusters of 1480 bytes (an Ethernet fragment's payload) hold. Larger ones, or ones
+# sent in smaller fragments that need more clusters, are dropped (ips_toolong, ips_fragdropped).
+# Also the most a raw socket sends in one datagram (fragmented by ip_output).
 ICMP_LIM = const(200)  # ICMP errors sent per second at most (net.inet.icmp.icmplim)
 IP_FORWARDING = const(0)  # 1: a router from boot (net.inet.ip.forwarding); at run time
 # ip_forward.set_forwarding(True/False). Off, datagrams for others are dropped (ips_cantforward)
@@ -85,7 +91,9 @@ TCP_IW_SEGS = const(10)  # initial window in segments (RFC 6928)
 # --- UDP ---
 UDP_SOCKETS = const(4)  # UDP pcbs (sockets open at once)
 UDP_RCVQ = const(4)  # datagrams queued per socket before udps_fullsock drops
-UDP_SENDSPACE = const(1472)  # largest datagram sent (no fragmentation yet: MTU - 28)
+UDP_SENDSPACE = const(5912)  # largest datagram sent: IP_MAXREASS - 8, what we could receive.
+# Over MTU - 28 (1472) it leaves in fragments built straight from the caller's data, one cluster
+# each (ip_newpacket): 5912 bytes take 4 clusters for as long as the driver needs to send them.
 RAW_SOCKETS = const(2)  # raw IP sockets open at once (ping from the board)
 
 # --- debug: set True for checks that cost time (double free of an mbuf, ...) ---

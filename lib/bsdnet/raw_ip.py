@@ -7,14 +7,15 @@
 #
 # The datagram is queued in the mbuf it came in; the spent Ethernet header in front of the IP
 # header is rewritten as the sender's address, as udp_input does with the UDP header, so the socket
-# reads both kinds of queue alike (port 0 for raw).
+# reads both kinds of queue alike (port 0 for raw). A reassembled datagram is queued as the chain
+# it is (m.cont); one larger than the MTU is sent in fragments (ip_output).
 from .compat import const
 from . import opts
 from . import mbuf
 from .hdr import ip as iph
 from .hdr import icmp as ich
 from .inet import in_eq, in_copy, in_nullhost
-from .in_pcb import Inpcbinfo
+from .in_pcb import Inpcbinfo, INP_DONTFRAG
 from . import ip_icmp
 from . import ip_output as _ip_output
 from .ip_output import ip_output, ip_moutput, ip_newpacket, ip_newid, ip_output_nexthop
@@ -23,6 +24,7 @@ from .stats import stat_inc, ipstat, ripstat
 from .errno import EMSGSIZE, ENOBUFS, EINVAL
 # counter indices in bsdnet.stats (private consts: no RAM at run time)
 _IPS_NOPROTO = const(10)
+_IPS_CANTFRAG = const(22)
 _IPS_RAWOUT = const(25)
 _RIPS_DELIVERED = const(0)
 _RIPS_NOSOCK = const(1)
@@ -95,12 +97,18 @@ def rip_output(ifp, inp, src, n, faddr, foff, now, hdrincl=False):
     errno."""
     if hdrincl:
         return rip_output_hdrincl(ifp, inp, src, n, faddr, foff, now)
-    if n > ifp.mtu - iph.IP_HDR_LEN:
-        return EMSGSIZE
+    if n > opts.IP_MAXREASS:
+        return EMSGSIZE  # over MTU - 20 it leaves in fragments, up to what we could reassemble
+    df = inp.flags & INP_DONTFRAG
+    if df and n > ifp.mtu - iph.IP_HDR_LEN:
+        stat_inc(ipstat, _IPS_CANTFRAG)
+        return EMSGSIZE  # IP_DONTFRAG: no fragments
     m = ip_newpacket(ifp, inp.laddr, inp.proto, src, n, 0, faddr, foff)
     if m is None:
         stat_inc(ripstat, _RIPS_ONOMBUF)
         return ENOBUFS
+    if df:
+        iph.set_frag(m.buf, m.off, iph.IP_DF)
     stat_inc(ripstat, _RIPS_OPACKETS)
     if faddr[foff] & 0xF0 == 0xE0:
         ip_moutput(ifp, m, now, inp.so._imo)  # IP_MULTICAST_TTL, IP_MULTICAST_LOOP; no ARP

@@ -21,7 +21,7 @@ from . import mbuf
 from . import route
 from .bcopy import bcopy
 from .inet import inet_aton, inet_ntoa, in_eq, in_copy, in_nullhost, in_badsenddst
-from .in_pcb import in_pcballoc, in_pcbbind, in_pcbconnect, in_pcbdisconnect, in_pcbdetach
+from .in_pcb import in_pcballoc, in_pcbbind, in_pcbconnect, in_pcbdisconnect, in_pcbdetach, INP_DONTFRAG
 from .udp_usrreq import udbinfo, udp_output, udp_fromport, FROM_ADDR
 from .raw_ip import ripcbinfo, rip_output
 from .stats import stat_inc, udpstat, mbstat
@@ -41,6 +41,7 @@ SOCK_STREAM = const(1)
 SOCK_DGRAM = const(2)
 SOCK_RAW = const(3)
 IPPROTO_IP = const(0)
+IP_DONTFRAG = const(67)  # FreeBSD's: UDP and raw datagrams go with DF, EMSGSIZE when over the MTU
 IPPROTO_TCP = const(6)
 IPPROTO_UDP = const(17)
 IP_HDRINCL = const(3)  # SOCK_RAW, level IPPROTO_IP: what the socket writes starts with the IP header
@@ -641,15 +642,19 @@ class _DgramUsrreqs:
 
     def _copyout(self, m, buf, nbytes):
         """Copy the datagram into buf (the rest of a longer datagram is discarded, as UDP does).
-        Returns the byte count; the caller frees m."""
-        n = m.len
+        Returns the byte count; the caller frees m. A reassembled datagram is a chain of clusters
+        (m.cont): copied across it."""
+        n = m.len if m.cont is None else mbuf.m_pktlen(m)
         if n > nbytes:
             n = nbytes
         if n:
             # a read-only buffer (bytes, a memoryview of one) refuses this store; the viper copy
             # would not look, and write into an immutable object (in flash, when frozen)
             buf[0] = buf[0]
-            bcopy(m.buf, m.off, buf, 0, n)
+            if m.cont is None:
+                bcopy(m.buf, m.off, buf, 0, n)
+            else:
+                mbuf.m_copydata(m, 0, n, buf, 0)
         return n
 
     def _fromaddr(self, so, m):
@@ -693,8 +698,13 @@ class _DgramUsrreqs:
 
     def _recv_bytes(self, so, bufsize):
         m = self._dequeue(so)
-        n = m.len if m.len < bufsize else bufsize
-        data = bytes(m.buf[m.off:m.off + n])
+        if m.cont is None:
+            n = m.len if m.len < bufsize else bufsize
+            data = bytes(m.buf[m.off:m.off + n])
+        else:  # a reassembled datagram: a chain of clusters
+            d = bytearray(min(mbuf.m_pktlen(m), bufsize))
+            self._copyout(m, d, len(d))
+            data = bytes(d)
         a = self._fromaddr(so, m)
         mbuf.m_free(m)
         return data, a
@@ -797,6 +807,9 @@ class _DgramUsrreqs:
             so._bcast = bool(value)
         elif level == IPPROTO_IP and opt == IP_HDRINCL and so._raw:
             so._hdrincl = bool(value)
+        elif level == IPPROTO_IP and opt == IP_DONTFRAG:
+            inp = so._pcb()
+            inp.flags = (inp.flags | INP_DONTFRAG) if value else (inp.flags & ~INP_DONTFRAG)
         else:
             # SO_REUSEADDR, SO_REUSEPORT and the multicast options: in_mcast, loaded by the first of
             # them (a board that sets none carries none of it)
@@ -809,6 +822,8 @@ class _DgramUsrreqs:
             return 1 if so._bcast else 0
         if level == IPPROTO_IP and opt == IP_HDRINCL and so._raw:
             return 1 if so._hdrincl else 0
+        if level == IPPROTO_IP and opt == IP_DONTFRAG:
+            return 1 if so._pcb().flags & INP_DONTFRAG else 0
         if level == SOL_SOCKET and opt == SO_ERROR:
             e = so._error
             so._error = 0

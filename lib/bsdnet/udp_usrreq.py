@@ -7,6 +7,9 @@
 #     m.off - 8: source port (uh_sport, where it was), source address (4, over uh_dport/uh_ulen),
 #     2 bytes unused
 # and leaves m.off/m.len on the payload. The socket reads them back (udp_fromport, FROM_ADDR).
+# A reassembled datagram is a chain of clusters (m.cont): the UDP header is in the first, the
+# checksum runs over the chain, and the socket queues and copies out the chain as it is. A datagram
+# larger than the MTU is sent as a chain cut for fragmentation (ip_newpacket, ip_output).
 import sys
 from .compat import const
 from . import opts
@@ -15,12 +18,13 @@ from .hdr import ip as iph
 from .hdr import udp as udph
 from .hdr import icmp as ich
 from .inet import in_copy, in_nullhost
-from .in_pcb import Inpcbinfo, in_pcblookup, INPLOOKUP_WILDCARD
+from .in_pcb import Inpcbinfo, in_pcblookup, INPLOOKUP_WILDCARD, INP_DONTFRAG
+from .in_cksum import in_cksum_chain, in_pseudo
 from .ip_icmp import icmp_error
 from .ip_output import ip_output, ip_moutput, ip_newpacket
 from .if_ether import arp_error
 from .errno import EMSGSIZE, ENOBUFS
-from .stats import stat_inc, udpstat
+from .stats import stat_inc, udpstat, ipstat
 # counter indices in bsdnet.stats (private consts: no RAM at run time)
 _UDPS_IPACKETS = const(0)
 _UDPS_HDROPS = const(1)
@@ -33,6 +37,7 @@ _UDPS_PORT0 = const(9)
 _UDPS_OPACKETS = const(10)
 _UDPS_ONOMBUF = const(11)
 _UDPS_CTLNOTIFY = const(13)
+_IPS_CANTFRAG = const(22)
 
 udbinfo = Inpcbinfo("udp", opts.UDP_SOCKETS)
 
@@ -47,7 +52,10 @@ def udp_input(ifp, m, hlen, now):
     o = m.off
     u = o + hlen
     stat_inc(udpstat, _UDPS_IPACKETS)
-    r = udph.check(b, u, m.len - hlen, b, o + iph.IP_SRC, b, o + iph.IP_DST)
+    if m.cont is None:
+        r = udph.check(b, u, m.len - hlen, b, o + iph.IP_SRC, b, o + iph.IP_DST)
+    else:
+        r = _check_chain(m, hlen)  # a reassembled datagram
     if r != 0:
         stat_inc(udpstat, _UDPS_HDROPS - 1 + r)  # udph.DROP_* in the order of the counters
         mbuf.m_free(m)
@@ -86,11 +94,30 @@ def udp_input(ifp, m, hlen, now):
     # the payload only
     ulen = udph.ulen(b, u)
     in_copy(b, u + 2, b, o + iph.IP_SRC)
+    m.len -= hlen + UDP_HDR_LEN  # what the first cluster holds after the UDP header
     m.off = u + UDP_HDR_LEN
-    m.len = ulen - UDP_HDR_LEN
+    mbuf.m_truncate(m, ulen - UDP_HDR_LEN)  # bytes past uh_ulen (Ethernet padding) are not UDP's
     if not inp.so.sbappendaddr(m):
         stat_inc(udpstat, _UDPS_FULLSOCK)
         mbuf.m_free(m)
+
+
+def _check_chain(m, hlen):
+    """udph.check() for a datagram that is a chain of clusters: the UDP header is in the first
+    (a first fragment holds at least 8 bytes of payload), the checksum runs over the chain."""
+    b = m.buf
+    o = m.off
+    u = o + hlen
+    n = mbuf.m_pktlen(m) - hlen
+    if n < UDP_HDR_LEN:
+        return udph.DROP_SHORT
+    ul = udph.ulen(b, u)
+    if ul < UDP_HDR_LEN or ul > n:
+        return udph.DROP_LEN
+    if (b[u + udph.UDP_SUM] | b[u + udph.UDP_SUM + 1]) and in_cksum_chain(
+            m, hlen, ul, in_pseudo(b, o + iph.IP_SRC, b, o + iph.IP_DST, iph.IPPROTO_UDP, ul)) != 0:
+        return udph.DROP_CKSUM
+    return 0
 
 
 def udp_fromport(m):
@@ -103,7 +130,11 @@ def udp_output(ifp, inp, src, n, faddr, foff, fport, now):
     """Send n bytes of src (a bytes-like) from inp's local half to faddr[foff:foff+4]:fport.
     Returns 0 or an errno (the socket layer raises it)."""
     if n > opts.UDP_SENDSPACE:
-        return EMSGSIZE  # no IP fragmentation yet
+        return EMSGSIZE  # over what we could reassemble ourselves (opts.IP_MAXREASS)
+    df = inp.flags & INP_DONTFRAG
+    if df and iph.IP_HDR_LEN + UDP_HDR_LEN + n > ifp.mtu:
+        stat_inc(ipstat, _IPS_CANTFRAG)
+        return EMSGSIZE  # IP_DONTFRAG: no fragments
     m = ip_newpacket(ifp, inp.laddr, iph.IPPROTO_UDP, src, n, UDP_HDR_LEN, faddr, foff)
     if m is None:
         stat_inc(udpstat, _UDPS_ONOMBUF)
@@ -111,8 +142,19 @@ def udp_output(ifp, inp, src, n, faddr, foff, fport, now):
     b = m.buf
     o = m.off
     u = o + iph.IP_HDR_LEN
-    udph.emit(b, u, inp.lport, fport, n + UDP_HDR_LEN)
-    udph.fill_cksum(b, u, n + UDP_HDR_LEN, b, o + iph.IP_SRC, b, o + iph.IP_DST)
+    ul = n + UDP_HDR_LEN
+    udph.emit(b, u, inp.lport, fport, ul)
+    if m.cont is None:
+        udph.fill_cksum(b, u, ul, b, o + iph.IP_SRC, b, o + iph.IP_DST)
+    else:  # a chain cut for fragmentation (ip_newpacket): the sum runs over it
+        s = in_cksum_chain(m, iph.IP_HDR_LEN, ul, in_pseudo(b, o + iph.IP_SRC, b, o + iph.IP_DST,
+                                                             iph.IPPROTO_UDP, ul))
+        if s == 0:
+            s = 0xFFFF
+        b[u + udph.UDP_SUM] = s >> 8
+        b[u + udph.UDP_SUM + 1] = s & 0xFF
+    if df:
+        iph.set_frag(b, o, iph.IP_DF)
     stat_inc(udpstat, _UDPS_OPACKETS)
     if faddr[foff] & 0xF0 == 0xE0:
         ip_moutput(ifp, m, now, inp.so._imo)  # IP_MULTICAST_TTL, IP_MULTICAST_LOOP; no ARP

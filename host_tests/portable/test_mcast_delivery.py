@@ -476,3 +476,32 @@ def test_before_any_option_a_port_has_one_socket():
     finally:
         sys.modules["bsdnet.in_mcast"] = saved
     _end()
+
+
+def test_reassembled_group_datagram_to_two_sockets_and_looped_back_in_fragments():
+    """A datagram larger than the MTU to a group: reassembled from its fragments, it reaches both
+    member sockets (a chain of clusters copied for the first); sent by the board, it leaves in
+    fragments and its looped-back copy, a chain too, reaches the members."""
+    import fragfix
+
+    nic, dev = _setup()
+    a = _sock(("0.0.0.0", 7400), reuse=2)
+    b = _sock(("0.0.0.0", 7400), reuse=2)
+    join(a, G1)
+    join(b, G1)
+    igmp_sent(dev)
+    # two clusters: both sockets' copies fit the sockets' share of the pool (opts.SB_MBUFS, 5)
+    data = fragfix.pattern(2400, 5)
+    d = fragfix.udp_datagram(555, 7400, data, dst=G1)
+    for lo, hi in ((1480, len(d)), (0, 1480)):  # out of order
+        dev.rxq.append(fragfix.frag(d, lo, hi, 77, dst=G1, dmac=fx.group_mac(G1)))
+        tick(nic)
+    assert a.recv(4000) == data and b.recv(4000) == data
+    assert mbuf.pool_free() == opts.NMBCLUSTERS
+    tx = _sock()
+    tx.sendto(data, (G1, 7400))
+    assert a.recv(4000) == data and b.recv(4000) == data  # looped back (a chain), to each
+    frames = [f for f in dev.sent if eh.ethertype(f, 0) == eh.ETHERTYPE_IP and f[23] == iph.IPPROTO_UDP]
+    assert len(frames) == 2 and all(f[0:6] == fx.group_mac(G1) and iph.ttl(f, 14) == 1 for f in frames)
+    dev.sent.clear()
+    _end()

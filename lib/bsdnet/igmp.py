@@ -28,9 +28,19 @@ from .inet import in_eq, in_copy, in_nullhost, inet_ntoa
 from .in_cksum import in_cksum
 from .ip_output import ip_output
 from .errno import ENOBUFS
-from .stats import stat_inc, igmpstat
+from . import stats
+from .stats import stat_inc
 
-# igmpstat's indices in bsdnet.stats (private consts: no RAM at run time)
+# igmpstat (netinet/igmp_var.h struct igmpstat), with its names, here and not in stats.py: this
+# module loads with the first multicast option a socket sets, and on a Pico a board that uses none
+# cannot spare the table (measured: netif.stats() found no 584-byte block on the emulated Pico with
+# it in stats.TABLES). It joins stats.TABLES when IGMP loads (below), so netif.stats(), HTTP /stats
+# and stats.stat("igmp", ...) report it from then on. The indices are private consts (no RAM).
+IGPS_NAMES = (
+    "igps_rcv_total igps_rcv_tooshort igps_rcv_badttl igps_rcv_badsum igps_rcv_v1v2_queries "
+    "igps_rcv_v3_queries igps_rcv_badqueries igps_rcv_gen_queries igps_rcv_group_queries igps_rcv_reports "
+    "igps_rcv_badreports igps_rcv_ourreports igps_snd_reports igps_snd_leaves igps_snd_nombuf"
+)
 _IGPS_RCV_TOTAL = const(0)
 _IGPS_RCV_TOOSHORT = const(1)
 _IGPS_RCV_BADTTL = const(2)  # not TTL 1: IGMP is link scope
@@ -46,6 +56,9 @@ _IGPS_RCV_OURREPORTS = const(11)
 _IGPS_SND_REPORTS = const(12)
 _IGPS_SND_LEAVES = const(13)
 _IGPS_SND_NOMBUF = const(14)  # a report or leave not sent: the pool was empty
+_IGPS_N = const(15)
+igmpstat = [0] * _IGPS_N
+stats.TABLES.append(("igmp", igmpstat, IGPS_NAMES, ""))
 
 IGMP_MINLEN = const(8)
 IGMP_HOST_MEMBERSHIP_QUERY = const(0x11)

@@ -286,34 +286,10 @@ TCPS_NAMES = (
 TCPSTAT_NAMES = TCPS_NAMES
 tcpstat = [0] * _TCPS_NSTATS
 
-# --- IGMP (netinet/igmp_var.h struct igmpstat; RFC 2236): igmp.py counts ---
-_IGPS_RCV_TOTAL = const(0)
-_IGPS_RCV_TOOSHORT = const(1)
-_IGPS_RCV_BADTTL = const(2)  # not TTL 1: IGMP is link scope
-_IGPS_RCV_BADSUM = const(3)
-_IGPS_RCV_V1V2_QUERIES = const(4)
-_IGPS_RCV_V3_QUERIES = const(5)  # answered as IGMPv2 queries (RFC 3376 7.2.1: a v2 host)
-_IGPS_RCV_BADQUERIES = const(6)  # a general query not to 224.0.0.1
-_IGPS_RCV_GEN_QUERIES = const(7)
-_IGPS_RCV_GROUP_QUERIES = const(8)
-_IGPS_RCV_REPORTS = const(9)  # another host's report for a group we are in (ours is then suppressed)
-_IGPS_RCV_BADREPORTS = const(10)  # group not multicast, or not the destination
-_IGPS_RCV_OURREPORTS = const(11)
-_IGPS_SND_REPORTS = const(12)
-_IGPS_SND_LEAVES = const(13)
-_IGPS_SND_NOMBUF = const(14)  # a report or leave not sent: the pool was empty
-_IGPS_N = const(15)
-IGPS_NAMES = (
-    "igps_rcv_total igps_rcv_tooshort igps_rcv_badttl igps_rcv_badsum igps_rcv_v1v2_queries "
-    "igps_rcv_v3_queries igps_rcv_badqueries igps_rcv_gen_queries igps_rcv_group_queries igps_rcv_reports "
-    "igps_rcv_badreports igps_rcv_ourreports igps_snd_reports igps_snd_leaves igps_snd_nombuf"
-)
-igmpstat = [0] * _IGPS_N
-
 # what netif.stats() reports: (key, counters, names, prefix); ifstat and mbstat are reported by netif
 TABLES = [("arp", arpstat, ARPS_NAMES, ""), ("ether", etherstat, ETHS_NAMES, ""), ("ip", ipstat, IPS_NAMES, ""),
           ("icmp", icmpstat, ICPS_NAMES, ""), ("udp", udpstat, UDPS_NAMES, ""), ("raw", ripstat, RIPS_NAMES, ""),
-          ("tcp", tcpstat, TCPS_NAMES, "tcps_"), ("igmp", igmpstat, IGPS_NAMES, "")]
+          ("tcp", tcpstat, TCPS_NAMES, "tcps_")]
 
 
 def _table(key):

@@ -21,6 +21,7 @@ NETMASK = "255.255.255.0"
 GATEWAY = "10.7.0.1"
 DNS = "0.0.0.0"
 MAC = None  # None: 02 + the board's unique id (the driver's default)
+MCAST_GROUPS = ()  # multicast groups the UDP echo service (port 7) joins, e.g. ("239.1.2.3",)
 
 
 # The driver and the interface from the numbers above (bsdnet/boardcfg.py does the wiring)

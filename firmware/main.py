@@ -16,15 +16,26 @@ tcp_subr.tcp_init()
 # once the rest was in (measured: MemoryError allocating 1280 bytes with 59 KB free in pieces)
 
 
-def start(nic, ip, mask, gateway="0.0.0.0", dns="0.0.0.0"):
+def start(nic, ip, mask, gateway="0.0.0.0", dns="0.0.0.0", groups=()):
     """Bring nic up with a static address and bind the services' UDP sockets (echo 7, discard 9,
-    chargen 19). The TCP listeners (echo, discard, chargen, HTTP 80) are opened by serve()."""
+    chargen 19); the echo socket joins the multicast groups given (the board's MCAST_GROUPS). The
+    TCP listeners (echo, discard, chargen, HTTP 80) are opened by serve()."""
     import services
 
     nic.active(True)
     nic.ifconfig((ip, mask, gateway, dns))
     services.open_udp()
+    services.join_groups(groups)
     return nic
+
+
+def stop(nic):
+    """Shut the services down: their UDP sockets close (groups are left: IGMP leave), then the
+    interface task ends (serve() returns)."""
+    import services
+
+    services.close_udp()
+    nic.stop()
 
 
 async def serve(nic):
@@ -48,7 +59,8 @@ def main():
     import board  # type: ignore[import-not-found]  # boards/<name>.py, deployed as board.py
 
     nic = board.interface()
-    start(nic, board.IP, board.NETMASK, getattr(board, "GATEWAY", "0.0.0.0"), getattr(board, "DNS", "0.0.0.0"))
+    start(nic, board.IP, board.NETMASK, getattr(board, "GATEWAY", "0.0.0.0"), getattr(board, "DNS", "0.0.0.0"),
+          getattr(board, "MCAST_GROUPS", ()))
     print("bsdnet up: %s mac %s" % (nic.ifconfig()[0], ":".join("%02x" % b for b in nic.config("mac"))))
     asyncio.run(serve(nic))
 

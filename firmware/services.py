@@ -43,6 +43,14 @@ def open_udp(echo=ECHO_PORT, discard=DISCARD_PORT, chargen=CHARGEN_PORT):
     return _socks
 
 
+def join_groups(groups):
+    """The UDP echo socket joins each multicast group of `groups` (dotted quads; the board setting
+    MCAST_GROUPS): a datagram to GROUP:7 is echoed to its sender like one to the board's address.
+    Joining sends the IGMP reports; close_udp() leaves the groups again (IGMP leave)."""
+    for g in groups:
+        _socks["echo"].setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, socket.inet_aton(g) + bytes(4))
+
+
 def close_udp():
     for s in _socks.values():
         s.close()

@@ -12,7 +12,8 @@ from bsdnet import stats
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _KEY = {"IPS": ("ip", "ips_"), "ICPS": ("icmp", "icps_"), "UDPS": ("udp", "udps_"), "RIPS": ("raw", "rips_"),
-        "ARPS": ("arp", ""), "ETHS": ("ether", ""), "IFS": ("if", ""), "MBS": ("mbuf", ""), "TCPS": ("tcp", "")}
+        "ARPS": ("arp", ""), "ETHS": ("ether", ""), "IFS": ("if", ""), "MBS": ("mbuf", ""), "TCPS": ("tcp", ""),
+        "IGPS": ("igmp", "igps_")}
 _PAT = re.compile(r"^_(%s)_([A-Z0-9_]+)$" % "|".join(_KEY))
 
 

@@ -3,7 +3,7 @@
 
     python3 tools/hostboard.py --tap IFNAME --chip w5500|enc28j60 --ip A.B.C.D/N [--gateway G]
         [--host-ip A.B.C.D/N] [--runtime cpython|micropython] [--mac M] [--pcap FILE]
-        [--impair loss=P,dup=P,reorder=P,corrupt=P,seed=N] [--app main|echo]
+        [--impair loss=P,dup=P,reorder=P,corrupt=P,seed=N] [--app main|echo] [--group G ...]
         [--firmware FILE.uf2] [--main FILE.py]      (the last two: --runtime rp2040 only)
 
 Run from the project root as root (it creates or opens the TAP in the current network namespace).
@@ -18,6 +18,9 @@ Frames go: firmware -> driver -> emulated SPI -> chip model -> wire [impairment,
                           tools/vmboard.mjs); only whole frames cross, length-prefixed over its stdin/stdout
   --runtime rp2040        stock MicroPython on an emulated Pico (tools/rp2040/run.py, rp2040js): our files
                           from a littlefs image, the chip model on SPI0 in the node process (experimental)
+  --group G               (repeatable) a multicast group the firmware's UDP echo service joins (the board
+                          setting MCAST_GROUPS): datagrams to G:7 are echoed; the board reports the
+                          group at start and leaves it when it stops (IGMP)
   --app main|echo         main: firmware/main.py; echo: a stand-in ARP/ICMP responder with no stack
                           (cpython and micropython runtimes)
   --firmware FILE         the MicroPython .uf2 the rp2040 runtime boots (default
@@ -105,7 +108,7 @@ class LocalBoard:
     """--runtime cpython: the board in this process."""
 
     def __init__(self, a, ip, mask):
-        self.board = vmboard.Board(a.chip, ip, mask, a.gateway, a.mac, a.app)
+        self.board = vmboard.Board(a.chip, ip, mask, a.gateway, a.mac, a.app, a.group)
         self.mac = self.board.mac
         self.task = None
         self.failed = None
@@ -163,7 +166,7 @@ class VmBoard:
     async def start(self):
         cmd = ["node", os.path.join(ROOT, "tools", "vmboard.mjs"), "--chip", self.a.chip, "--ip", self.ip,
                "--mask", self.mask, "--gateway", self.a.gateway or "0.0.0.0", "--mac", vmboard.mac_str(self.mac),
-               "--app", self.a.app, "--heap", self.a.heap]
+               "--app", self.a.app, "--heap", self.a.heap, "--groups", ",".join(self.a.group)]
         self.proc = await asyncio.create_subprocess_exec(
             *cmd, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, cwd=ROOT, start_new_session=True)
         self.reader = asyncio.create_task(self._read())
@@ -226,7 +229,7 @@ sys.path.append("/lib")
 import board as _b
 import main as _fw
 nic = _b.interface()
-_fw.start(nic, _b.IP, _b.NETMASK, _b.GATEWAY)
+_fw.start(nic, _b.IP, _b.NETMASK, _b.GATEWAY, "0.0.0.0", getattr(_b, "MCAST_GROUPS", ()))
 print("started", ":".join("%02x" % x for x in nic.config("mac")))
 """
 _RP_SERVE = """
@@ -332,6 +335,7 @@ class Rp2040Board:
         for k, v in (("IP", self.ip), ("NETMASK", self.mask), ("GATEWAY", self.a.gateway or "0.0.0.0")):
             src = re.sub(r"(?m)^%s = .*$" % k, lambda m, k=k, v=v: "%s = %r" % (k, v), src)
         src = re.sub(r"(?m)^MAC = .*$", lambda m: "MAC = %r" % bytes(self.mac), src)
+        src = re.sub(r"(?m)^MCAST_GROUPS = .*$", lambda m: "MCAST_GROUPS = %r" % (tuple(self.a.group),), src)
         self._tmp = tempfile.mkdtemp(prefix="hostboard-rp2040")
         bp = os.path.join(self._tmp, "board.py")
         with open(bp, "w") as f:
@@ -715,6 +719,7 @@ def main(argv=None):
     ap.add_argument("--impair", help="loss=P,dup=P,reorder=P,corrupt=P,seed=N (between TAP and chip)")
     ap.add_argument("--pcap", help="record every frame delivered, both ways, to this pcap file")
     ap.add_argument("--mac", help="the board's MAC (default 02:00 + its IPv4 address)")
+    ap.add_argument("--group", action="append", default=[], help="a multicast group the UDP echo joins")
     ap.add_argument("--app", default="main", choices=("main", "echo"),
                     help="main: firmware/main.py on the emulated chip; echo: a stand-in ARP/ICMP responder")
     ap.add_argument("--heap", default="8m", help="MicroPython VM heap (micropython runtime)")

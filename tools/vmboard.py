@@ -132,7 +132,7 @@ class EchoDevice:
 
 
 class Board:
-    def __init__(self, chip, ip, mask, gateway="0.0.0.0", mac=None, app="main"):
+    def __init__(self, chip, ip, mask, gateway="0.0.0.0", mac=None, app="main", groups=()):
         if chip not in ("w5500", "enc28j60"):
             raise ValueError("chip must be w5500 or enc28j60, not %r" % chip)
         if app not in ("main", "echo"):
@@ -158,7 +158,7 @@ class Board:
         import main as fw  # firmware/main.py (the firmware directory is on the path)
 
         self.fw = fw
-        fw.start(self.nic, ip, mask, self.gateway)
+        fw.start(self.nic, ip, mask, self.gateway, "0.0.0.0", tuple(groups))  # the echo service joins groups
 
     async def serve(self):
         if self.fw is None:
@@ -183,21 +183,23 @@ class Board:
         return d
 
     def stop(self):
+        """The firmware's stop(): its sockets close (multicast groups are left: the IGMP leaves go
+        out), then the interface task ends."""
         if self.nic is not None:
             try:
-                self.nic.stop()
+                self.fw.stop(self.nic)
             except Exception:  # noqa: BLE001
                 pass
 
 
-async def vm_main(chip, ip, mask, gateway, mac, app="main", poll_ms=100):
+async def vm_main(chip, ip, mask, gateway, mac, app="main", poll_ms=100, groups=()):
     """The board inside the MicroPython VM: frames arrive hex-encoded from vmboard_io.recv() and
     leave through vmboard_io.send(); vmboard_io.wait(ms) resolves early when the host sends something."""
     import binascii
     import json
     import vmboard_io as io
 
-    board = Board(chip, ip, mask, gateway, mac, app)
+    board = Board(chip, ip, mask, gateway, mac, app, groups)
     hexlify = binascii.hexlify
     unhexlify = binascii.unhexlify
 

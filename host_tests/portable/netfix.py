@@ -19,6 +19,7 @@ class FakeDev:
         self.sent = []
         self.link = True
         self.fail_send = False
+        self.mcast = None  # what set_multicast() was last given
 
     def init(self):
         pass
@@ -41,6 +42,10 @@ class FakeDev:
             return False
         self.sent.append(bytes(buf[0:n]))
         return True
+
+    def set_multicast(self, macs, n):
+        """The driver contract's multicast filter: the list is kept for tests to look at."""
+        self.mcast = [bytes(macs[6 * i:6 * i + 6]) for i in range(n)]
 
     def counters(self):
         return {"rx_queued": len(self.rxq), "sent": len(self.sent)}

@@ -65,6 +65,14 @@ def cleanup():
         for inp in u.udbinfo.pcbs:
             if inp.attached and inp.so is not None:
                 inp.so.close()
+    r = sys.modules.get("bsdnet.raw_ip")
+    if r is not None:
+        for inp in r.ripcbinfo.pcbs:
+            if inp.attached and inp.so is not None:
+                inp.so.close()
+    g = sys.modules.get("bsdnet.igmp")
+    if g is not None:
+        g.igmp_flush()  # memberships the sockets above did not hold (none, unless a test made some)
     t = sys.modules.get("bsdnet.tcp_subr")
     if t is not None:
         for inp in t.tcbinfo.pcbs:

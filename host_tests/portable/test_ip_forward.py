@@ -227,7 +227,8 @@ def test_no_forwarding_of_broadcasts_multicasts_and_martians():
     f0 = stat("ip", "ips_forward")
     cases = (
         _ip_frame(H1, H2, dmac=BCAST),  # a unicast datagram in a link-level broadcast frame
-        _ip_frame(H1, H2, dmac=b"\x01\x00\x5e\x01\x02\x03"),  # ... or multicast frame
+        _ip_frame(H1, H2, dmac=b"\x01\x00\x5e\x00\x00\x01"),  # ... or multicast frame (all-hosts': the
+        # link layer keeps only the groups joined, ether_input's mcastfilter)
         _ip_frame(H1, "10.8.0.255"),  # the directed broadcast of the other subnet
         _ip_frame(H1, "10.8.0.0"),  # its all-zeros host (4.2BSD broadcast)
         _ip_frame(H1, "169.254.7.7"),  # link-local (RFC 3927)

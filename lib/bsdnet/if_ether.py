@@ -38,6 +38,7 @@ _ETHS_NOTFORUS = const(1)
 _ETHS_NOPROTO = const(2)
 _ETHS_MULTICAST = const(3)
 _ETHS_BROADCAST = const(4)
+_ETHS_MCASTFILTER = const(5)
 _IFS_IERRORS = const(4)
 _IFS_OERRORS = const(5)
 _IFS_NOPROTO = const(7)
@@ -53,6 +54,7 @@ _NO_DEADLINE = const(-1)
 _STATE_NAMES = ("free", "incomplete", "reachable", "down")
 
 _BCAST = b"\xff\xff\xff\xff\xff\xff"
+_ALLHOSTS_MAC = b"\x01\x00\x5e\x00\x00\x01"  # 224.0.0.1 (RFC 1112 6.4): every host is in it
 arp_error = [0]  # why the last ether_output did not send (EHOSTDOWN, ...): the sender reports it
 
 
@@ -386,6 +388,13 @@ def ether_input(ifp, m, now):
         else:
             stat_inc(etherstat, _ETHS_MULTICAST)
             m.flags = mbuf.M_MCAST
+            mc = ifp.mcast  # the groups joined here (igmp.EtherMulti); None before the first: all-hosts only
+            if not (mc.match(b, o) if mc is not None else eh.mac_eq(b, o, _ALLHOSTS_MAC, 0)):
+                # a group not joined here: the chip passes more than we joined (the ENC28J60's hash
+                # filter; the W5500's MACRAW passes every multicast frame: MFEN must stay off, #1)
+                stat_inc(etherstat, _ETHS_MCASTFILTER)
+                mbuf.m_free(m)
+                return
     elif not eh.mac_eq(b, o, ifp.lladdr, 0):
         # a chip in promiscuous mode (W5500 with MFEN off) passes unicast for others
         stat_inc(etherstat, _ETHS_NOTFORUS)

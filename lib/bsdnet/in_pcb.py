@@ -9,6 +9,10 @@ from .compat import const, getrandbits
 from .inet import in_eq, in_copy, in_nullhost
 from .errno import EADDRINUSE, EADDRNOTAVAIL, ENOBUFS, EINVAL
 
+# the socket options that let a port be bound twice, as bits of a socket's so._reuse (in_pcbbind's
+# reuse argument): SO_REUSEADDR 1, SO_REUSEPORT 2
+_REUSEADDR = const(1)
+_REUSEPORT = const(2)
 IPPORT_EPHEMERALFIRST = const(49152)  # RFC 6335 dynamic range (net.inet.ip.portrange.first)
 IPPORT_EPHEMERALLAST = const(65535)
 INPLOOKUP_WILDCARD = const(1)
@@ -68,26 +72,40 @@ def in_pcbdetach(inp):
     inp.fport = 0
 
 
-def _port_in_use(info, addr, port, skip, reuse=False):
+def _port_in_use(info, addr, port, skip, reuse=0):
+    """Would binding addr:port clash with a pcb of info? BSD in_pcbbind_setup's rule: a bind
+    without SO_REUSEADDR/SO_REUSEPORT clashes with any pcb on the port whose local address
+    overlaps (equal, or either one the wildcard); with either option only a pcb on the very same
+    address clashes, and not even that one when both sockets set SO_REUSEPORT, or both set one of
+    the two on a multicast address (SO_REUSEADDR counts as SO_REUSEPORT there). Connections
+    (TIME_WAIT too) do not hold the port against a SO_REUSEADDR bind."""
     for p in info.pcbs:
         if p is skip or not p.attached or p.lport != port:
             continue
-        if reuse and p.fport != 0:
-            continue  # SO_REUSEADDR: connections (TIME_WAIT too) do not hold the port against a bind
-        # the same port on two different specific local addresses may coexist; a wildcard
-        # bind conflicts with any (no SO_REUSEADDR/SO_REUSEPORT yet)
-        if in_nullhost(p.laddr, 0) or in_nullhost(addr, 0) or in_eq(p.laddr, 0, addr, 0):
+        if reuse & _REUSEADDR and p.fport != 0:
+            continue
+        if in_eq(p.laddr, 0, addr, 0):
+            pr = p.so._reuse if p.so is not None else 0  # BSD: the other socket's so_options
+            if reuse & pr & _REUSEPORT:
+                continue
+            if reuse and pr and addr[0] & 0xF0 == 0xE0:
+                continue
+            return True
+        if not reuse and (in_nullhost(p.laddr, 0) or in_nullhost(addr, 0)):
             return True
     return False
 
 
-def in_pcbbind(inp, addr, port, is_ours, reuse=False):
+def in_pcbbind(inp, addr, port, is_ours, reuse=0):
     """Bind the local half: addr (4 bytes; 0.0.0.0 = any) and port (0 = pick an ephemeral one).
-    is_ours(addr) says whether a specific address belongs to this host (EADDRNOTAVAIL if not)."""
+    is_ours(addr) says whether a specific address belongs to this host (EADDRNOTAVAIL if not); UDP
+    may bind a multicast address (the socket then gets only that group's datagrams). reuse:
+    the binding socket's so._reuse bits (True means SO_REUSEADDR); a bound pcb's own are read from
+    its socket when another binds."""
     info = inp.info
     if inp.lport != 0:
         raise OSError(EINVAL, "socket is already bound to port %d" % inp.lport)
-    if not in_nullhost(addr, 0) and not is_ours(addr):
+    if not in_nullhost(addr, 0) and not (addr[0] & 0xF0 == 0xE0 and info.name == "udp") and not is_ours(addr):
         raise OSError(EADDRNOTAVAIL, "%d.%d.%d.%d is not an address of this host" % tuple(addr))
     if port == 0:
         port = in_pcb_ephemeral(info, addr)

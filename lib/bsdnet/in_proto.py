@@ -55,12 +55,31 @@ def _icmp_input(ifp, m, hlen, now):
     raw_ip.rip_input(ifp, m, hlen, now)
 
 
+def _igmp_input(ifp, m, hlen, now):
+    """IGMP (igmp.py: queries answered, reports heard), then raw IGMP sockets see it, as in BSD.
+    IGMP is loaded with the first group joined (in_mcast): before that this host is in no group
+    but all-hosts, which is never reported, so there is nothing to answer or to suppress."""
+    g = sys.modules.get("bsdnet.igmp")
+    if g is None or g.igmp_input(ifp, m, hlen, now):
+        raw_ip.rip_input(ifp, m, hlen, now)
+
+
+def in_mcast_member(ifp, a, off):
+    """Is this host in group a[off:off+4] on ifp? All-hosts always (RFC 1112 4), the others once
+    joined (igmp's table: no group without IGMP loaded). ip_input's check; no allocation."""
+    if a[off] == 224 and a[off + 1] == 0 and a[off + 2] == 0 and a[off + 3] == 1:
+        return True
+    g = sys.modules.get("bsdnet.igmp")
+    return g is not None and g.inm_lookup(ifp, a, off) >= 0
+
+
 # inetsw: (protocol, pr_input, pr_ctlinput); the raw entry first (the default of ip_protox)
 _PROTOSW = (
     (0, raw_ip.rip_input, None),
     (iph.IPPROTO_ICMP, _icmp_input, None),
     (iph.IPPROTO_UDP, udp_usrreq.udp_input, udp_usrreq.udp_ctlinput),
     (iph.IPPROTO_TCP, _tcp_input, _tcp_ctlinput),
+    (iph.IPPROTO_IGMP, _igmp_input, None),
 )
 pr_input = [e[1] for e in _PROTOSW]
 _ctlinput = [e[2] for e in _PROTOSW]

@@ -29,6 +29,7 @@ _IPS_CANTFORWARD = const(9)
 _IPS_FRAGMENTS = const(11)
 _IPS_FRAGDROPPED = const(12)
 _IPS_BADADDR = const(16)
+_IPS_NOTMEMBER = const(17)
 _IPS_NOSRCROUTE = const(27)
 
 # iph.check() drop reason -> counter, in the order of iph.DROP_*
@@ -67,6 +68,11 @@ def ip_input(ifp, m, now):
     if hlen > iph.IP_HDR_LEN and (iph.opt_find(b, o, iph.IPOPT_LSRR) >= 0 or iph.opt_find(b, o, iph.IPOPT_SSRR) >= 0):
         # net.inet.ip.accept_sourceroute=0: a source route lets a spoofer get answers back
         stat_inc(ipstat, _IPS_NOSRCROUTE)
+        mbuf.m_free(m)
+        return
+    if b[dst] & 0xF0 == 0xE0 and not in_proto.in_mcast_member(ifp, b, dst):
+        # a group not joined on this interface (224.0.0.1 always is): RFC 1112 7.2
+        stat_inc(ipstat, _IPS_NOTMEMBER)
         mbuf.m_free(m)
         return
     if not ours and not (ia.is_broadcast(b, dst) or in_nullhost(b, dst) or in_multicast(b, dst)):

@@ -23,6 +23,7 @@
 # repeats across boots. The hashes are small multiplicative ones with 20-bit keys (no allocation,
 # every value under 2**30), not cryptographic: they keep an observer from predicting, not a
 # cryptanalyst.
+import sys
 from . import opts
 from . import mbuf
 from .hdr import ip as iph
@@ -140,6 +141,16 @@ def ip_fragment(ifp, m, nh, nhoff, now):
         mbuf.m_free(m)
         return False
     return f.ip_fragment(ifp, m, nh, nhoff, now)
+
+
+def ip_moutput(ifp, m, now, imo):
+    """ip_output for a datagram to a group from a socket with multicast options imo (or None): the
+    options' TTL and loopback are in_mcast's (ip_moutput), loaded with the first option a socket
+    set; before that no socket is in a group, and the datagram leaves with TTL 1 (RFC 1112 6.1)."""
+    g = sys.modules.get("bsdnet.in_mcast")
+    if g is not None:
+        return g.ip_moutput(ifp, m, now, imo)
+    return ip_output(ifp, m, now, 1)
 
 
 def ip_newpacket(ifp, laddr, proto, src, n, xhlen, faddr, foff):

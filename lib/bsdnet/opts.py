@@ -52,6 +52,8 @@ IP_FORWARDING = const(0)  # 1: a router from boot (net.inet.ip.forwarding); at r
 # ip_forward.set_forwarding(True/False). Off, datagrams for others are dropped (ips_cantforward)
 IP_SENDREDIRECTS = const(1)  # a router sends ICMP host redirects (net.inet.ip.redirect)
 RT_DYNAMIC_MAX = const(4)  # host routes learnt from ICMP redirects; past it the oldest is replaced
+IP_MAX_MEMBERSHIPS = const(8)  # multicast groups joined at once, all interfaces and sockets together
+# (igmp.py's in_multi table, ~40 B a slot; at most 30: a socket's memberships are a bitmask of slots)
 
 # --- TCP (tcp_*.py) ---
 TCP_MSS = const(1460)  # ours: ETHERMTU - 40 (the interface's MTU decides; this is the Ethernet figure)

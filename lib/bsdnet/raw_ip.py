@@ -18,7 +18,7 @@ from .inet import in_eq, in_copy, in_nullhost
 from .in_pcb import Inpcbinfo, INP_DONTFRAG
 from . import ip_icmp
 from . import ip_output as _ip_output
-from .ip_output import ip_output, ip_newpacket, ip_newid, ip_output_nexthop
+from .ip_output import ip_output, ip_moutput, ip_newpacket, ip_newid, ip_output_nexthop
 from .if_ether import arp_error
 from .stats import stat_inc, ipstat, ripstat
 from .errno import EMSGSIZE, ENOBUFS, EINVAL
@@ -37,35 +37,58 @@ _FROM = const(8)  # the sender's address block sits 8 bytes before the data, as 
 
 
 def rip_input(ifp, m, hlen, now):
-    """m.off at the IP header. Deliver to the raw socket of this protocol whose addresses match;
-    with none, a protocol no one claimed gets protocol unreachable (ICMP messages do not)."""
+    """m.off at the IP header. Deliver to every raw socket of this protocol whose addresses match
+    (each a copy, the last one the datagram itself, as BSD's rip_input); a socket with multicast
+    options gets a group's datagrams only when it joined the group (imo_multi_filter). With none,
+    a protocol no one claimed gets protocol unreachable (ICMP and IGMP messages do not: the stack
+    handled them)."""
     b = m.buf
     o = m.off
     p = b[o + iph.IP_P]
+    dst = o + iph.IP_DST
+    mc = b[dst] & 0xF0 == 0xE0
+    last = None
     for inp in ripcbinfo.pcbs:
         if not inp.attached or inp.proto != p:
             continue
-        if not in_nullhost(inp.laddr, 0) and not in_eq(inp.laddr, 0, b, o + iph.IP_DST):
+        if not in_nullhost(inp.laddr, 0) and not in_eq(inp.laddr, 0, b, dst):
             continue
         if not in_nullhost(inp.faddr, 0) and not in_eq(inp.faddr, 0, b, o + iph.IP_SRC):
             continue
+        if mc:
+            imo = inp.so._imo
+            if imo is not None and not imo.member(ifp, b, dst):
+                continue
         if o < _FROM:
             break  # not a received frame (nothing in front of it): cannot happen from ip_input
-        b[o - _FROM] = 0  # port 0
-        b[o - _FROM + 1] = 0
-        in_copy(b, o - _FROM + 2, b, o + iph.IP_SRC)
-        if inp.so.sbappendaddr(m):
-            stat_inc(ripstat, _RIPS_DELIVERED)
+        if last is None:
+            b[o - _FROM] = 0  # port 0
+            b[o - _FROM + 1] = 0
+            in_copy(b, o - _FROM + 2, b, o + iph.IP_SRC)
         else:
-            stat_inc(ripstat, _RIPS_FULLSOCK)
-            mbuf.m_free(m)
+            c = mbuf.m_copypacket(m, _FROM)
+            if c is None:
+                stat_inc(ripstat, _RIPS_FULLSOCK)  # no cluster for this socket's copy
+            else:
+                _rip_append(last, c)
+        last = inp
+    if last is not None:
+        _rip_append(last, m)
         return
     stat_inc(ripstat, _RIPS_NOSOCK)
-    if p != iph.IPPROTO_ICMP:
+    if p != iph.IPPROTO_ICMP and p != iph.IPPROTO_IGMP:
         stat_inc(ipstat, _IPS_NOPROTO)
-        if ifp.ia.is_ours(b, o + iph.IP_DST):
+        if ifp.ia.is_ours(b, dst):
             ip_icmp.icmp_error(ifp, m, ich.ICMP_UNREACH, ich.ICMP_UNREACH_PROTOCOL, now)
     mbuf.m_free(m)
+
+
+def _rip_append(inp, m):
+    if inp.so.sbappendaddr(m):
+        stat_inc(ripstat, _RIPS_DELIVERED)
+    else:
+        stat_inc(ripstat, _RIPS_FULLSOCK)
+        mbuf.m_free(m)
 
 
 def rip_output(ifp, inp, src, n, faddr, foff, now, hdrincl=False):
@@ -87,7 +110,9 @@ def rip_output(ifp, inp, src, n, faddr, foff, now, hdrincl=False):
     if df:
         iph.set_frag(m.buf, m.off, iph.IP_DF)
     stat_inc(ripstat, _RIPS_OPACKETS)
-    if not ip_output(ifp, m, now):
+    if faddr[foff] & 0xF0 == 0xE0:
+        ip_moutput(ifp, m, now, inp.so._imo)  # IP_MULTICAST_TTL, IP_MULTICAST_LOOP; no ARP
+    elif not ip_output(ifp, m, now):
         return arp_error[0]  # ARP gave up on the next hop (EHOSTDOWN), ...; 0 when held
     return 0
 

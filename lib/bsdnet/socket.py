@@ -51,6 +51,15 @@ SO_ERROR = const(4)
 SO_BROADCAST = const(6)
 SO_KEEPALIVE = const(9)
 SO_LINGER = const(13)
+SO_REUSEPORT = const(15)
+# IPPROTO_IP multicast options, numbered as Linux (and so CPython's socket module) numbers them;
+# the values that MicroPython's lwIP-based socket exports differ, the names do not (in_mcast.py)
+IP_MULTICAST_IF = const(32)
+IP_MULTICAST_TTL = const(33)
+IP_MULTICAST_LOOP = const(34)
+IP_ADD_MEMBERSHIP = const(35)
+IP_DROP_MEMBERSHIP = const(36)
+INADDR_ANY = const(0)  # for struct.pack("4sl", inet_aton(group), INADDR_ANY), as CPython users write
 TCP_NODELAY = const(1)
 TCP_KEEPIDLE = const(4)
 TCP_KEEPINTVL = const(5)
@@ -137,7 +146,7 @@ class socket(IOBase):
         self._tp = None
         self._flag = Flag()
         self._timeout = -1  # ms: -1 blocks for ever, 0 never blocks
-        self._reuse = False
+        self._reuse = 0  # bits: SO_REUSEADDR 1, SO_REUSEPORT 2 (in_pcbbind's reuse)
         self._error = 0  # datagram so_error: an asynchronous error (ICMP) for the next call to report
         if fileno is not None:
             pr.adopt(self, fileno)
@@ -581,6 +590,7 @@ class _DgramUsrreqs:
         so._rq_tail = None
         so._rq_n = 0
         so._bcast = False
+        so._imo = None  # BSD's inp_moptions: in_mcast.IpMoptions once a multicast option is set
         so._hdrincl = False  # IP_HDRINCL (raw sockets)
         so._to = bytearray(4)  # the destination of the last sendto(), parsed from ...
         so._to_host = None  # ... this host string (compared by value: a list changed in place is seen)
@@ -726,6 +736,8 @@ class _DgramUsrreqs:
         if in_badsenddst(fa, 0):
             raise OSError(EADDRNOTAVAIL, "cannot send to %s" % inet_ntoa(fa))
         ifp = route.rtalloc_ifp(fa, 0)
+        if fa[0] & 0xF0 == 0xE0 and so._imo is not None and so._imo.ifp is not None:
+            ifp = so._imo.ifp if so._imo.ifp.up else None  # IP_MULTICAST_IF
         if ifp is None:
             stat_inc(udpstat, _UDPS_NOROUTE)
             raise OSError(EHOSTUNREACH if route.ifnet else ENETDOWN, "no route to %s" % inet_ntoa(fa))
@@ -748,7 +760,7 @@ class _DgramUsrreqs:
                 raise OSError(EADDRNOTAVAIL, "%s is not an address of this host" % inet_ntoa(a))
             in_copy(inp.laddr, 0, a, 0)
             return
-        in_pcbbind(inp, a, port, is_ours)
+        in_pcbbind(inp, a, port, is_ours, so._reuse)
 
     def listen(self, so, backlog, is_ours):
         raise OSError(EOPNOTSUPP, "listen() is for SOCK_STREAM sockets")
@@ -793,21 +805,21 @@ class _DgramUsrreqs:
     def setsockopt(self, so, level, opt, value):
         if level == SOL_SOCKET and opt == SO_BROADCAST:
             so._bcast = bool(value)
-        elif level == SOL_SOCKET and opt == SO_REUSEADDR:
-            so._reuse = bool(value)  # UDP rebinds are not restricted by TIME_WAIT; kept for getsockopt
         elif level == IPPROTO_IP and opt == IP_HDRINCL and so._raw:
             so._hdrincl = bool(value)
         elif level == IPPROTO_IP and opt == IP_DONTFRAG:
             inp = so._pcb()
             inp.flags = (inp.flags | INP_DONTFRAG) if value else (inp.flags & ~INP_DONTFRAG)
         else:
-            raise OSError(ENOPROTOOPT, "socket option level %r, option %r not supported" % (level, opt))
+            # SO_REUSEADDR, SO_REUSEPORT and the multicast options: in_mcast, loaded by the first of
+            # them (a board that sets none carries none of it)
+            from . import in_mcast
+
+            in_mcast.dg_setsockopt(so, level, opt, value)
 
     def getsockopt(self, so, level, opt):
         if level == SOL_SOCKET and opt == SO_BROADCAST:
             return 1 if so._bcast else 0
-        if level == SOL_SOCKET and opt == SO_REUSEADDR:
-            return 1 if so._reuse else 0
         if level == IPPROTO_IP and opt == IP_HDRINCL and so._raw:
             return 1 if so._hdrincl else 0
         if level == IPPROTO_IP and opt == IP_DONTFRAG:
@@ -816,7 +828,9 @@ class _DgramUsrreqs:
             e = so._error
             so._error = 0
             return e
-        raise OSError(ENOPROTOOPT, "socket option level %r, option %r not supported" % (level, opt))
+        from . import in_mcast
+
+        return in_mcast.dg_getsockopt(so, level, opt)
 
     def shutdown(self, so, how):
         so._pcb()
@@ -831,7 +845,12 @@ class _DgramUsrreqs:
         so._rq = so._rq_tail = None
         so._rq_n = 0
         mbuf.m_freem(m)
+        if so._imo is not None:
+            from . import in_mcast
+
+            in_mcast.inp_freemoptions(so)  # the last socket in a group leaves it
         in_pcbdetach(inp)
 
 
 _dgram_usrreqs = _DgramUsrreqs()
+

@@ -33,6 +33,7 @@ clock = [ticks_ms]
 SOL_SOCKET = 1
 IPPROTO_TCP = 6
 SO_REUSEADDR = 2
+_SO_REUSEPORT = const(15)
 SO_ERROR = 4
 SO_KEEPALIVE_OPT = 9
 SO_LINGER_OPT = 13
@@ -346,8 +347,9 @@ class TcpUsrreqs:
         tp = self._tp(so)
         v = _optint(value)
         if level == SOL_SOCKET:
-            if opt == SO_REUSEADDR:
-                so._reuse = bool(v)
+            if opt == SO_REUSEADDR or opt == _SO_REUSEPORT:
+                bit = 2 if opt == _SO_REUSEPORT else 1  # so._reuse: in_pcbbind's bits
+                so._reuse = (so._reuse | bit) if v else (so._reuse & ~bit)
             elif opt == SO_KEEPALIVE_OPT:
                 if v:
                     tp.so_options |= SO_KEEPALIVE
@@ -392,8 +394,8 @@ class TcpUsrreqs:
     def getsockopt(self, so, level, opt):
         tp = self._tp(so)
         if level == SOL_SOCKET:
-            if opt == SO_REUSEADDR:
-                return 1 if so._reuse else 0
+            if opt == SO_REUSEADDR or opt == _SO_REUSEPORT:
+                return 1 if so._reuse & (2 if opt == _SO_REUSEPORT else 1) else 0
             if opt == SO_KEEPALIVE_OPT:
                 return 1 if tp.so_options & SO_KEEPALIVE else 0
             if opt == SO_ERROR:

@@ -10,17 +10,18 @@
 # A reassembled datagram is a chain of clusters (m.cont): the UDP header is in the first, the
 # checksum runs over the chain, and the socket queues and copies out the chain as it is. A datagram
 # larger than the MTU is sent as a chain cut for fragmentation (ip_newpacket, ip_output).
+import sys
 from .compat import const
 from . import opts
 from . import mbuf
 from .hdr import ip as iph
 from .hdr import udp as udph
 from .hdr import icmp as ich
-from .inet import in_copy
+from .inet import in_copy, in_nullhost
 from .in_pcb import Inpcbinfo, in_pcblookup, INPLOOKUP_WILDCARD, INP_DONTFRAG
 from .in_cksum import in_cksum_chain, in_pseudo
 from .ip_icmp import icmp_error
-from .ip_output import ip_output, ip_newpacket
+from .ip_output import ip_output, ip_moutput, ip_newpacket
 from .if_ether import arp_error
 from .errno import EMSGSIZE, ENOBUFS
 from .stats import stat_inc, udpstat, ipstat
@@ -31,6 +32,7 @@ _UDPS_NOSUM = const(4)
 _UDPS_NOPORT = const(5)
 _UDPS_NOPORTBCAST = const(6)
 _UDPS_FULLSOCK = const(7)
+_UDPS_FILTERMCAST = const(8)
 _UDPS_PORT0 = const(9)
 _UDPS_OPACKETS = const(10)
 _UDPS_ONOMBUF = const(11)
@@ -67,8 +69,19 @@ def udp_input(ifp, m, hlen, now):
         mbuf.m_free(m)
         return
     dst = o + iph.IP_DST
+    mc = b[dst] & 0xF0 == 0xE0
+    if mc or ifp.ia.is_broadcast(b, dst) or in_nullhost(b, dst):
+        g = sys.modules.get("bsdnet.in_mcast")
+        if g is not None:
+            g.udp_input_mcast(ifp, m, hlen)  # to every socket it matches
+            return
+        # before in_mcast is loaded (the first multicast option, or SO_REUSEADDR/SO_REUSEPORT on a
+        # datagram socket) no socket is in a group and a port has one socket: the lookup finds it
     inp = in_pcblookup(udbinfo, b, o + iph.IP_SRC, udph.sport(b, u), b, dst, udph.dport(b, u),
                        INPLOOKUP_WILDCARD)
+    if mc and inp is not None:
+        stat_inc(udpstat, _UDPS_FILTERMCAST)  # it joined no group (BSD imo_multi_filter)
+        inp = None
     if inp is None:
         if not ifp.ia.is_ours(b, dst):  # ip_input let it in: ours, else broadcast or multicast
             stat_inc(udpstat, _UDPS_NOPORTBCAST)
@@ -143,7 +156,9 @@ def udp_output(ifp, inp, src, n, faddr, foff, fport, now):
     if df:
         iph.set_frag(b, o, iph.IP_DF)
     stat_inc(udpstat, _UDPS_OPACKETS)
-    if not ip_output(ifp, m, now):
+    if faddr[foff] & 0xF0 == 0xE0:
+        ip_moutput(ifp, m, now, inp.so._imo)  # IP_MULTICAST_TTL, IP_MULTICAST_LOOP; no ARP
+    elif not ip_output(ifp, m, now):
         return arp_error[0]  # ARP gave up on the next hop (EHOSTDOWN), ...; 0 when held or queued
     return 0
 

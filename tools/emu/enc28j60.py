@@ -22,7 +22,10 @@
 #  - Half duplex without PHCON2.HDLDIS loops transmitted frames back into RX (errata 9).
 #  - RSV: count incl. FCS, bit 20 CRC error, 22 type > 1500, 23 RxOK, 24 multicast (not broadcast),
 #    25 broadcast, 27 control (8808), 28 pause, 30 VLAN (8100). Bit 21 (length check) is not modelled.
-#  - Filters: UCEN, MCEN, BCEN, CRCEN, ANDOR. HTEN/PMEN/MPEN never match (not modelled).
+#  - Filters: UCEN, MCEN, BCEN, CRCEN, ANDOR, HTEN (the hash table: bits 28:23 of the CRC-32 of the
+#    DA, computed as the FCS is but without its final inversion, select a bit of EHT0-7; see
+#    hash_bit). PMEN/MPEN never match (not modelled). Writing ERXFCON while ECON1.RXEN is set is a
+#    violation (section 9 step 15).
 #    ERXFCON = 00 is promiscuous: bad-CRC frames are stored with RSV bit 23 clear.
 #  - DMA: DMAST completes at once, setting DMAIF, without copying (the driver does not use it).
 #  - RXRST clears EPKTCNT and restarts the FIFO at ERXST.
@@ -77,6 +80,7 @@ EIR = 0x1C
 ESTAT = 0x1D
 ECON2 = 0x1E
 ECON1 = 0x1F
+EHT0 = 0x20  # EHT0..EHT7: bank 1, 00..07
 ERXFCON = 0x38
 EPKTCNT = 0x39
 MACON1 = 0x40
@@ -254,6 +258,24 @@ def crc32_fcs(frame, n, pad_to, out):
     out[1] = (lo >> 8) ^ 0xFF
     out[2] = (hi & 0xFF) ^ 0xFF
     out[3] = (hi >> 8) ^ 0xFF
+
+
+def hash_bit(da):
+    """The hash table bit (0..63) of the destination address da[0:6] (DS39662E 8.4; EHT(k >> 3) bit
+    (k & 7)). The datasheet's CRC runs its register most significant bit first, bytes fed least
+    significant bit first, preset to ones, no final inversion: that register is the bit reverse of
+    the reflected one the FCS tables above compute, so its bits 28..23 are bits 3..8 here. No
+    allocation (per received frame with HTEN)."""
+    lo = 0xFFFF
+    hi = 0xFFFF
+    tlo = _CRC_LO
+    thi = _CRC_HI
+    for i in range(6):
+        x = (lo ^ da[i]) & 0xFF
+        lo = ((lo >> 8) | ((hi & 0xFF) << 8)) ^ tlo[x]
+        hi = (hi >> 8) ^ thi[x]
+    return (((lo >> 8) & 1) | ((lo >> 6) & 2) | ((lo >> 4) & 4) | ((lo >> 2) & 8) | (lo & 16)
+            | ((lo << 2) & 32))
 
 
 class ENC28J60Chip:
@@ -648,6 +670,8 @@ class ENC28J60Chip:
         if _RO[ix]:
             self._violation("write 0x%02x to read-only %s" % (v, _name(ix)))
             return
+        if ix == ERXFCON and r[ECON1] & ECON1_RXEN:
+            self._violation("ERXFCON written while ECON1.RXEN is set (clear RXEN first)")
         if ix == ERXRDPTL:
             self._rdpt_latch = v
             return
@@ -808,8 +832,13 @@ class ENC28J60Chip:
                     break
             anyhit = anyhit or hit
             allhit = allhit and hit
-        if fcon & 0x1C:  # PMEN, MPEN, HTEN: not modelled, never match
+        if fcon & 0x18:  # PMEN, MPEN: not modelled, never match
             allhit = False
+        if fcon & 0x04:  # HTEN: the bit of EHT0-7 that bits 28:23 of the DA's CRC select
+            k = hash_bit(f)
+            hit = bool(r[EHT0 + (k >> 3)] & (1 << (k & 7)))
+            anyhit = anyhit or hit
+            allhit = allhit and hit
         if fcon & 0x02:  # MCEN: group bit (broadcast included)
             hit = bool(f[0] & 1)
             anyhit = anyhit or hit

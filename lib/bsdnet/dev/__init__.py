@@ -1,4 +1,19 @@
 # MAC-raw chip drivers (one module per chip) and what they share.
+#
+# The driver contract (what netif.Interface calls; DESIGN.md 5):
+#   init()                    reset, check the version register, configure; OSError(ENODEV) naming the
+#                             chip and what was read when it is absent
+#   mac                       6 bytes; link_up() -> bool
+#   recv_into(buf) -> n       one frame (no FCS) into buf[0:n]; 0 when none waits (a negative n: a frame
+#                             was consumed and dropped by the driver, counted)
+#   pending() -> bool         a frame may wait (the interrupt pin, or one register read)
+#   send(buf, n) -> bool      transmit buf[0:n]; False (counted in tx_errors) when it could not
+#   set_multicast(macs, n)    the link-level multicast groups to receive: n MACs of 6 bytes back to back
+#                             in macs (01:00:5e:00:00:01, all-hosts, always among them). Called after
+#                             init() and on every join and leave (if_ether.EtherMulti). The chip may
+#                             pass more (a hash filter; MACRAW passes all): ether_input keeps exactly
+#                             these. Before the first call every multicast frame passes.
+#   counters() -> dict        COUNTERS below, then the chip's own
 
 
 def default_mac(tag):

@@ -77,6 +77,7 @@ _EIR = const(0x1C)
 _ESTAT = const(0x1D)
 _ECON2 = const(0x1E)
 _ECON1 = const(0x1F)
+_EHT0 = const(0x20)  # EHT0..7: the 64-bit hash table, bank 1 (§10)
 _ERXFCON = const(0x38)
 _EPKTCNT = const(0x39)
 _MACON1 = const(0xC0)
@@ -140,6 +141,8 @@ _MAX_FRAME = const(1514)
 _MAMXFL = const(1518)
 _RX_RELEASE = const(1536)  # consumed bytes before ERXRDPT is moved (4 transactions)
 
+_FCON_MCAST = const(0xA3)  # ERXFCON: UCEN | CRCEN | MCEN | BCEN
+_FCON_HASH = const(0xA5)  # ERXFCON: UCEN | CRCEN | HTEN | BCEN
 _RSV_OK = const(0x80)  # RSV bit 23, in the status byte 4 of the header
 _TSV_LATECOL = const(0x20)  # TSV bit 29, byte 3 (errata 13/15)
 _TX_RETRIES = const(16)
@@ -184,6 +187,10 @@ class ENC28J60:
         self._rxw = Window()  # the caller's buffer cut to the frame's length (machine.SPI has no length)
         self._txw = Window()
         self.revid = 0
+        # multicast: every group passes (MCEN) until set_multicast() gives the list; then the hash
+        # table (HTEN), kept here to program again after a reset
+        self._eht = bytearray(8)
+        self._hashed = False
         counters_init(self, _EXTRA)
         self._state_reset()
 
@@ -341,8 +348,12 @@ class ENC28J60:
         if not clkrdy:
             raise OSError(errno.ETIMEDOUT, "ENC28J60: ESTAT.CLKRDY stayed 0 after reset (EREVID 0x%02x)" % rev)
         self.revid = rev
-        # unicast to us, broadcast, multicast; bad CRC dropped by the chip (§10)
-        self._wcr(_ERXFCON, 0x80 | 0x20 | 0x02 | 0x01)
+        # unicast to us, broadcast, and multicast: all of it (MCEN) or, once the stack has given
+        # its groups, those whose hash bit is set (HTEN); bad CRC dropped by the chip (§10)
+        if self._hashed:
+            for i in range(8):
+                self._wcr(_EHT0 + i, self._eht[i])
+        self._wcr(_ERXFCON, _FCON_HASH if self._hashed else _FCON_MCAST)
         # MAC (§9 steps 8-11)
         full = self.full_duplex
         self._wcr(_MACON1, 0x0D if full else 0x01)  # MARXEN (+TXPAUS, RXPAUS)
@@ -601,6 +612,46 @@ class ENC28J60:
         self._rdpt_dirty = True
         return r[1]
 
+    # ------------------------------------------------------------------ multicast filter (§10)
+    def set_multicast(self, macs, n):
+        """Pass multicast frames to the n MACs in macs (6 bytes each, back to back) through the
+        hash table filter: the bit that bits 28:23 of the DA's CRC-32 select (hash_bit) is set for
+        each. Others whose DA hashes to a set bit pass too (1 in 64 each): the stack's own filter
+        keeps exactly its groups. The first call switches ERXFCON from MCEN to HTEN, with RXEN off
+        while it does (§9 step 15); later calls write only the EHT bytes that change."""
+        eht = bytearray(8)
+        for i in range(n):
+            k = hash_bit(macs, 6 * i)
+            eht[k >> 3] |= 1 << (k & 7)
+        for i in range(8):
+            if eht[i] != self._eht[i] or not self._hashed:
+                self._wcr(_EHT0 + i, eht[i])
+                self._eht[i] = eht[i]
+        if not self._hashed:
+            self._hashed = True
+            self._bfc(_ECON1, _ECON1_RXEN)
+            self._wcr(_ERXFCON, _FCON_HASH)
+            self._bfs(_ECON1, _ECON1_RXEN)
+        self._setbank(_EPKTCNT)  # home bank 1 (where EHT is too)
+
     # ------------------------------------------------------------------ counters
     def counters(self):
         return counters_of(self, _EXTRA)
+
+
+def hash_bit(mac, off):
+    """The hash table bit of the MAC at mac[off:off+6] (§10, DS39662E 8.4): the CRC-32 of the six
+    bytes (polynomial 04C11DB7, register preset to ones, each byte fed from its least significant
+    bit, no final inversion, as the chip computes its FCS), bits 28:23 as a number 0..63: bit
+    (k & 7) of EHT(k >> 3). Not the data path (join and leave): the 32-bit register may be a
+    long int on a 32-bit port."""
+    crc = 0xFFFFFFFF
+    for i in range(6):
+        b = mac[off + i]
+        for _ in range(8):
+            if (crc >> 31) ^ (b & 1):
+                crc = ((crc << 1) ^ 0x04C11DB7) & 0xFFFFFFFF
+            else:
+                crc = (crc << 1) & 0xFFFFFFFF
+            b >>= 1
+    return (crc >> 23) & 0x3F

@@ -561,6 +561,12 @@ class W5500:
         self.tx_bytes = (self.tx_bytes + n) & _WRAP
         return True
 
+    def set_multicast(self, macs, n):
+        """The stack's multicast groups (n MACs in macs). Nothing to program: MACRAW has no group
+        filter, only MFEN, which would drop every IPv4 multicast frame (#1), so it stays off and the
+        chip passes all multicast; the stack keeps its groups' frames (if_ether.ether_input,
+        etherstat mcastfilter) and counts the rest."""
+
     def counters(self):
         return counters_of(self, _EXTRA)
 

@@ -388,7 +388,7 @@ def ether_input(ifp, m, now):
         else:
             stat_inc(etherstat, _ETHS_MULTICAST)
             m.flags = mbuf.M_MCAST
-            mc = ifp.mcast  # the groups joined here (igmp.EtherMulti); None before the first: all-hosts only
+            mc = getattr(ifp, "mcast", None)  # the groups joined here (igmp.EtherMulti); before the first, all-hosts
             if not (mc.match(b, o) if mc is not None else eh.mac_eq(b, o, _ALLHOSTS_MAC, 0)):
                 # a group not joined here: the chip passes more than we joined (the ENC28J60's hash
                 # filter; the W5500's MACRAW passes every multicast frame: MFEN must stay off, #1)

@@ -246,9 +246,9 @@ def if_addmulti(ifp, a, off):
     """Group a[off:] joined on ifp: its MAC on the interface's list (counted: groups can share
     one, RFC 1112 6.4), and the chip's filter programmed when the list changed. The list holds
     IP_MAX_MEMBERSHIPS + 1 (all-hosts): it cannot overflow before the in_multi table does."""
-    em = ifp.mcast
+    em = getattr(ifp, "mcast", None)
     if em is None:
-        em = ifp.mcast = EtherMulti()
+        em = ifp.mcast = EtherMulti()  # the interface's if_multiaddrs from now on (ether_input, netif)
     mac = _mac
     ether_map_multicast(a, off, mac, 0)
     i = _mac_find(em, mac)
@@ -262,7 +262,7 @@ def if_addmulti(ifp, a, off):
 
 
 def if_delmulti(ifp, a, off):
-    em = ifp.mcast
+    em = getattr(ifp, "mcast", None)
     if em is None:
         return
     mac = _mac

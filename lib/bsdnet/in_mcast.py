@@ -3,8 +3,9 @@
 # IP_MULTICAST_IF, IP_MULTICAST_TTL, IP_MULTICAST_LOOP on UDP and raw sockets; and what only they
 # (or SO_REUSEADDR / SO_REUSEPORT) make necessary: a datagram to a group or a broadcast address
 # delivered to several UDP sockets (udp_input_mcast), our own multicast looped back (ip_moutput).
-# Loaded by the first socket option a datagram socket sets beyond SO_BROADCAST (the socket layer
-# imports it then): until then no socket is in a group and a port has at most one socket, so a
+# Loaded by the first socket option a datagram socket sets beyond SO_BROADCAST, or by a second raw
+# socket (the socket layer imports it then; igmp.py comes with the first membership): until then no
+# socket is in a group and a port has at most one socket, so a
 # board that uses neither carries none of this (on a Pico every KB counts: the HTTP page of the
 # firmware had no room left with all of it loaded at boot). The always-loaded code finds it in
 # sys.modules (udp_input, ip_output.ip_moutput) or through a socket's _imo (rip_input).
@@ -27,18 +28,21 @@ from .compat import const, ticks_ms
 from . import route
 from .inet import in_nullhost, inet_ntoa, in_eq, in_copy
 from .errno import EINVAL, EADDRNOTAVAIL, EADDRINUSE, ENOPROTOOPT
-from . import igmp
 from . import mbuf
+from .bcopy import bcopy
 from . import in_proto
 from .hdr import ip as iph
 from .hdr import udp as udph
 from .udp_usrreq import udbinfo, UDP_HDR_LEN
+from .raw_ip import ripcbinfo, rip_append
 from .ip_output import ip_output
-from .stats import stat_inc, udpstat
+from .stats import stat_inc, udpstat, ripstat
 # udpstat's indices in bsdnet.stats (private consts: no RAM at run time)
 _UDPS_NOPORTBCAST = const(6)
 _UDPS_FULLSOCK = const(7)
 _UDPS_FILTERMCAST = const(8)
+_RIPS_FULLSOCK = const(2)
+_FROM = const(8)  # raw_ip's: the sender's address 8 bytes before a queued raw datagram
 
 _SOL_SOCKET = const(1)
 _SO_REUSEADDR = const(2)
@@ -69,7 +73,7 @@ class IpMoptions:
         m = self.mships
         if not m:
             return False
-        s = igmp.inm_lookup(ifp, b, off)
+        s = _igmp[0].inm_lookup(ifp, b, off)  # a membership: IGMP is loaded
         return s >= 0 and (m >> s) & 1 == 1
 
 
@@ -95,6 +99,26 @@ def dg_getsockopt(so, level, opt):
     raise OSError(ENOPROTOOPT, "socket option level %r, option %r not supported" % (level, opt))
 
 
+_igmp = [None]  # the igmp module, loaded with the first membership option
+
+
+def _load_igmp():
+    g = _igmp[0]
+    if g is None:
+        from . import igmp as g
+
+        _igmp[0] = g
+    return g
+
+
+def _member(ifp, a, off):
+    """Is this host in group a[off:] on ifp: all-hosts always, another once joined (igmp)."""
+    if a[off] == 224 and a[off + 1] == 0 and a[off + 2] == 0 and a[off + 3] == 1:
+        return True
+    g = _igmp[0]
+    return g is not None and g.inm_lookup(ifp, a, off) >= 0
+
+
 def inp_setmoptions(so, opt, value):
     """setsockopt at IPPROTO_IP for a UDP or raw socket (so._imo: BSD keeps it on the inpcb; here it
     is the socket's, so that no pcb carries a field few use)."""
@@ -107,6 +131,7 @@ def inp_setmoptions(so, opt, value):
         if b[0] & 0xF0 != 0xE0:
             raise OSError(EINVAL, "%s is not a multicast group" % inet_ntoa(b, 0))
         ifp = _mreq_ifp(b)
+        igmp = _load_igmp()
         s = igmp.inm_lookup(ifp, b, 0)
         mine = s >= 0 and (imo.mships >> s) & 1
         if opt == IP_ADD_MEMBERSHIP:
@@ -164,7 +189,7 @@ def inp_freemoptions(so):
     m = imo.mships
     while m:
         if m & 1:
-            igmp.in_leavegroup(s, now)
+            _igmp[0].in_leavegroup(s, now)
         m >>= 1
         s += 1
 
@@ -231,8 +256,8 @@ def ip_moutput(ifp, m, now, imo):
     b = m.buf
     o = m.off
     b[o + iph.IP_TTL] = 1 if imo is None else imo.ttl
-    if (imo is None or imo.loop) and in_proto.in_mcast_member(ifp, b, o + iph.IP_DST):
-        c = mbuf.m_copypacket(m)
+    if (imo is None or imo.loop) and _member(ifp, b, o + iph.IP_DST):
+        c = m_copypacket(m)
         if c is not None:  # else counted by m_get (mbs drops)
             iph.set_total_len(c.buf, o, mbuf.m_pktlen(c))  # what ip_output fills in the original
             iph.fill_cksum(c.buf, o)
@@ -278,7 +303,7 @@ def udp_input_mcast(ifp, m, hlen):
                 stat_inc(udpstat, _UDPS_FILTERMCAST)
                 continue
         if last is not None:
-            c = mbuf.m_copypacket(m, UDP_HDR_LEN)
+            c = m_copypacket(m, UDP_HDR_LEN)
             if c is None:
                 stat_inc(udpstat, _UDPS_FULLSOCK)  # no cluster for this socket's copy
             elif not last.so.sbappendaddr(c):
@@ -291,3 +316,68 @@ def udp_input_mcast(ifp, m, hlen):
     elif not last.so.sbappendaddr(m):
         stat_inc(udpstat, _UDPS_FULLSOCK)
         mbuf.m_free(m)
+
+
+def m_copypacket(m, lead=0):
+    """A copy of packet m with its chain (BSD m_copypacket, but the data is copied: a cluster has
+    no reference count), for delivering one datagram to several sockets; here and not in mbuf.py,
+    which every board loads, as only the code in this module copies. Each cluster of the copy sits
+    at the same offset as the original's, and `lead` bytes in front of m.off come along (what
+    udp_input/rip_input left there: the sender's address). None when the pool runs short (counted
+    by m_get; what was copied already goes back)."""
+    n = mbuf.m_get(m.off)
+    if n is None:
+        return None
+    n.len = m.len
+    n.flags = m.flags
+    bcopy(m.buf, m.off - lead, n.buf, m.off - lead, lead + m.len)
+    t = n
+    c = m.cont
+    while c is not None:
+        x = mbuf.m_get(c.off)
+        if x is None:
+            mbuf.m_free(n)
+            return None
+        x.len = c.len
+        bcopy(c.buf, c.off, x.buf, c.off, c.len)
+        t.cont = x
+        t = x
+        c = c.cont
+    return n
+
+
+def rip_input_multi(ifp, m):
+    """rip_input for every raw socket of the datagram's protocol whose addresses match (BSD
+    rip_input): each a copy, the last the datagram itself; a socket with multicast options gets a
+    group's datagrams only when it joined the group (imo_multi_filter). False, m untouched, when
+    none matches (rip_input counts it and may answer protocol unreachable)."""
+    b = m.buf
+    o = m.off
+    p = b[o + iph.IP_P]
+    dst = o + iph.IP_DST
+    mc = b[dst] & 0xF0 == 0xE0
+    last = None
+    for inp in ripcbinfo.pcbs:
+        if not inp.attached or inp.proto != p:
+            continue
+        if not in_nullhost(inp.laddr, 0) and not in_eq(inp.laddr, 0, b, dst):
+            continue
+        if not in_nullhost(inp.faddr, 0) and not in_eq(inp.faddr, 0, b, o + iph.IP_SRC):
+            continue
+        if mc:
+            imo = inp.so._imo
+            if imo is not None and not imo.member(ifp, b, dst):
+                continue
+        if o < _FROM:
+            return False
+        if last is not None:
+            c = m_copypacket(m, _FROM)
+            if c is None:
+                stat_inc(ripstat, _RIPS_FULLSOCK)  # no cluster for this socket's copy
+            else:
+                rip_append(last, c)
+        last = inp
+    if last is None:
+        return False
+    rip_append(last, m)
+    return True

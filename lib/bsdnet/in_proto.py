@@ -64,15 +64,6 @@ def _igmp_input(ifp, m, hlen, now):
         raw_ip.rip_input(ifp, m, hlen, now)
 
 
-def in_mcast_member(ifp, a, off):
-    """Is this host in group a[off:off+4] on ifp? All-hosts always (RFC 1112 4), the others once
-    joined (igmp's table: no group without IGMP loaded). ip_input's check; no allocation."""
-    if a[off] == 224 and a[off + 1] == 0 and a[off + 2] == 0 and a[off + 3] == 1:
-        return True
-    g = sys.modules.get("bsdnet.igmp")
-    return g is not None and g.inm_lookup(ifp, a, off) >= 0
-
-
 # inetsw: (protocol, pr_input, pr_ctlinput); the raw entry first (the default of ip_protox)
 _PROTOSW = (
     (0, raw_ip.rip_input, None),

@@ -5,6 +5,7 @@
 # dropped and never answered: RFC 1122 3.2.1.3), then "is it for us": our address, a broadcast,
 # a group we joined; else forwarded when forwarding is on, dropped otherwise. Fragments wait in
 # reassembly; a whole datagram goes to its protocol through in_proto's table.
+import sys
 from . import mbuf
 from .hdr import ip as iph
 from .hdr import icmp as ich
@@ -70,11 +71,14 @@ def ip_input(ifp, m, now):
         stat_inc(ipstat, _IPS_NOSRCROUTE)
         mbuf.m_free(m)
         return
-    if b[dst] & 0xF0 == 0xE0 and not in_proto.in_mcast_member(ifp, b, dst):
-        # a group not joined on this interface (224.0.0.1 always is): RFC 1112 7.2
-        stat_inc(ipstat, _IPS_NOTMEMBER)
-        mbuf.m_free(m)
-        return
+    if b[dst] & 0xF0 == 0xE0 and not (b[dst] == 224 and b[dst + 1] == 0 and b[dst + 2] == 0 and b[dst + 3] == 1):
+        # a group not joined on this interface (224.0.0.1 always is: RFC 1112 4), RFC 1112 7.2; the
+        # groups are igmp's, which loads with the first one
+        g = sys.modules.get("bsdnet.igmp")
+        if g is None or g.inm_lookup(ifp, b, dst) < 0:
+            stat_inc(ipstat, _IPS_NOTMEMBER)
+            mbuf.m_free(m)
+            return
     if not ours and not (ia.is_broadcast(b, dst) or in_nullhost(b, dst) or in_multicast(b, dst)):
         if not ipforwarding[0]:
             stat_inc(ipstat, _IPS_CANTFORWARD)

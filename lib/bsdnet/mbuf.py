@@ -202,40 +202,6 @@ def m_truncate(m, n):
         m = m.cont
 
 
-def m_copypacket(m, lead=0):
-    """A copy of packet m with its chain (BSD m_copypacket, but the data is copied: a cluster has
-    no reference count), for delivering one datagram to several sockets. Each cluster of the copy
-    sits at the same offset as the original's, and `lead` bytes in front of m.off come along (what
-    udp_input/rip_input left there: the sender's address). None when the pool runs short (counted
-    by m_get; what was copied already goes back)."""
-    bcopy = _bcopy[0]
-    if bcopy is None:
-        # looked up at the first copy, as m_copydata does (and for the TCP rings: tcp_init found no
-        # 2 KiB block on a Pico with bcopy imported with mbuf)
-        from .bcopy import bcopy
-
-        _bcopy[0] = bcopy
-    n = m_get(m.off)
-    if n is None:
-        return None
-    n.len = m.len
-    n.flags = m.flags
-    bcopy(m.buf, m.off - lead, n.buf, m.off - lead, lead + m.len)
-    t = n
-    c = m.cont
-    while c is not None:
-        x = m_get(c.off)
-        if x is None:
-            m_free(n)
-            return None
-        x.len = c.len
-        bcopy(c.buf, c.off, x.buf, c.off, c.len)
-        t.cont = x
-        t = x
-        c = c.cont
-    return n
-
-
 def m_prepend(m, n):
     """Grow the data by n bytes in front (for a lower layer's header). False if no room."""
     if m.off < n:

@@ -43,7 +43,6 @@ class Interface:
         self.lladdr = bytearray(6)
         self.ifstat = [0] * _IFS_N  # this interface's counters (stats.IFS_*)
         self.arp = if_ether.ArpTable(self)
-        self.mcast = None  # link-level multicast list (if_multiaddrs): igmp.EtherMulti, from the first join
         self.ipintr = ip_input.ip_input  # a plain function on the instance: calling it does not allocate
         # objects with next_timeout(now) -> tick or -1, and timeout(now): this interface's ARP, then
         # the protocols' (route.pr_timers: TCP's, once tcp_init() has run)
@@ -77,8 +76,9 @@ class Interface:
             mac = self.dev.mac
             for i in range(6):
                 self.lladdr[i] = mac[i]
-            if self.mcast is not None:
-                self.mcast.program(self.dev)  # the chip's multicast filter, after init() reset it
+            mc = getattr(self, "mcast", None)  # igmp.EtherMulti (if_multiaddrs), made by the first join
+            if mc is not None:
+                mc.program(self.dev)  # the chip's multicast filter, after init() reset it
             if self.intr is not None:
                 self.intr.irq(self._isr, trigger=self.intr.IRQ_FALLING)
             self.up = True

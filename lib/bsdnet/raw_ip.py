@@ -9,6 +9,7 @@
 # header is rewritten as the sender's address, as udp_input does with the UDP header, so the socket
 # reads both kinds of queue alike (port 0 for raw). A reassembled datagram is queued as the chain
 # it is (m.cont); one larger than the MTU is sent in fragments (ip_output).
+import sys
 from .compat import const
 from . import opts
 from . import mbuf
@@ -37,53 +38,44 @@ _FROM = const(8)  # the sender's address block sits 8 bytes before the data, as 
 
 
 def rip_input(ifp, m, hlen, now):
-    """m.off at the IP header. Deliver to every raw socket of this protocol whose addresses match
-    (each a copy, the last one the datagram itself, as BSD's rip_input); a socket with multicast
-    options gets a group's datagrams only when it joined the group (imo_multi_filter). With none,
-    a protocol no one claimed gets protocol unreachable (ICMP and IGMP messages do not: the stack
-    handled them)."""
+    """m.off at the IP header. Deliver to the raw socket of this protocol whose addresses match;
+    with none, a protocol no one claimed gets protocol unreachable (ICMP and IGMP messages do not:
+    the stack handled them). Several raw sockets of a protocol, or one with multicast options, load
+    in_mcast (socket layer), whose rip_input_multi gives each matching socket a copy, as BSD's
+    rip_input does."""
+    g = sys.modules.get("bsdnet.in_mcast")
+    if g is not None and g.rip_input_multi(ifp, m):
+        return
     b = m.buf
     o = m.off
     p = b[o + iph.IP_P]
-    dst = o + iph.IP_DST
-    mc = b[dst] & 0xF0 == 0xE0
-    last = None
     for inp in ripcbinfo.pcbs:
         if not inp.attached or inp.proto != p:
             continue
-        if not in_nullhost(inp.laddr, 0) and not in_eq(inp.laddr, 0, b, dst):
+        if not in_nullhost(inp.laddr, 0) and not in_eq(inp.laddr, 0, b, o + iph.IP_DST):
             continue
         if not in_nullhost(inp.faddr, 0) and not in_eq(inp.faddr, 0, b, o + iph.IP_SRC):
             continue
-        if mc:
-            imo = inp.so._imo
-            if imo is not None and not imo.member(ifp, b, dst):
-                continue
         if o < _FROM:
             break  # not a received frame (nothing in front of it): cannot happen from ip_input
-        if last is None:
-            b[o - _FROM] = 0  # port 0
-            b[o - _FROM + 1] = 0
-            in_copy(b, o - _FROM + 2, b, o + iph.IP_SRC)
-        else:
-            c = mbuf.m_copypacket(m, _FROM)
-            if c is None:
-                stat_inc(ripstat, _RIPS_FULLSOCK)  # no cluster for this socket's copy
-            else:
-                _rip_append(last, c)
-        last = inp
-    if last is not None:
-        _rip_append(last, m)
+        rip_append(inp, m)
         return
     stat_inc(ripstat, _RIPS_NOSOCK)
     if p != iph.IPPROTO_ICMP and p != iph.IPPROTO_IGMP:
         stat_inc(ipstat, _IPS_NOPROTO)
-        if ifp.ia.is_ours(b, dst):
+        if ifp.ia.is_ours(b, o + iph.IP_DST):
             ip_icmp.icmp_error(ifp, m, ich.ICMP_UNREACH, ich.ICMP_UNREACH_PROTOCOL, now)
     mbuf.m_free(m)
 
 
-def _rip_append(inp, m):
+def rip_append(inp, m):
+    """Queue m (m.off at its IP header, a received frame) on inp's socket, the sender's address in
+    the 8 bytes before it (port 0)."""
+    b = m.buf
+    o = m.off
+    b[o - _FROM] = 0
+    b[o - _FROM + 1] = 0
+    in_copy(b, o - _FROM + 2, b, o + iph.IP_SRC)
     if inp.so.sbappendaddr(m):
         stat_inc(ripstat, _RIPS_DELIVERED)
     else:

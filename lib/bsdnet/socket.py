@@ -582,6 +582,11 @@ class _DgramUsrreqs:
             if not isinstance(proto, int) or not 0 < proto < 255:
                 raise OSError(EPROTONOSUPPORT, "SOCK_RAW needs an IP protocol 1-254 (1 for ICMP), not %r" % (proto,))
             so._inp = in_pcballoc(ripcbinfo, so, proto)  # rip_attach()
+            n = 0
+            for inp in ripcbinfo.pcbs:
+                n += inp.attached
+            if n > 1:
+                from . import in_mcast  # noqa: F401  several raw sockets: a datagram to each (rip_input_multi)
         elif proto in (0, IPPROTO_UDP):
             so._inp = in_pcballoc(udbinfo, so)  # udp_attach(); OSError(ENOBUFS) when all are taken
         else:

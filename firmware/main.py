@@ -29,15 +29,6 @@ def start(nic, ip, mask, gateway="0.0.0.0", dns="0.0.0.0", groups=()):
     return nic
 
 
-def stop(nic):
-    """Shut the services down: their UDP sockets close (groups are left: IGMP leave), then the
-    interface task ends (serve() returns)."""
-    import services
-
-    services.close_udp()
-    nic.stop()
-
-
 async def serve(nic):
     """The interface task and the services beside it, until nic.stop(). The TCP listeners live for
     this call (connections already accepted go on); a build without TCP serves UDP only."""

@@ -183,11 +183,14 @@ class Board:
         return d
 
     def stop(self):
-        """The firmware's stop(): its sockets close (multicast groups are left: the IGMP leaves go
-        out), then the interface task ends."""
+        """The services' UDP sockets close first (multicast groups are left: the IGMP leaves go
+        out, as from a board whose application shuts down), then the interface task ends."""
         if self.nic is not None:
             try:
-                self.fw.stop(self.nic)
+                import services  # firmware/services.py
+
+                services.close_udp()
+                self.nic.stop()
             except Exception:  # noqa: BLE001
                 pass
 

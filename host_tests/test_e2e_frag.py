@@ -244,12 +244,22 @@ def test_big_ping_is_reassembled_and_answered_in_fragments(board, capsys):
     """ping -s 4000 and the largest (IP_MAXREASS - 8 bytes of data): the echo request reassembled,
     the reply sent in its own clusters as fragments; Linux checks every reply."""
     sizes = ["4000", str(opts.IP_MAXREASS - 8)]
+    st0 = board.stats()
     r = run_json(board, [sys.executable, "-c", PING, ",".join(sizes)], timeout=120)
-    for n in sizes:
-        assert r[n] and " 3 received" in r[n][0], (r, board_tail(board))
     st = board.stats()
-    assert st["icmp"]["icps_reflect"] >= 6 and st["ip"]["ips_reassembled"] >= 6
-    assert st["ip"]["ips_ofragments"] >= 3 * 3 + 3 * 4
+    # the emulated wire hands the 4 full fragments of the largest ping to the chip at once, where a
+    # real one spaces them 1.2 ms apart: an ENC28J60 (6.5 KB of receive buffer, space given back
+    # every 1.5 KB) may overflow on them. Such a loss must be the chip's, counted; nothing else.
+    overflows = st["chip"].get("drop_overflow", 0) - st0["chip"].get("drop_overflow", 0)  # frames
+    lost = 0
+    for n in sizes:
+        assert r[n] and " received" in r[n][0], (r, board_tail(board))
+        got = int(r[n][0].split(" received")[0].split()[-1])
+        lost += 3 - got
+        assert got >= 1, (r, board_tail(board))
+    assert lost <= overflows, (lost, overflows, r, st["chip"], board_tail(board))
+    assert st["icmp"]["icps_reflect"] >= 6 - lost and st["ip"]["ips_reassembled"] >= 6 - lost
+    assert st["ip"]["ips_ofragments"] >= 3 * 3 + 3 * 4 - 4 * lost
     assert _reass_idle(st), st["mbuf"]
     with capsys.disabled():
         print("\nping -s %s %s/%s: %s" % (sizes[1], board.chip, board.runtime, r[sizes[1]][-1]))

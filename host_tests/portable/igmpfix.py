@@ -16,6 +16,27 @@ T0 = 100000
 now = [T0]
 
 
+socks = []  # sockets a test opened: setup() and end() close them
+
+
+def setup():
+    """An interface up on a fake device, the test clock in use, the sockets of an earlier test closed."""
+    import netfix
+
+    while socks:
+        socks.pop().close()
+    nic, dev = netfix.make_if()
+    use_clock()
+    tick(nic)
+    return nic, dev
+
+
+def end():
+    while socks:
+        socks.pop().close()
+    restore_clock()
+
+
 def use_clock(t=T0):
     """Socket calls read `now` from here from now on (restore_clock() puts ticks_ms back)."""
     now[0] = t

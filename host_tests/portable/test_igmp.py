@@ -18,16 +18,11 @@ G1_TWIN = "239.129.2.3"  # the same MAC as G1 (only 23 bits of a group reach the
 REPORT = 0x16
 V1REPORT = 0x12
 LEAVE = 0x17
-_socks = []
+_socks = fx.socks
 
 
 def _setup():
-    while _socks:
-        _socks.pop().close()
-    nic, dev = netfix.make_if()
-    fx.use_clock()
-    tick(nic)
-    return nic, dev
+    return fx.setup()
 
 
 def _sock(port=None):

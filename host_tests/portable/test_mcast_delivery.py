@@ -18,22 +18,15 @@ from netfix import HOST_MAC, BOARD_MAC, BCAST, udp_frame, echo_frame
 G1 = "239.1.2.3"
 G2 = "239.4.5.6"
 P = socket.IPPROTO_IP
-_socks = []
+_socks = fx.socks
 
 
 def _setup():
-    while _socks:
-        _socks.pop().close()
-    nic, dev = netfix.make_if()
-    fx.use_clock()
-    tick(nic)
-    return nic, dev
+    return fx.setup()
 
 
 def _end():
-    while _socks:
-        _socks.pop().close()
-    fx.restore_clock()
+    fx.end()
     assert igmp.igmp_groups() == []
     assert mbuf.pool_free() == opts.NMBCLUSTERS
 

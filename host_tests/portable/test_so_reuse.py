@@ -5,27 +5,19 @@
 # (test_mcast_delivery).
 import tcpfix  # first: TCP's rings reserved while the heap is in one piece (a Pico: see tcpfix)
 from bsdnet import socket
-import netfix
 import igmpfix as fx
-from igmpfix import BOARD, tick
+from igmpfix import BOARD
 
 G1 = "239.1.2.3"
-_socks = []
+_socks = fx.socks
 
 
 def _setup():
-    while _socks:
-        _socks.pop().close()
-    nic, dev = netfix.make_if()
-    fx.use_clock()
-    tick(nic)
-    return nic, dev
+    return fx.setup()
 
 
 def _end():
-    while _socks:
-        _socks.pop().close()
-    fx.restore_clock()
+    fx.end()
 
 
 def _sock(addr=None, reuse=0):

@@ -27,9 +27,9 @@ $(STAMP)-venv: requirements-dev.txt
 	$(PY) -m pip install -q --disable-pip-version-check -r requirements-dev.txt
 	@touch $@
 
-$(STAMP)-npm: package.json package-lock.json
+$(STAMP)-npm: tools/package.json tools/package-lock.json
 	@mkdir -p build
-	npm ci --no-audit --no-fund --loglevel=error
+	cd tools && npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
 # rp2 and esp32 stubs both ship machine.pyi: one folder each, used as mypy's typeshed
@@ -50,6 +50,7 @@ typecheck:
 
 compile:
 	@$(PY) tools/mpysize.py --check
+	@$(PY) tools/mippkg.py --check
 
 pytest:
 	$(VENV)/bin/pytest -q host_tests

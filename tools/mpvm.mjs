@@ -2,7 +2,7 @@
 // One VM per node process. The host directories given with --mount are copied into the
 // VM's filesystem, then the script is run; stdout/stderr pass through.
 //   node tools/mpvm.mjs [--heap 4m] [--mount HOSTDIR:VMDIR ...] [--path VMDIR ...] (--run FILE | --exec CODE) [--async]
-import { loadMicroPython } from "../node_modules/@micropython/micropython-webassembly-pyscript/micropython.mjs";
+import { loadMicroPython } from "./node_modules/@micropython/micropython-webassembly-pyscript/micropython.mjs";
 import fs from "fs";
 import { parseSize, copyTree } from "./vmfs.mjs";
 

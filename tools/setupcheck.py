@@ -48,7 +48,7 @@ def missing_modules(modules):
 
 
 def missing_npm(packages, root=ROOT):
-    return [p for p in packages if not os.path.isdir(os.path.join(root, "node_modules", *p.split("/")))]
+    return [p for p in packages if not os.path.isdir(os.path.join(root, "tools", "node_modules", *p.split("/")))]
 
 
 def _in_venv(venv_python):

@@ -7,7 +7,7 @@
 // The VM's own stdout/stderr (print, tracebacks) go to this process's stderr.
 //   node tools/vmboard.mjs --chip w5500 --ip 10.7.0.2 --mask 255.255.255.0 [--gateway G] [--mac M]
 //                          [--app main|echo] [--heap 8m] [--groups G1,G2]  (multicast groups the echo joins)
-import { loadMicroPython } from "../node_modules/@micropython/micropython-webassembly-pyscript/micropython.mjs";
+import { loadMicroPython } from "./node_modules/@micropython/micropython-webassembly-pyscript/micropython.mjs";
 import fs from "fs";
 import path from "path";
 import { fileURLToPath } from "url";

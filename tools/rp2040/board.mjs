@@ -106,7 +106,7 @@ export class LoopbackModel {
 export class PyChipModel {
   static async create(opts) {
     const { loadMicroPython } = await import(
-      "../../node_modules/@micropython/micropython-webassembly-pyscript/micropython.mjs");
+      "../node_modules/@micropython/micropython-webassembly-pyscript/micropython.mjs");
     const mp = await loadMicroPython({ heapsize: opts.heap || 8 * 1048576, linebuffer: true,
       stdout: (s) => process.stderr.write("[chip] " + s + "\n"),
       stderr: (s) => process.stderr.write("[chip!] " + s + "\n") });

@@ -47,8 +47,8 @@ def missing(uf2=UF2):
     for f, what in ((uf2, "MicroPython firmware"), (BOOTROM, "RP2040 boot ROM")):
         if not os.path.exists(f):
             return "%s not found: %s (see shared/rp2040/README.md)" % (what, f)
-    if not os.path.isdir(os.path.join(ROOT, "node_modules", "rp2040js")):
-        return "npm package rp2040js not installed (npm ci)"
+    if not os.path.isdir(os.path.join(ROOT, "tools", "node_modules", "rp2040js")):
+        return "npm package rp2040js not installed (make setup)"
     return None
 
 

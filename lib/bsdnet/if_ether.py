@@ -54,6 +54,7 @@ _NO_DEADLINE = const(-1)
 _STATE_NAMES = ("free", "incomplete", "reachable", "down")
 
 _BCAST = b"\xff\xff\xff\xff\xff\xff"
+_ANY = b"\x00\x00\x00\x00"
 _ALLHOSTS_MAC = b"\x01\x00\x5e\x00\x00\x01"  # 224.0.0.1 (RFC 1112 6.4): every host is in it
 arp_error = [0]  # why the last ether_output did not send (EHOSTDOWN, ...): the sender reports it
 
@@ -74,6 +75,8 @@ class ArpTable:
         self.last = 0  # the slot resolve() hit last: most traffic goes to one peer or the gateway
         self.defended = False  # an address conflict was answered at defend_at (RFC 5227 2.4)
         self.defend_at = 0
+        self.probing = None  # RFC 5227 2.1.1: the address a DHCP client probes (4 bytes), while it does
+        self.conflict = False  # ... and whether another host answered the probe or probed it too
 
     # --- lookup and slots ---------------------------------------------------------------
     def _set(self, i, s):
@@ -273,6 +276,13 @@ class ArpTable:
         stat_inc(arpstat, _ARPS_DEFENDED)
         self.announce(now)
 
+    def probe(self, addr):
+        """RFC 5227 2.1.1 ARP probe for addr (4 bytes) before using it: sender address 0.0.0.0, so
+        no neighbour learns a binding from it. input() sets self.conflict when addr is in use."""
+        self.probing = addr
+        if self._emit(ah.ARPOP_REQUEST, _BCAST, 0, _ANY, 0, None, 0, addr, 0):
+            stat_inc(arpstat, _ARPS_TXREQUESTS)
+
     def announce(self, now):
         """Gratuitous ARP: a request for our own address, so neighbours update their caches."""
         ia = self.ifp.ia
@@ -321,6 +331,10 @@ class ArpTable:
             stat_inc(arpstat, _ARPS_BADSHA)
             mbuf.m_free(m)
             return
+        pa = self.probing
+        if pa is not None and (in_eq(b, spa, pa, 0) or (in_nullhost(b, spa) and in_eq(b, tpa, pa, 0))):
+            # RFC 5227 2.1.1: the probed address answers (or is announced), or another host probes it
+            self.conflict = True
         if ia.configured and in_eq(b, spa, ia.addr, 0):
             # someone else claims our address (RFC 5227 2.4 (b)): defend it with one announcement
             # per ARP_DEFEND_MS; their packet teaches us nothing

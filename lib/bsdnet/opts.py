@@ -91,7 +91,7 @@ TCP_FINWAIT2_MS = const(60000)  # FIN_WAIT_2 after close(): give up on the peer'
 TCP_IW_SEGS = const(10)  # initial window in segments (RFC 6928)
 
 # --- UDP ---
-UDP_SOCKETS = const(4)  # UDP pcbs (sockets open at once)
+UDP_SOCKETS = const(6)  # UDP pcbs (sockets open at once): the firmware's 3 services, DHCP, a DNS query, one more
 UDP_RCVQ = const(4)  # datagrams queued per socket before udps_fullsock drops
 UDP_SENDSPACE = const(5912)  # largest datagram sent: IP_MAXREASS - 8, what we could receive.
 # Over MTU - 28 (1472) it leaves in fragments built straight from the caller's data, one cluster

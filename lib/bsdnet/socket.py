@@ -91,8 +91,16 @@ def _sockaddr(addr, buf):
         try:
             inet_aton(host, buf)
         except ValueError:
-            raise OSError(EINVAL, "not a dotted-quad IPv4 address: %r (no DNS yet)" % (host,))
+            raise OSError(EINVAL, "not a dotted-quad IPv4 address: %r (names: getaddrinfo)" % (host,))
     return port
+
+
+def _dotted(host):
+    try:
+        inet_aton(host)
+        return True
+    except ValueError:
+        return False
 
 
 def _nbytes(buf, nbytes, what):
@@ -108,8 +116,13 @@ def _nbytes(buf, nbytes, what):
 
 
 def getaddrinfo(host, port, af=0, type=0, proto=0, flags=0):
-    """Dotted quads only (DNS comes with the real-boards issue)."""
+    """[(AF_INET, type, proto, "", (address, port))]. A name that is not a dotted quad is resolved
+    by bsdnet.dns (blocking; loaded with the first name: a dotted quad never loads it)."""
     a = bytearray(4)
+    if host and host != "0.0.0.0" and not _dotted(host):
+        from . import dns
+
+        host = dns.resolve(host)
     _sockaddr((host, port), a)
     return [(AF_INET, type or SOCK_STREAM, proto, "", (inet_ntoa(a), port))]
 

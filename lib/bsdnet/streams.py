@@ -362,8 +362,13 @@ async def start_server(cb, host, port, backlog=5, rbufsize=_RBUFSIZE):
 
 
 async def open_connection(host, port, rbufsize=_RBUFSIZE):
-    """Connect to (host, port) (a dotted quad); returns (reader, writer), the same Stream twice.
-    OSError(ECONNREFUSED, ETIMEDOUT, ...) when the connection cannot be made."""
+    """Connect to (host, port); returns (reader, writer), the same Stream twice. A host that is
+    not a dotted quad is resolved first (bsdnet.dns.aresolve). OSError(ECONNREFUSED, ETIMEDOUT,
+    ...) when the connection cannot be made, or the name not resolved."""
+    if not socket._dotted(host):
+        from . import dns
+
+        host = await dns.aresolve(host)
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     try:
         await s.aconnect((host, port))

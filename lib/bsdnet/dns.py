@@ -6,7 +6,7 @@
 #     dns.set_servers(["10.7.0.1"])        # else the lease's (nic.nameservers), else ifconfig()'s 4th
 # socket.getaddrinfo() and streams.open_connection() come here for anything not a dotted quad.
 #
-# Each server is asked in turn, DNS_TRIES rounds, DNS_TIMEOUT_MS each; every query has a new random
+# Each server is asked in turn, `tries` rounds, `timeout_ms` each; every query has a new random
 # id and a new random source port, and only an answer from that server's port 53, with that id and
 # our question, is taken (RFC 5452): a spoofed or stray one is counted `bad` and the wait goes on.
 # The answer's records are walked within the datagram (compression pointers must point backwards
@@ -24,8 +24,8 @@ from .errno import ETIMEDOUT, EADDRINUSE, EINVAL
 
 EAI_NONAME = const(-2)  # as getaddrinfo's: MicroPython raises OSError(-2) for an unknown name
 EAI_FAIL = const(-4)
-DNS_TRIES = const(3)
-DNS_TIMEOUT_MS = const(2000)
+tries = 3  # rounds over the servers (settable, as timeout_ms)
+timeout_ms = 2000  # per query
 DNS_CACHE = const(4)
 _TTL_MAX_S = const(86400)
 _MAXNAME = const(255)
@@ -137,7 +137,7 @@ class _Query:
         """Send the next query (a new socket: new id, new port); the wait in ms, or raise when
         every try is spent."""
         k = len(self.servers)
-        if self.n >= DNS_TRIES * k:
+        if self.n >= tries * k:
             stat_inc(dnsstat, _DNSS_TIMEOUTS)
             raise OSError(ETIMEDOUT, "DNS: no answer for %s from %s (%d queries)" % (
                 self.name, ", ".join(self.servers), self.n))
@@ -151,7 +151,7 @@ class _Query:
         q[1] = r & 0xFF
         stat_inc(dnsstat, _DNSS_QUERIES)
         self.so.sendto(q, (self.srv, 53))
-        return DNS_TIMEOUT_MS
+        return timeout_ms
 
     def close(self):
         if self.so is not None:

@@ -198,12 +198,12 @@ _ttl = 0  # the TTL of the record _answer() found (a module global: no tuple per
 
 def _answer(b, n, off, an):
     """The offset of the A record's address for the question's name (at 12), CNAMEs followed;
-    -1 when the answer has none; None when the message is malformed."""
+    -1 when the answer has none; None when the message is malformed or its CNAMEs loop."""
     global _ttl
     rr = []
     for _ in range(an if an < _MAXRR else _MAXRR):
         e = _skip_name(b, n, off)
-        if e < 0 or e + 10 > n:
+        if e < 0 or e + 10 > n or _walk(b, n, off) is None:
             return None
         ln = (b[e + 8] << 8) | b[e + 9]
         if e + 10 + ln > n:
@@ -231,7 +231,7 @@ def _answer(b, n, off, an):
         if nxt < 0:
             return -1
         target = nxt
-    return -1
+    return None  # a CNAME loop
 
 
 def _walk(b, n, o):

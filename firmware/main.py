@@ -16,15 +16,28 @@ tcp_subr.tcp_init()
 # once the rest was in (measured: MemoryError allocating 1280 bytes with 59 KB free in pieces)
 
 
-def start(nic, ip, mask, gateway="0.0.0.0", dns="0.0.0.0", groups=()):
-    """Bring nic up with a static address and bind the services' UDP sockets (echo 7, discard 9,
-    chargen 19); the echo socket joins the multicast groups given (the board's MCAST_GROUPS). The
-    TCP listeners (echo, discard, chargen, HTTP 80) are opened by serve()."""
+dhcp = None  # the DHCP client (bsdnet.dhcp.DhcpClient) of a board started with ip "dhcp"
+_lookup = []  # the lookup service's socket (firmware/lookup.py), on a board with a resolver
+
+
+def start(nic, ip, mask=None, gateway="0.0.0.0", dns="0.0.0.0", groups=(), hostname=None):
+    """Bring nic up and bind the services' UDP sockets (echo 7, discard 9, chargen 19); the echo
+    socket joins the multicast groups given (the board's MCAST_GROUPS). ip is a dotted quad (with
+    mask, gateway, dns), or "dhcp": the address comes from a lease that serve() takes (main.dhcp is
+    the client; hostname goes in its requests). The TCP listeners (echo, discard, chargen, HTTP 80)
+    are opened by serve()."""
     import services
 
     nic.active(True)
-    nic.ifconfig((ip, mask, gateway, dns))
+    if ip == "dhcp":
+        _dhcp_client(nic, hostname)
+    else:
+        nic.ifconfig((ip, mask, gateway, dns))
     services.open_udp()
+    if (ip == "dhcp" or dns != "0.0.0.0") and not _lookup:
+        import lookup
+
+        _lookup.append(lookup.open_socket())
     services.join_groups(groups)
     return nic
 
@@ -35,6 +48,12 @@ async def serve(nic):
     import services
 
     tasks = [asyncio.create_task(c) for c in services.udp_tasks()]
+    if dhcp is not None:
+        tasks.append(dhcp.start())  # a client cancelled by the last serve() goes on where it was
+    if _lookup:
+        import lookup
+
+        tasks.append(asyncio.create_task(lookup.serve(_lookup[0])))
     servers = []
     try:
         servers = await services.tcp_servers()
@@ -44,6 +63,15 @@ async def serve(nic):
             t.cancel()
         for s in servers:
             s.close()
+
+
+def _dhcp_client(nic, hostname):
+    """The DHCP client (bsdnet.dhcp, loaded only here), made once."""
+    global dhcp
+    if dhcp is None:
+        from bsdnet.dhcp import DhcpClient
+
+        dhcp = DhcpClient(nic, hostname=hostname)
 
 
 def main():

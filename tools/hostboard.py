@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The board on a PC: the firmware on an emulated chip, wired to a Linux TAP.
 
-    python3 tools/hostboard.py --tap IFNAME --chip w5500|enc28j60 --ip A.B.C.D/N [--gateway G]
+    python3 tools/hostboard.py --tap IFNAME --chip w5500|enc28j60 --ip A.B.C.D/N|dhcp [--gateway G] [--hostname N]
         [--host-ip A.B.C.D/N] [--runtime cpython|micropython] [--mac M] [--pcap FILE]
         [--impair loss=P,dup=P,reorder=P,corrupt=P,seed=N] [--app main|echo] [--group G ...]
         [--firmware FILE.uf2] [--main FILE.py]      (the last two: --runtime rp2040 only)
@@ -12,6 +12,10 @@ Any python3 will do once `make setup` has run: when the runtime needs a module t
 setup it says `hostboard: run `make setup` first: <what> is missing` and exits with status 2.
   --check                 only check that the runtime can start here (modules, npm packages, node, the
                           firmware file; nothing is opened): prints `ok runtime=R python=EXE`, exits 0
+  --ip dhcp               the firmware takes a lease (bsdnet.dhcp; --hostname NAME as option 12) from a
+                          DHCP server on the TAP's side; `ready` comes once it is bound (its announcement
+                          seen and its ARP answer for that address), with ip=<leased address> addr=dhcp.
+                          The MAC defaults to 02:00:00:00:dc:01. Not with --main or --app echo.
 Frames go: firmware -> driver -> emulated SPI -> chip model -> wire [impairment, pcap] -> TAP.
   --runtime cpython       everything in this process (asyncio)
   --runtime micropython   firmware, driver and chip model inside the MicroPython VM (node
@@ -35,7 +39,7 @@ Frames go: firmware -> driver -> emulated SPI -> chip model -> wire [impairment,
                           and --gateway are not passed on). Frames are relayed both ways; `stats` has the
                           emulated board's and the chip model's counters, no stack counters.
 Prints (flushed, one line each):
-  ready ip=10.7.0.2 mac=02:00:0a:07:00:02 chip=w5500 runtime=cpython tap=bsd0
+  ready ip=10.7.0.2 mac=02:00:0a:07:00:02 chip=w5500 runtime=cpython tap=bsd0 addr=static
         once the board answered an ARP request that the host board sent it itself (also with
         --main: ready means FILE brought the interface up at --ip); rp2040 adds firmware=NAME.uf2
         and, with --main, main=NAME.py;
@@ -100,6 +104,12 @@ def arp_request(src_mac, src_ip, dst_ip):
     return bytes(f)
 
 
+def is_announcement_from(f, mac):
+    """A gratuitous ARP (RFC 5227 announcement: sender = target address, not 0.0.0.0) from mac."""
+    return (len(f) >= 42 and f[12:14] == b"\x08\x06" and f[22:28] == mac and f[28:32] == f[38:42]
+            and f[28:32] != b"\x00\x00\x00\x00")
+
+
 def is_arp_reply_from(f, ip):
     return len(f) >= 42 and f[12:14] == b"\x08\x06" and f[20:22] == b"\x00\x02" and f[28:32] == ip
 
@@ -108,7 +118,7 @@ class LocalBoard:
     """--runtime cpython: the board in this process."""
 
     def __init__(self, a, ip, mask):
-        self.board = vmboard.Board(a.chip, ip, mask, a.gateway, a.mac, a.app, a.group)
+        self.board = vmboard.Board(a.chip, ip, mask, a.gateway, a.mac, a.app, a.group, a.hostname)
         self.mac = self.board.mac
         self.task = None
         self.failed = None
@@ -166,7 +176,8 @@ class VmBoard:
     async def start(self):
         cmd = ["node", os.path.join(ROOT, "tools", "vmboard.mjs"), "--chip", self.a.chip, "--ip", self.ip,
                "--mask", self.mask, "--gateway", self.a.gateway or "0.0.0.0", "--mac", vmboard.mac_str(self.mac),
-               "--app", self.a.app, "--heap", self.a.heap, "--groups", ",".join(self.a.group)]
+               "--app", self.a.app, "--heap", self.a.heap, "--groups", ",".join(self.a.group),
+               "--hostname", self.a.hostname or ""]
         self.proc = await asyncio.create_subprocess_exec(
             *cmd, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, cwd=ROOT, start_new_session=True)
         self.reader = asyncio.create_task(self._read())
@@ -229,7 +240,7 @@ sys.path.append("/lib")
 import board as _b
 import main as _fw
 nic = _b.interface()
-_fw.start(nic, _b.IP, _b.NETMASK, _b.GATEWAY, "0.0.0.0", getattr(_b, "MCAST_GROUPS", ()))
+_fw.start(nic, _b.IP, _b.NETMASK, _b.GATEWAY, "0.0.0.0", getattr(_b, "MCAST_GROUPS", ()), getattr(_b, "HOSTNAME", None))
 print("started", ":".join("%02x" % x for x in nic.config("mac")))
 """
 _RP_SERVE = """
@@ -336,6 +347,7 @@ class Rp2040Board:
             src = re.sub(r"(?m)^%s = .*$" % k, lambda m, k=k, v=v: "%s = %r" % (k, v), src)
         src = re.sub(r"(?m)^MAC = .*$", lambda m: "MAC = %r" % bytes(self.mac), src)
         src = re.sub(r"(?m)^MCAST_GROUPS = .*$", lambda m: "MCAST_GROUPS = %r" % (tuple(self.a.group),), src)
+        src += "\nHOSTNAME = %r\n" % (self.a.hostname,)
         self._tmp = tempfile.mkdtemp(prefix="hostboard-rp2040")
         bp = os.path.join(self._tmp, "board.py")
         with open(bp, "w") as f:
@@ -521,7 +533,11 @@ class Rp2040Board:
 class HostBoard:
     def __init__(self, a):
         self.a = a
-        self.ip, self.plen, self.mask = parse_cidr(a.ip, "--ip")
+        self.dhcp = a.ip == "dhcp"
+        if self.dhcp:  # the address is learnt from the board's announcement once it is bound
+            self.ip, self.plen, self.mask = "dhcp", 0, "0.0.0.0"
+        else:
+            self.ip, self.plen, self.mask = parse_cidr(a.ip, "--ip")
         if a.host_ip:
             self.host_ip = parse_cidr(a.host_ip, "--host-ip")[0]
         else:
@@ -550,7 +566,10 @@ class HostBoard:
             self.wire.step()
 
     def _to_tap(self, frame):
-        if not self.ready and is_arp_reply_from(frame, self.ip_b):
+        if self.ip_b is None and is_announcement_from(frame, self.board.mac):
+            self.ip_b = bytes(frame[28:32])  # --ip dhcp: bound; ARP confirms the address as for a static one
+            self.ip = ".".join(str(x) for x in self.ip_b)
+        if not self.ready and self.ip_b is not None and is_arp_reply_from(frame, self.ip_b):
             self.ready = True
             self.board_mac = frame[22:28]
             extra = ""
@@ -558,8 +577,9 @@ class HostBoard:
                 extra = " firmware=" + os.path.basename(self.a.firmware)
                 if self.a.main:
                     extra += " main=" + os.path.basename(self.a.main)
-            say("ready ip=%s mac=%s chip=%s runtime=%s tap=%s%s" % (
-                self.ip, vmboard.mac_str(self.board_mac), self.a.chip, self.a.runtime, self.a.tap, extra))
+            say("ready ip=%s mac=%s chip=%s runtime=%s tap=%s addr=%s%s" % (
+                self.ip, vmboard.mac_str(self.board_mac), self.a.chip, self.a.runtime, self.a.tap,
+                "dhcp" if self.dhcp else "static", extra))
         return self.tap.write(frame)
 
     def _from_tap(self):
@@ -571,15 +591,21 @@ class HostBoard:
 
     async def _probe(self):
         src_ip = vmboard.ip_bytes(self.host_ip) if self.host_ip else b"\x00\x00\x00\x00"
-        req = arp_request(self.tap.mac(), src_ip, self.ip_b)
-        deadline = time.monotonic() + READY_TIMEOUT_S
+        deadline = time.monotonic() + READY_TIMEOUT_S * (2 if self.dhcp else 1)
+        req = None
         while not self.ready:
             if self.board.failed:
                 self.fail(self.board.failed)
                 return
             if time.monotonic() > deadline:
-                self.fail("the board did not answer ARP for %s within %d s" % (self.ip, READY_TIMEOUT_S))
+                self.fail("the board took no lease within %d s" % (2 * READY_TIMEOUT_S) if self.ip_b is None else
+                          "the board did not answer ARP for %s within %d s" % (self.ip, READY_TIMEOUT_S))
                 return
+            if self.ip_b is None:
+                await asyncio.sleep(PROBE_EVERY_S)  # --ip dhcp, not bound yet
+                continue
+            if req is None:
+                req = arp_request(self.tap.mac(), src_ip, self.ip_b)
             main_up = getattr(self.board, "main_up", None)  # rp2040 --main --main-ready: not before
             if self.a.runtime == "cpython" or (self.board.vm_ready and (main_up is None or main_up())):
                 self.tap_port.send(req)
@@ -622,7 +648,7 @@ class HostBoard:
         self.loop = asyncio.get_running_loop()
         self.stop_ev = asyncio.Event()
         self.status = 0
-        self.ip_b = vmboard.ip_bytes(self.ip)
+        self.ip_b = None if self.dhcp else vmboard.ip_bytes(self.ip)
         for s in (signal.SIGTERM, signal.SIGINT):
             self.loop.add_signal_handler(s, self.stop_ev.set)
         self.loop.add_signal_handler(signal.SIGUSR1, lambda: asyncio.ensure_future(self.print_stats()))
@@ -712,7 +738,8 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--tap", required=True, help="TAP interface name (created if missing)")
     ap.add_argument("--chip", required=True, choices=("w5500", "enc28j60"))
-    ap.add_argument("--ip", required=True, help="the board's address, A.B.C.D/N")
+    ap.add_argument("--ip", required=True, help="the board's address, A.B.C.D/N, or dhcp: the firmware takes a lease")
+    ap.add_argument("--hostname", help="the name the board gives in its DHCP requests (option 12)")
     ap.add_argument("--gateway", default="0.0.0.0")
     ap.add_argument("--host-ip", help="address for the Linux side of the TAP, A.B.C.D/N")
     ap.add_argument("--runtime", default="cpython", choices=("cpython", "micropython", "rp2040"))
@@ -756,6 +783,8 @@ def main(argv=None):
             sys.stderr.write("hostboard: %s\n" % why)
             sys.stderr.flush()
             return 2
+    if a.ip == "dhcp" and (a.main or a.app != "main"):
+        ap.error("--ip dhcp needs our firmware (--app main, no --main)")
     if a.impair:
         parse_impair(a.impair)  # reject a bad spec before touching the network
     if a.check:

@@ -7,6 +7,7 @@
 // The VM's own stdout/stderr (print, tracebacks) go to this process's stderr.
 //   node tools/vmboard.mjs --chip w5500 --ip 10.7.0.2 --mask 255.255.255.0 [--gateway G] [--mac M]
 //                          [--app main|echo] [--heap 8m] [--groups G1,G2]  (multicast groups the echo joins)
+//                          [--hostname NAME]  (with --ip dhcp: the firmware takes a lease)
 import { loadMicroPython } from "./node_modules/@micropython/micropython-webassembly-pyscript/micropython.mjs";
 import fs from "fs";
 import path from "path";
@@ -14,7 +15,7 @@ import { fileURLToPath } from "url";
 import { parseSize, copyTree } from "./vmfs.mjs";
 
 const ROOT = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
-const opt = { chip: "w5500", ip: null, mask: "255.255.255.0", gateway: "0.0.0.0", mac: "", app: "main", heap: "8m", groups: "" };
+const opt = { chip: "w5500", ip: null, mask: "255.255.255.0", gateway: "0.0.0.0", mac: "", app: "main", heap: "8m", groups: "", hostname: "" };
 const argv = process.argv.slice(2);
 for (let i = 0; i < argv.length; i++) {
   const k = argv[i].replace(/^--/, "");
@@ -87,7 +88,8 @@ sys.path.append("/firmware")
 import vmboard
 await vmboard.vm_main(${JSON.stringify(opt.chip)}, ${JSON.stringify(opt.ip)}, ${JSON.stringify(opt.mask)},
                       ${JSON.stringify(opt.gateway)}, ${JSON.stringify(opt.mac)} or None, ${JSON.stringify(opt.app)},
-                      groups=[g for g in ${JSON.stringify(opt.groups)}.split(",") if g])
+                      groups=[g for g in ${JSON.stringify(opt.groups)}.split(",") if g],
+                      hostname=${JSON.stringify(opt.hostname)} or None)
 `;
 try {
   await mp.runPythonAsync(code);

@@ -40,9 +40,12 @@ def mac_str(b):
     return ":".join("%02x" % x for x in b)
 
 
+DHCP_MAC = b"\x02\x00\x00\x00\xdc\x01"  # a board without a static address to derive it from
+
+
 def default_mac(ip):
     """A locally administered unicast MAC derived from the board's address: 02:00:a:b:c:d."""
-    return b"\x02\x00" + ip_bytes(ip)
+    return DHCP_MAC if ip == "dhcp" else b"\x02\x00" + ip_bytes(ip)
 
 
 def cksum(b, start, end):
@@ -132,7 +135,8 @@ class EchoDevice:
 
 
 class Board:
-    def __init__(self, chip, ip, mask, gateway="0.0.0.0", mac=None, app="main", groups=()):
+    def __init__(self, chip, ip, mask, gateway="0.0.0.0", mac=None, app="main", groups=(), hostname=None):
+        """ip "dhcp": the firmware takes a lease (hostname in its requests)."""
         if chip not in ("w5500", "enc28j60"):
             raise ValueError("chip must be w5500 or enc28j60, not %r" % chip)
         if app not in ("main", "echo"):
@@ -146,6 +150,8 @@ class Board:
         self.nic = None
         self.fw = None
         if app == "echo":
+            if ip == "dhcp":
+                raise ValueError("the echo app needs a static address")
             self.chip = EchoDevice(self.mac, ip_bytes(ip))
             self.chip.set_link(True)
             return
@@ -158,7 +164,7 @@ class Board:
         import main as fw  # firmware/main.py (the firmware directory is on the path)
 
         self.fw = fw
-        fw.start(self.nic, ip, mask, self.gateway, "0.0.0.0", tuple(groups))  # the echo service joins groups
+        fw.start(self.nic, ip, mask, self.gateway, "0.0.0.0", tuple(groups), hostname)  # the echo service joins groups
 
     async def serve(self):
         if self.fw is None:
@@ -195,14 +201,14 @@ class Board:
                 pass
 
 
-async def vm_main(chip, ip, mask, gateway, mac, app="main", poll_ms=100, groups=()):
+async def vm_main(chip, ip, mask, gateway, mac, app="main", poll_ms=100, groups=(), hostname=None):
     """The board inside the MicroPython VM: frames arrive hex-encoded from vmboard_io.recv() and
     leave through vmboard_io.send(); vmboard_io.wait(ms) resolves early when the host sends something."""
     import binascii
     import json
     import vmboard_io as io
 
-    board = Board(chip, ip, mask, gateway, mac, app, groups)
+    board = Board(chip, ip, mask, gateway, mac, app, groups, hostname)
     hexlify = binascii.hexlify
     unhexlify = binascii.unhexlify
 

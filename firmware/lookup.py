@@ -1,0 +1,53 @@
+# Name lookups on request, UDP port 5300: how a test (or a person with `nc -u`) checks the board's
+# resolver and its TCP connect by name from outside. One request at a time, one datagram each way:
+#   "A NAME"         -> "ok A.B.C.D", or "err " and the OSError (NXDOMAIN, timeout, no servers)
+#   "T NAME PORT"    -> connects to NAME:PORT by name (streams.open_connection), sends
+#                       "hello from bsdnet\n" and answers "ok " + the first line the peer sends back
+#   "L"              -> "ok " + the DHCP lease as JSON (main.dhcp.lease()), "err no DHCP" without one
+# main.serve() runs it on a board that has a resolver to ask (a lease, or a static DNS address).
+from bsdnet import socket, streams
+
+PORT = 5300
+
+
+async def _answer(words):
+    if words[0] == "A" and len(words) == 2:
+        from bsdnet import dns
+
+        return "ok " + await dns.aresolve(words[1])
+    if words[0] == "T" and len(words) == 3:
+        rd, wr = await streams.open_connection(words[1], int(words[2]))
+        try:
+            wr.write(b"hello from bsdnet\n")
+            await wr.drain()
+            return "ok " + (await rd.readline()).decode().strip()
+        finally:
+            wr.close()
+    if words[0] == "L":
+        import json
+        import main
+
+        if main.dhcp is None:
+            return "err no DHCP"
+        return "ok " + json.dumps(main.dhcp.lease())
+    return "err unknown request (A NAME | T NAME PORT | L)"
+
+
+async def serve(s):
+    buf = bytearray(300)
+    while True:
+        n, addr = await s.arecvfrom_into(buf)
+        try:
+            r = await _answer(bytes(buf[:n]).decode().split() or ["?"])
+        except Exception as e:  # noqa: BLE001 - the answer says what failed
+            r = "err %r" % (e,)
+        try:
+            s.sendto(r.encode(), addr)
+        except OSError:
+            pass
+
+
+def open_socket():
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("0.0.0.0", PORT))
+    return s

@@ -135,6 +135,7 @@ class DhcpClient:
         self.so = None
         self.task = None
         self.configured = False  # the lease's address is on nic
+        self.took_ms = 0  # DISCOVER (or INIT-REBOOT REQUEST) to bound, the last time
         self._opt = [0] * 10  # offsets of the options of the last reply (0: absent)
         if addr:
             inet_aton(addr, self.addr)
@@ -432,6 +433,8 @@ class DhcpClient:
         nic.nameservers = dns
         self.configured = True
         self.state = BOUND
+        if how == "bound":
+            self.took_ms = ticks_diff(now, self.start_ms)
         print("dhcp: %s %s/%s gw %s dns %s from %s lease %ds t1 %ds t2 %ds in %d ms" % (
             how, a, cfg[1], cfg[2], ",".join(dns) or "-", inet_ntoa(self.server), self.lease_s, self.t1, self.t2,
             ticks_diff(now, self.start_ms)))
@@ -534,4 +537,4 @@ class DhcpClient:
         return {"state": STATE_NAMES[self.state], "addr": inet_ntoa(self.addr), "mask": inet_ntoa(self.mask),
                 "router": inet_ntoa(self.router), "server": inet_ntoa(self.server),
                 "dns": [inet_ntoa(self.dns, 4 * i) for i in range(self.ndns)], "lease_s": self.lease_s,
-                "t1_s": self.t1, "t2_s": self.t2, "elapsed_s": self.secs}
+                "t1_s": self.t1, "t2_s": self.t2, "elapsed_s": self.secs, "took_ms": self.took_ms}

@@ -5,18 +5,16 @@
 #                       "hello from bsdnet\n" and answers "ok " + the first line the peer sends back
 #   "L"              -> "ok " + the DHCP lease as JSON (main.dhcp.lease()), "err no DHCP" without one
 # main.serve() runs it on a board that has a resolver to ask (a lease, or a static DNS address).
-from bsdnet import socket, streams
+from bsdnet import socket, streams, dns  # dns now, while the heap has room (start() runs this first)
 
 PORT = 5300
 
 
 async def _answer(words):
     if words[0] == "A" and len(words) == 2:
-        from bsdnet import dns
-
         return "ok " + await dns.aresolve(words[1])
     if words[0] == "T" and len(words) == 3:
-        rd, wr = await streams.open_connection(words[1], int(words[2]))
+        rd, wr = await streams.open_connection(words[1], int(words[2]), 64)  # a line: no 512-byte buffer
         try:
             wr.write(b"hello from bsdnet\n")
             await wr.drain()
@@ -33,8 +31,7 @@ async def _answer(words):
     return "err unknown request (A NAME | T NAME PORT | L)"
 
 
-async def serve(s):
-    buf = bytearray(300)
+async def serve(s, buf):
     while True:
         n, addr = await s.arecvfrom_into(buf)
         try:
@@ -48,6 +45,7 @@ async def serve(s):
 
 
 def open_socket():
+    """The service's socket and buffer (serve()'s arguments), made once by main.start()."""
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     s.bind(("0.0.0.0", PORT))
-    return s
+    return s, bytearray(300)

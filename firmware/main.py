@@ -17,7 +17,7 @@ tcp_subr.tcp_init()
 
 
 dhcp = None  # the DHCP client (bsdnet.dhcp.DhcpClient) of a board started with ip "dhcp"
-_lookup = []  # the lookup service's socket (firmware/lookup.py), on a board with a resolver
+_lookup = []  # the lookup service's socket and buffer (firmware/lookup.py), on a board with a resolver
 
 
 def start(nic, ip, mask=None, gateway="0.0.0.0", dns="0.0.0.0", groups=(), hostname=None):
@@ -26,18 +26,20 @@ def start(nic, ip, mask=None, gateway="0.0.0.0", dns="0.0.0.0", groups=(), hostn
     mask, gateway, dns), or "dhcp": the address comes from a lease that serve() takes (main.dhcp is
     the client; hostname goes in its requests). The TCP listeners (echo, discard, chargen, HTTP 80)
     are opened by serve()."""
-    import services
-
     nic.active(True)
     if ip == "dhcp":
         _dhcp_client(nic, hostname)
     else:
         nic.ifconfig((ip, mask, gateway, dns))
+    import services
+
     services.open_udp()
     if (ip == "dhcp" or dns != "0.0.0.0") and not _lookup:
+        # the resolver with it, now: on a Pico, loaded at the first lookup while serving, its code
+        # found no room (measured)
         import lookup
 
-        _lookup.append(lookup.open_socket())
+        _lookup.extend(lookup.open_socket())
     services.join_groups(groups)
     return nic
 
@@ -53,7 +55,7 @@ async def serve(nic):
     if _lookup:
         import lookup
 
-        tasks.append(asyncio.create_task(lookup.serve(_lookup[0])))
+        tasks.append(asyncio.create_task(lookup.serve(*_lookup)))
     servers = []
     try:
         servers = await services.tcp_servers()

@@ -44,6 +44,7 @@ dnsstat = [0] * _DNSS_N
 stats.TABLES.append(("dns", dnsstat, DNSS_NAMES, ""))
 
 _servers = []  # type: list  # set_servers()
+_bufs = [bytearray(_BUFLEN)]  # made at import, while a Pico's heap still has a 512-byte block (measured)
 _cache = []  # type: list  # [name, address, expiry tick]
 
 
@@ -118,7 +119,7 @@ class _Query:
         self.servers = servers()
         if not self.servers:
             raise OSError(EAI_FAIL, "no DNS servers: no lease gave one and none was configured (dns.set_servers)")
-        self.buf = bytearray(_BUFLEN)
+        self.buf = _bufs.pop() if _bufs else bytearray(_BUFLEN)  # a second resolve at once makes its own
         q = bytearray(12)
         q[2] = 1  # RD: recursion desired
         q[5] = 1  # one question
@@ -157,6 +158,11 @@ class _Query:
         if self.so is not None:
             self.so.close()
             self.so = None
+
+    def done(self):
+        self.close()
+        if not _bufs:
+            _bufs.append(self.buf)
 
     def check(self, n, src, now):
         """None: not our answer (counted), keep waiting; False: this server failed, ask the next;
@@ -343,7 +349,7 @@ def resolve(host):
                 if r is not None:
                     return r
     finally:
-        q.close()
+        q.done()
 
 
 async def aresolve(host):
@@ -377,4 +383,4 @@ async def aresolve(host):
                 if r is not None:
                     return r
     finally:
-        q.close()
+        q.done()

@@ -3,7 +3,8 @@
 #   "A NAME"         -> "ok A.B.C.D", or "err " and the OSError (NXDOMAIN, timeout, no servers)
 #   "T NAME PORT"    -> connects to NAME:PORT by name (streams.open_connection), sends
 #                       "hello from bsdnet\n" and answers "ok " + the first line the peer sends back
-#   "L"              -> "ok " + the DHCP lease as JSON (main.dhcp.lease()), "err no DHCP" without one
+#   "L"              -> "ok " + the DHCP lease as JSON (main.dhcp.lease(), with the free heap where the
+#                       runtime tells it), "err no DHCP" without one
 # main.serve() runs it on a board that has a resolver to ask (a lease, or a static DNS address).
 from bsdnet import socket, streams, dns  # dns now, while the heap has room (start() runs this first)
 
@@ -27,7 +28,15 @@ async def _answer(words):
 
         if main.dhcp is None:
             return "err no DHCP"
-        return "ok " + json.dumps(main.dhcp.lease())
+        d = main.dhcp.lease()
+        try:
+            import gc
+
+            gc.collect()
+            d["mem_free"] = gc.mem_free()  # type: ignore[attr-defined]
+        except AttributeError:  # CPython
+            pass
+        return "ok " + json.dumps(d)
     return "err unknown request (A NAME | T NAME PORT | L)"
 
 

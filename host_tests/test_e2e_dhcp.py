@@ -231,6 +231,7 @@ def test_lease_resolve_connect(net, capsys):
     lease = json.loads(r["lease"][3:])
     assert lease["addr"] == ip and lease["server"] == HOST_IP and lease["router"] == HOST_IP
     assert lease["dns"] == [HOST_IP] and lease["lease_s"] == 120 and lease["state"] == "bound", lease
+    print("lease", lease)
     st = b.stats(30 if b.runtime == "rp2040" else 5)
     assert "dhcp" in st and "dns" in st, (st.get("error"), sorted(st), board_tail(b))
     assert st["dhcp"]["acks"] >= 1 and st["dhcp"]["offers"] >= 1 and st["dhcp"]["bad"] == 0, st["dhcp"]

@@ -264,10 +264,17 @@ async def _serve_until_asked():
 asyncio.run(_serve_until_asked())
 import gc
 gc.collect()
-# streamed to the console: one large JSON string would not fit the board's heap
-sys.stdout.write("@@stats ")
-json.dump(dict(nic.stats(), arp_entries=[list(e) for e in nic.arp_entries()]), sys.stdout)
-print()
+# streamed to the console, a layer at a time: one large JSON string, or every layer's dict at once,
+# would not fit the board's heap beside a lease and a resolver (measured)
+sys.stdout.write("@@stats {")
+for _k in nic.stats_keys():
+    sys.stdout.write('"%s": ' % _k)
+    json.dump(nic.stats(_k), sys.stdout)
+    sys.stdout.write(", ")
+    gc.collect()
+sys.stdout.write('"arp_entries": ')
+json.dump([list(e) for e in nic.arp_entries()], sys.stdout)
+print("}")
 """
 
 

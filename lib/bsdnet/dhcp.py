@@ -7,14 +7,14 @@
 #     c.lease()                     # {"addr", "mask", "router", "dns", "server", "lease_s", "t1_s", "t2_s", ...}
 #     c.stop(release=True)          # DHCPRELEASE, the address down, the socket closed
 # Without asyncio: c.step(ticks_ms()) after each nic.poll() (returns the ms until it wants to run
-# again). DhcpClient(nic, addr="10.7.0.50") starts with INIT-REBOOT for that (last known) address.
+# again). DhcpClient(nic, addr="10.7.0.50") starts with _INIT-REBOOT for that (last known) address.
 #
-# States (RFC 2131 figure 5): INIT -> SELECTING (DISCOVER, first OFFER wins) -> REQUESTING
-# (REQUEST) -> ACK -> PROBING (RFC 5227 ARP probes from 0.0.0.0; an answer or another host's probe
-# -> DECLINE, INIT after 10 s) -> BOUND; at T1 RENEWING (unicast REQUEST to the server), at T2
-# REBINDING (broadcast), at the lease's end the address goes down and INIT again; a NAK restarts.
-# Retransmissions back off 4, 8, 16, 32, 64 s with +-1 s of jitter (RFC 2131 4.1); in RENEWING and
-# REBINDING half the time left, at least 4 s (the RFC's 60 s minimum would leave a short lease no retry).
+# States (RFC 2131 figure 5): _INIT -> _SELECTING (DISCOVER, first OFFER wins) -> _REQUESTING
+# (REQUEST) -> ACK -> _PROBING (RFC 5227 ARP probes from 0.0.0.0; an answer or another host's probe
+# -> DECLINE, _INIT after 10 s) -> _BOUND; at T1 _RENEWING (unicast REQUEST to the server), at T2
+# _REBINDING (broadcast), at the lease's end the address goes down and _INIT again; a NAK restarts.
+# Retransmissions back off 4, 8, 16, 32, 64 s with +-1 s of jitter (RFC 2131 4.1); in _RENEWING and
+# _REBINDING half the time left, at least 4 s (the RFC's 60 s minimum would leave a short lease no retry).
 # Requests ask for broadcast replies (flags bit 15): an interface without an address receives the
 # limited broadcast, not a unicast to an address it does not have yet.
 # Replies are checked (op, xid, chaddr, cookie, options within the datagram, the server we chose);
@@ -35,23 +35,23 @@ _DHCPS_ACKS = const(2)
 _DHCPS_NAKS = const(3)
 _DHCPS_DECLINES = const(4)
 _DHCPS_BAD = const(5)  # not for us, malformed, from another server, wrong xid
-_DHCPS_RENEWS = const(6)  # RENEWING entered (T1)
-_DHCPS_REBINDS = const(7)  # REBINDING entered (T2)
+_DHCPS_RENEWS = const(6)  # _RENEWING entered (T1)
+_DHCPS_REBINDS = const(7)  # _REBINDING entered (T2)
 _DHCPS_EXPIRED = const(8)  # leases that ran out: the address went down
 _DHCPS_N = const(9)
 dhcpstat = [0] * _DHCPS_N
 stats.TABLES.append(("dhcp", dhcpstat, DHCPS_NAMES, ""))
 
-INIT = const(0)
-SELECTING = const(1)
-REQUESTING = const(2)
-REBOOTING = const(3)
-PROBING = const(4)
-BOUND = const(5)
-RENEWING = const(6)
-REBINDING = const(7)
-STOPPED = const(8)
-STATE_NAMES = ("init", "selecting", "requesting", "rebooting", "probing", "bound", "renewing", "rebinding",
+_INIT = const(0)
+_SELECTING = const(1)
+_REQUESTING = const(2)
+_REBOOTING = const(3)
+_PROBING = const(4)
+_BOUND = const(5)
+_RENEWING = const(6)
+_REBINDING = const(7)
+_STOPPED = const(8)
+_STATE_NAMES = ("init", "selecting", "requesting", "rebooting", "probing", "bound", "renewing", "rebinding",
                "stopped")
 
 _DISCOVER = const(1)
@@ -79,8 +79,8 @@ _SERVER_PORT = const(67)
 _CLIENT_PORT = const(68)
 _INFINITE = const(0x1FFFFFFF)  # seconds: lease 0xffffffff, or anything past 17 years
 _MAX_SLEEP_S = const(3600)  # ticks_diff is good for 6 days: wake at least hourly while bound
-_REQ_TRIES = const(4)  # REQUESTs before SELECTING/REQUESTING starts over (INIT)
-_REBOOT_TRIES = const(2)  # INIT-REBOOT REQUESTs before INIT
+_REQ_TRIES = const(4)  # REQUESTs before _SELECTING/_REQUESTING starts over (_INIT)
+_REBOOT_TRIES = const(2)  # _INIT-REBOOT REQUESTs before _INIT
 _PROBES = const(2)  # RFC 5227 says 3 probes 1-2 s apart and 2 s more; lwIP's 2 x 500 ms is
 _PROBE_MS = const(500)  # enough on one Ethernet segment and keeps the time to lease short
 _DECLINE_WAIT_MS = const(10000)  # RFC 2131 3.1.5: at least 10 s before starting again
@@ -88,6 +88,7 @@ _MIN_RETRY_S = const(4)
 _MIN_LEASE_S = const(10)
 _PRL = b"\x37\x07\x01\x03\x06\x33\x36\x3a\x3b"  # 55: mask, router, DNS, lease, server id, T1, T2
 _COOKIE_B = b"\x63\x82\x53\x63"
+_MASK_BYTES = b"\x00\x80\xc0\xe0\xf0\xf8\xfc\xfe\xff"
 
 
 def _u32s(b, o):
@@ -99,16 +100,21 @@ def _u32s(b, o):
 
 def _mask_ok(b, o):
     """Option 1 absent (o 0) or contiguous ones then zeros (ifconfig would refuse it)."""
-    if not o:
-        return True
     z = False
-    for i in range(4):
-        for k in range(8):
-            one = b[o + i] & (0x80 >> k)
-            if one and z:
-                return False
-            z = z or not one
+    for i in range(4 if o else 0):
+        x = b[o + i]
+        if (z and x) or x not in _MASK_BYTES:
+            return False
+        z = x != 255
     return True
+
+
+def _opt(b, i, code, v):
+    """Option code with value v at b[i]; the offset after it."""
+    b[i] = code
+    b[i + 1] = len(v)
+    b[i + 2:i + 2 + len(v)] = v
+    return i + 2 + len(v)
 
 
 class DhcpClient:
@@ -119,7 +125,7 @@ class DhcpClient:
             raise ValueError("hostname must be 1 to 63 characters")
         self.buf = bytearray(_BUFLEN)  # one buffer: a reply is parsed before the next message is built
         self.xid = bytearray(4)
-        self.addr = bytearray(4)  # yiaddr offered/leased (also the INIT-REBOOT address)
+        self.addr = bytearray(4)  # yiaddr offered/leased (also the _INIT-REBOOT address)
         self.mask = bytearray(4)
         self.router = bytearray(4)
         self.server = bytearray(4)  # the server id (option 54) we deal with
@@ -128,14 +134,14 @@ class DhcpClient:
         self.lease_s = self.t1 = self.t2 = 0
         self.secs = 0  # seconds since the lease was granted ...
         self.base = 0  # ... counted from this tick
-        self.state = INIT
+        self.state = _INIT
         self.at = self.base = ticks_ms()  # when the current state next acts
         self.tries = 0
         self.start_ms = 0
         self.so = None
         self.task = None
         self.configured = False  # the lease's address is on nic
-        self.took_ms = 0  # DISCOVER (or INIT-REBOOT REQUEST) to bound, the last time
+        self.took_ms = 0  # DISCOVER (or _INIT-REBOOT REQUEST) to bound, the last time
         self._opt = [0] * 10  # offsets of the options of the last reply (0: absent)
         if addr:
             inet_aton(addr, self.addr)
@@ -146,8 +152,8 @@ class DhcpClient:
         """The client's asyncio task (made here: call from a running loop). A client whose task was
         cancelled (the host board stops serve() to read counters) goes on from where it was."""
         self._open()
-        if self.state == STOPPED:
-            self.state = INIT
+        if self.state == _STOPPED:
+            self.state = _INIT
             self.at = ticks_ms()
             if not in_nullhost(self.addr, 0):
                 self._reboot()
@@ -158,7 +164,7 @@ class DhcpClient:
 
     async def _run(self):
         so = self.so
-        while self.state != STOPPED:
+        while self.state != _STOPPED:
             await wait_flag_ms(so._flag, self.step(ticks_ms()))
 
     async def bound(self, timeout_ms):
@@ -177,13 +183,13 @@ class DhcpClient:
             self.task = None
         if self.so is None:
             return
-        if release and self.state in (BOUND, RENEWING, REBINDING):
+        if release and self.state in (_BOUND, _RENEWING, _REBINDING):
             self._send(_RELEASE)
         if release:
             self._down()
         self.so.close()
         self.so = None
-        self.state = STOPPED
+        self.state = _STOPPED
 
     def _open(self):
         if self.so is None:
@@ -194,8 +200,8 @@ class DhcpClient:
             self.so = s
 
     def _reboot(self):
-        """INIT-REBOOT: ask for the last address first (RFC 2131 3.2)."""
-        self.state = REBOOTING
+        """_INIT-REBOOT: ask for the last address first (RFC 2131 3.2)."""
+        self.state = _REBOOTING
         self.tries = -1  # a new xid, and the first REQUEST at once
 
     # --- the state machine ------------------------------------------------------------------
@@ -211,7 +217,7 @@ class DhcpClient:
             self.secs += d // 1000
             self.base = ticks_add(self.base, (d // 1000) * 1000)
         arp = self.nic.arp
-        if self.state == PROBING and arp.conflict:
+        if self.state == _PROBING and arp.conflict:
             self._decline(now)
         if ticks_diff(now, self.at) >= 0:
             self._due(now)
@@ -220,25 +226,25 @@ class DhcpClient:
 
     def _due(self, now):
         st = self.state
-        if st == INIT:
+        if st == _INIT:
             self._new_xid(now)
-            self.state = SELECTING
+            self.state = _SELECTING
             self.tries = 0
             self._send(_DISCOVER)
             self._backoff(now)
-        elif st == SELECTING:
+        elif st == _SELECTING:
             self._send(_DISCOVER)
             self._backoff(now)
-        elif st == REQUESTING or st == REBOOTING:
-            if self.tries >= (_REQ_TRIES if st == REQUESTING else _REBOOT_TRIES):
-                self.state = INIT
+        elif st == _REQUESTING or st == _REBOOTING:
+            if self.tries >= (_REQ_TRIES if st == _REQUESTING else _REBOOT_TRIES):
+                self.state = _INIT
                 self.at = now
                 return
             if self.tries < 0:
                 self._new_xid(now)
             self._send(_REQUEST)
             self._backoff(now)
-        elif st == PROBING:
+        elif st == _PROBING:
             if self.tries < _PROBES:
                 self.tries += 1
                 self.nic.arp.probe(self.addr)
@@ -246,7 +252,7 @@ class DhcpClient:
             else:
                 self.nic.arp.probing = None
                 self._bind(now, "bound")
-        elif st >= BOUND and st != STOPPED:
+        elif st >= _BOUND and st != _STOPPED:
             self._lease_timer(now)
 
     def _lease_timer(self, now):
@@ -256,24 +262,24 @@ class DhcpClient:
             stat_inc(dhcpstat, _DHCPS_EXPIRED)
             print("dhcp: lease of %s expired" % inet_ntoa(self.addr))
             self._down()
-            self.state = INIT
+            self.state = _INIT
             self.at = now
             return
-        if s >= self.t2 and st != REBINDING:
+        if s >= self.t2 and st != _REBINDING:
             stat_inc(dhcpstat, _DHCPS_REBINDS)
-            self.state = st = REBINDING
+            self.state = st = _REBINDING
             self.tries = 0
-        elif s >= self.t1 and st == BOUND:
+        elif s >= self.t1 and st == _BOUND:
             stat_inc(dhcpstat, _DHCPS_RENEWS)
-            self.state = st = RENEWING
+            self.state = st = _RENEWING
             self.tries = 0
             self._new_xid(now)
-        if st == BOUND:
+        if st == _BOUND:
             self._sleep(now, self.t1 - s)
             return
-        # RENEWING: to the server; REBINDING: to any server. Again after half the time left
+        # _RENEWING: to the server; _REBINDING: to any server. Again after half the time left
         self._send(_REQUEST)
-        left = (self.t2 if st == RENEWING else self.lease_s) - s
+        left = (self.t2 if st == _RENEWING else self.lease_s) - s
         left = left // 2 if left // 2 > _MIN_RETRY_S else (left if left < _MIN_RETRY_S else _MIN_RETRY_S)
         self._sleep(now, left if left > 0 else 1)
 
@@ -307,19 +313,19 @@ class DhcpClient:
         b = self.buf
         o = self._opt
         if t == _OFFER:
-            if st != SELECTING or in_nullhost(b, _YIADDR) or b[_YIADDR] >= 224 or b[_YIADDR] == 127 or not o[5]:
+            if st != _SELECTING or in_nullhost(b, _YIADDR) or b[_YIADDR] >= 224 or b[_YIADDR] == 127 or not o[5]:
                 stat_inc(dhcpstat, _DHCPS_BAD)
                 return
             stat_inc(dhcpstat, _DHCPS_OFFERS)
             in_copy(self.addr, 0, b, _YIADDR)
             in_copy(self.server, 0, b, o[5])
-            self.state = REQUESTING
+            self.state = _REQUESTING
             self.tries = 0
             self._send(_REQUEST)
             self._backoff(now)
             return
-        if st not in (REQUESTING, REBOOTING, RENEWING, REBINDING) or (
-                o[5] and st != REBOOTING and st != REBINDING and not in_eq(b, o[5], self.server, 0)):
+        if st not in (_REQUESTING, _REBOOTING, _RENEWING, _REBINDING) or (
+                o[5] and st != _REBOOTING and st != _REBINDING and not in_eq(b, o[5], self.server, 0)):
             stat_inc(dhcpstat, _DHCPS_BAD)  # not waiting for one, or another server's answer
             return
         if t == _NAK:
@@ -328,7 +334,7 @@ class DhcpClient:
             self._down()
             for i in range(4):
                 self.addr[i] = 0
-            self.state = INIT
+            self.state = _INIT
             self.at = now
             return
         if t != _ACK or not o[4] or not in_eq(b, _YIADDR, self.addr, 0) or not _mask_ok(b, o[0]):
@@ -338,13 +344,13 @@ class DhcpClient:
         self._take(b, o)
         self.secs = 0
         self.base = now
-        if st == RENEWING or st == REBINDING:
-            self._bind(now, "renewed" if st == RENEWING else "rebound")
+        if st == _RENEWING or st == _REBINDING:
+            self._bind(now, "renewed" if st == _RENEWING else "rebound")
             return
         # RFC 2131 4.4.1 / RFC 5227 2.1: probe the address before using it
         arp = self.nic.arp
         arp.conflict = False
-        self.state = PROBING
+        self.state = _PROBING
         self.tries = 0
         self.at = now
 
@@ -432,7 +438,7 @@ class DhcpClient:
             nic.ifconfig(cfg)  # announces the address (gratuitous ARP)
         nic.nameservers = dns
         self.configured = True
-        self.state = BOUND
+        self.state = _BOUND
         if how == "bound":
             self.took_ms = ticks_diff(now, self.start_ms)
         print("dhcp: %s %s/%s gw %s dns %s from %s lease %ds t1 %ds t2 %ds in %d ms" % (
@@ -450,7 +456,7 @@ class DhcpClient:
         self._send(_DECLINE)
         for i in range(4):
             self.addr[i] = 0
-        self.state = INIT
+        self.state = _INIT
         self.at = ticks_add(now, _DECLINE_WAIT_MS)
 
     def _down(self):
@@ -463,7 +469,7 @@ class DhcpClient:
 
     # --- output -------------------------------------------------------------------------------
     def _send(self, t):
-        """A message of type t (RFC 2131 table 5): unicast to the server when RENEWING or for a
+        """A message of type t (RFC 2131 table 5): unicast to the server when _RENEWING or for a
         RELEASE, else broadcast."""
         b = self.buf
         for i in range(_MINLEN):
@@ -472,12 +478,12 @@ class DhcpClient:
         b[1] = 1
         b[2] = 6
         st = self.state
-        unicast = t == _RELEASE or st == RENEWING
+        unicast = t == _RELEASE or st == _RENEWING
         in_copy(b, _XID, self.xid, 0)
         s = ticks_diff(ticks_ms(), self.start_ms) // 1000
         b[_SECS] = (s >> 8) & 0xFF if s < 0xFFFF else 0xFF
         b[_SECS + 1] = s & 0xFF if s < 0xFFFF else 0xFF
-        if t == _RELEASE or (t == _REQUEST and (st == RENEWING or st == REBINDING)):
+        if t == _RELEASE or (t == _REQUEST and (st == _RENEWING or st == _REBINDING)):
             in_copy(b, _CIADDR, self.addr, 0)  # RFC 2131 table 5: ciaddr only when we have the address
         elif t != _DECLINE:
             b[_FLAGS] = 0x80  # BROADCAST: we cannot take a unicast before we have the address
@@ -488,24 +494,17 @@ class DhcpClient:
         for c in _COOKIE_B:
             b[i] = c
             i += 1
-        i = self._opt3(i, 53, t)
-        b[i] = 61  # client id: type 1 (Ethernet) and the MAC
-        b[i + 1] = 7
-        b[i + 2] = 1
-        for k in range(6):
-            b[i + 3 + k] = mac[k]
-        i += 9
-        if t == _DECLINE or (t == _REQUEST and (st == REQUESTING or st == REBOOTING)):
-            i = self._opt_addr(i, 50, self.addr)  # requested address
-        if t == _DECLINE or t == _RELEASE or (t == _REQUEST and st == REQUESTING):
-            i = self._opt_addr(i, 54, self.server)  # server id: never while renewing or rebinding
+        b[i] = 53
+        b[i + 1] = 1
+        b[i + 2] = t
+        i = _opt(b, i + 3, 61, b"\x01" + mac)  # client id: type 1 (Ethernet) and the MAC
+        if t == _DECLINE or (t == _REQUEST and (st == _REQUESTING or st == _REBOOTING)):
+            i = _opt(b, i, 50, self.addr)  # requested address
+        if t == _DECLINE or t == _RELEASE or (t == _REQUEST and st == _REQUESTING):
+            i = _opt(b, i, 54, self.server)  # server id: never while renewing or rebinding
         if t == _DISCOVER or t == _REQUEST:
-            h = self.hostname
-            if h is not None:
-                b[i] = 12
-                b[i + 1] = len(h)
-                b[i + 2:i + 2 + len(h)] = h
-                i += 2 + len(h)
+            if self.hostname is not None:
+                i = _opt(b, i, 12, self.hostname)
             b[i:i + len(_PRL)] = _PRL
             i += len(_PRL)
         b[i] = 255
@@ -517,24 +516,10 @@ class DhcpClient:
         except OSError as e:  # no buffer, ARP gave up on the server: the retransmission will tell
             print("dhcp: not sent: %r" % (e,))
 
-    def _opt3(self, i, code, v):
-        b = self.buf
-        b[i] = code
-        b[i + 1] = 1
-        b[i + 2] = v
-        return i + 3
-
-    def _opt_addr(self, i, code, a):
-        b = self.buf
-        b[i] = code
-        b[i + 1] = 4
-        in_copy(b, i + 2, a, 0)
-        return i + 6
-
     # --- reporting ----------------------------------------------------------------------------
     def lease(self):
         """The lease as a dict (reporting; allocates)."""
-        return {"state": STATE_NAMES[self.state], "addr": inet_ntoa(self.addr), "mask": inet_ntoa(self.mask),
+        return {"state": _STATE_NAMES[self.state], "addr": inet_ntoa(self.addr), "mask": inet_ntoa(self.mask),
                 "router": inet_ntoa(self.router), "server": inet_ntoa(self.server),
                 "dns": [inet_ntoa(self.dns, 4 * i) for i in range(self.ndns)], "lease_s": self.lease_s,
                 "t1_s": self.t1, "t2_s": self.t2, "elapsed_s": self.secs, "took_ms": self.took_ms}

@@ -223,18 +223,34 @@ class Interface:
         return ok
 
     # --- observability ------------------------------------------------------------------
-    def stats(self):
-        """Every counter by layer, as dicts (built here, for reporting: never on the data path)."""
-        d = {"if": stats.stat_dict(self.ifstat, IFS_NAMES), "dev": self.dev.counters()}
-        for key, a, names, prefix in stats.TABLES:
-            d[key] = stats.stat_dict(a, names, prefix)
-        d["tcp_conns"] = _tcp_conns()
-        ms = stats.mbstat
-        d["mbuf"] = {"free": mbuf.pool_free(), "size": mbuf.pool_size(), "drops": ms[_MBS_DROPS],
-                     "min_free": ms[_MBS_MIN_FREE], "gets": ms[_MBS_GETS], "frees": ms[_MBS_FREES],
-                     "quotadrops": ms[_MBS_QUOTADROPS], "held_arp": mbuf.held[mbuf.HOLD_ARP],
-                     "held_reass": mbuf.held[mbuf.HOLD_REASS], "held_sock": mbuf.held[mbuf.HOLD_SOCK]}
+    def stats(self, key=None):
+        """Every counter by layer, as dicts (built here, for reporting: never on the data path);
+        with key (one of stats_keys()), that layer's dict alone: a small heap reports layer by layer."""
+        if key is not None:
+            return self._stats1(key)
+        d = {}
+        for k in self.stats_keys():
+            d[k] = self._stats1(k)
         return d
+
+    def stats_keys(self):
+        return ["if", "dev"] + [t[0] for t in stats.TABLES] + ["tcp_conns", "mbuf"]
+
+    def _stats1(self, key):
+        if key == "if":
+            return stats.stat_dict(self.ifstat, IFS_NAMES)
+        if key == "dev":
+            return self.dev.counters()
+        if key == "tcp_conns":
+            return _tcp_conns()
+        if key == "mbuf":
+            ms = stats.mbstat
+            return {"free": mbuf.pool_free(), "size": mbuf.pool_size(), "drops": ms[_MBS_DROPS],
+                    "min_free": ms[_MBS_MIN_FREE], "gets": ms[_MBS_GETS], "frees": ms[_MBS_FREES],
+                    "quotadrops": ms[_MBS_QUOTADROPS], "held_arp": mbuf.held[mbuf.HOLD_ARP],
+                    "held_reass": mbuf.held[mbuf.HOLD_REASS], "held_sock": mbuf.held[mbuf.HOLD_SOCK]}
+        a, names, prefix = stats._table(key)
+        return stats.stat_dict(a, names, prefix)
 
     def arp_entries(self):
         return self.arp.entries()

@@ -238,6 +238,11 @@ _RP_SETUP = """
 import sys, json, asyncio
 sys.path.append("/lib")
 import board as _b
+if _b.IP == "dhcp":
+    # the lease and the resolver (15 KB, measured) leave too little heap beside 4 reserved TCP
+    # connections and every service: 3, and a 4th on first need (main.py's tcp_init reads opts)
+    from bsdnet import opts as _o
+    _o.TCP_PREALLOC = 3
 import main as _fw
 nic = _b.interface()
 _fw.start(nic, _b.IP, _b.NETMASK, _b.GATEWAY, "0.0.0.0", getattr(_b, "MCAST_GROUPS", ()), getattr(_b, "HOSTNAME", None))
@@ -262,16 +267,29 @@ async def _serve_until_asked():
     t.cancel()
 
 asyncio.run(_serve_until_asked())
+"""
+# the counters, in an exec of their own after serving: this code's bytecode is not in the heap
+# while the firmware serves (a Pico with a lease and a resolver has none to spare: measured)
+_RP_DUMP = """
 import gc
 gc.collect()
-# streamed to the console, a layer at a time: one large JSON string, or every layer's dict at once,
-# would not fit the board's heap beside a lease and a resolver (measured)
+# streamed to the console, a counter at a time: one large JSON string, or a dict of TCP's 73
+# counters (a 584-byte block), would not fit the board's heap beside a lease and a resolver (measured)
+from bsdnet import stats as _st
 sys.stdout.write("@@stats {")
 for _k in nic.stats_keys():
     sys.stdout.write('"%s": ' % _k)
-    json.dump(nic.stats(_k), sys.stdout)
+    if _k in ("dev", "tcp_conns", "mbuf"):
+        json.dump(nic.stats(_k), sys.stdout)
+    else:
+        _a, _names, _p = _st._table(_k)
+        _a = nic.ifstat if _a is None else _a
+        _i = 0
+        for _n in _st.stat_names(_names):
+            sys.stdout.write('%s"%s%s": %d' % (", " if _i else "{", _p, _n, _a[_i]))
+            _i += 1
+        sys.stdout.write("}")
     sys.stdout.write(", ")
-    gc.collect()
 sys.stdout.write('"arp_entries": ')
 json.dump([list(e) for e in nic.arp_entries()], sys.stdout)
 print("}")
@@ -446,6 +464,8 @@ class Rp2040Board:
             return None
         try:
             r = b.exec_full(_RP_SERVE, timeout=7 * 86400)
+            if not r.get("stderr", "").strip():
+                r = b.exec_full(_RP_DUMP, timeout=60)
         except Exception as e:  # noqa: BLE001
             if not self._stopping:
                 self.failed = "rp2040 board: %s" % (e,)

@@ -165,7 +165,11 @@ class DhcpClient:
     async def _run(self):
         so = self.so
         while self.state != _STOPPED:
-            await wait_flag_ms(so._flag, self.step(ticks_ms()))
+            try:
+                ms = self.step(ticks_ms())
+            except MemoryError:  # a full heap must not end the client: the lease still needs renewing
+                ms = 1000
+            await wait_flag_ms(so._flag, ms)
 
     async def bound(self, timeout_ms):
         """Wait until an address is configured: True, or False after timeout_ms."""
@@ -313,7 +317,9 @@ class DhcpClient:
         b = self.buf
         o = self._opt
         if t == _OFFER:
-            if st != _SELECTING or in_nullhost(b, _YIADDR) or b[_YIADDR] >= 224 or b[_YIADDR] == 127 or not o[5]:
+            if st != _SELECTING:
+                return  # a late one (the answer to a retransmitted DISCOVER): not bad, not wanted
+            if in_nullhost(b, _YIADDR) or b[_YIADDR] >= 224 or b[_YIADDR] == 127 or not o[5]:
                 stat_inc(dhcpstat, _DHCPS_BAD)
                 return
             stat_inc(dhcpstat, _DHCPS_OFFERS)
@@ -324,9 +330,10 @@ class DhcpClient:
             self._send(_REQUEST)
             self._backoff(now)
             return
-        if st not in (_REQUESTING, _REBOOTING, _RENEWING, _REBINDING) or (
-                o[5] and st != _REBOOTING and st != _REBINDING and not in_eq(b, o[5], self.server, 0)):
-            stat_inc(dhcpstat, _DHCPS_BAD)  # not waiting for one, or another server's answer
+        if st not in (_REQUESTING, _REBOOTING, _RENEWING, _REBINDING):
+            return  # a duplicate of an answer already taken
+        if o[5] and st != _REBOOTING and st != _REBINDING and not in_eq(b, o[5], self.server, 0):
+            stat_inc(dhcpstat, _DHCPS_BAD)  # another server's answer
             return
         if t == _NAK:
             stat_inc(dhcpstat, _DHCPS_NAKS)

@@ -231,7 +231,6 @@ def test_lease_resolve_connect(net, capsys):
     lease = json.loads(r["lease"][3:])
     assert lease["addr"] == ip and lease["server"] == HOST_IP and lease["router"] == HOST_IP
     assert lease["dns"] == [HOST_IP] and lease["lease_s"] == 120 and lease["state"] == "bound", lease
-    print("lease", lease)
     st = b.stats(30 if b.runtime == "rp2040" else 5)
     assert "dhcp" in st and "dns" in st, (st.get("error"), sorted(st), board_tail(b))
     assert st["dhcp"]["acks"] >= 1 and st["dhcp"]["offers"] >= 1 and st["dhcp"]["bad"] == 0, st["dhcp"]
@@ -240,8 +239,8 @@ def test_lease_resolve_connect(net, capsys):
     assert "DHCPACK(%s) %s %s %s" % (TAP, ip, MAC, HOSTNAME) in net.dnsmasq.text()
     with capsys.disabled():
         print("\nDHCP %s/%s: lease %s in %d ms on the board (DISCOVER to bound, probes included), "
-              "ready %.1f s after the host board started"
-              % (b.chip, b.runtime, ip, lease["took_ms"], net.ready_s))
+              "ready %.1f s after the host board started; heap free while serving: %s"
+              % (b.chip, b.runtime, ip, lease["took_ms"], net.ready_s, lease.get("mem_free", "n/a")))
     b.stop(5)
     assert_no_chip_violations(b)
 

@@ -17,7 +17,7 @@ tcp_subr.tcp_init()
 
 
 dhcp = None  # the DHCP client (bsdnet.dhcp.DhcpClient) of a board started with ip "dhcp"
-_lookup = []  # the lookup service's socket and buffer (firmware/lookup.py), on a board with a resolver
+_lookup = []  # type: list  # the lookup service's socket and buffer (firmware/lookup.py), on a board with a resolver
 
 
 def start(nic, ip, mask=None, gateway="0.0.0.0", dns="0.0.0.0", groups=(), hostname=None):

@@ -13,7 +13,7 @@ from bsdnet import stats
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _KEY = {"IPS": ("ip", "ips_"), "ICPS": ("icmp", "icps_"), "UDPS": ("udp", "udps_"), "RIPS": ("raw", "rips_"),
         "ARPS": ("arp", ""), "ETHS": ("ether", ""), "IFS": ("if", ""), "MBS": ("mbuf", ""), "TCPS": ("tcp", ""),
-        "IGPS": ("igmp", "igps_")}
+        "IGPS": ("igmp", "igps_"), "DHCPS": ("dhcp", ""), "DNSS": ("dns", "")}
 _PAT = re.compile(r"^_(%s)_([A-Z0-9_]+)$" % "|".join(_KEY))
 
 

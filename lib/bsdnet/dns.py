@@ -19,7 +19,7 @@ from . import stats
 from .stats import stat_inc
 from . import route
 from . import socket
-from .inet import inet_aton, inet_ntoa, in_nullhost
+from .inet import inet_aton, inet_isdotted, inet_ntoa, in_nullhost
 from .errno import ETIMEDOUT, EADDRINUSE, EINVAL
 
 EAI_NONAME = const(-2)  # as getaddrinfo's: MicroPython raises OSError(-2) for an unknown name
@@ -320,7 +320,7 @@ def _random_port_socket():
 
 def resolve(host):
     """The address of host (a dotted quad), blocking; dotted quads come back as they are."""
-    if socket._dotted(host):
+    if inet_isdotted(host):
         return host
     name = _norm(host)
     a = _cached(name, ticks_ms())
@@ -354,7 +354,7 @@ def resolve(host):
 
 async def aresolve(host):
     """resolve() for asyncio tasks: waits without blocking the loop (nic.run() does the input)."""
-    if socket._dotted(host):
+    if inet_isdotted(host):
         return host
     name = _norm(host)
     a = _cached(name, ticks_ms())

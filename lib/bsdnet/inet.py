@@ -22,6 +22,15 @@ def inet_aton(s, buf=None, off=0):
     return buf
 
 
+def inet_isdotted(s):
+    """Is s a dotted quad (else a name for the resolver)?"""
+    try:
+        inet_aton(s)
+        return True
+    except ValueError:
+        return False
+
+
 def inet_ntoa(buf, off=0):
     return "%d.%d.%d.%d" % (buf[off], buf[off + 1], buf[off + 2], buf[off + 3])
 

@@ -20,7 +20,7 @@ from . import opts
 from . import mbuf
 from . import route
 from .bcopy import bcopy
-from .inet import inet_aton, inet_ntoa, in_eq, in_copy, in_nullhost, in_badsenddst
+from .inet import inet_aton, inet_isdotted, inet_ntoa, in_eq, in_copy, in_nullhost, in_badsenddst
 from .in_pcb import in_pcballoc, in_pcbbind, in_pcbconnect, in_pcbdisconnect, in_pcbdetach, INP_DONTFRAG
 from .udp_usrreq import udbinfo, udp_output, udp_fromport, FROM_ADDR
 from .raw_ip import ripcbinfo, rip_output
@@ -95,14 +95,6 @@ def _sockaddr(addr, buf):
     return port
 
 
-def _dotted(host):
-    try:
-        inet_aton(host)
-        return True
-    except ValueError:
-        return False
-
-
 def _nbytes(buf, nbytes, what):
     """The byte count of recv_into(buf, nbytes) and recvfrom_into: 0 means len(buf); a negative
     count or one beyond the buffer is the caller's error (ValueError, with CPython's words)."""
@@ -119,7 +111,7 @@ def getaddrinfo(host, port, af=0, type=0, proto=0, flags=0):
     """[(AF_INET, type, proto, "", (address, port))]. A name that is not a dotted quad is resolved
     by bsdnet.dns (blocking; loaded with the first name: a dotted quad never loads it)."""
     a = bytearray(4)
-    if host and host != "0.0.0.0" and not _dotted(host):
+    if host and host != "0.0.0.0" and not inet_isdotted(host):
         from . import dns
 
         host = dns.resolve(host)

@@ -16,6 +16,7 @@ from .compat import const, aio_sleep_ms
 from .bcopy import bcopy
 from .errno import EAGAIN, EBADF
 from . import socket
+from .inet import inet_isdotted
 
 _RBUFSIZE = const(512)  # receive buffer per stream: an HTTP header line, a few chargen lines
 _LINGER_MS = const(10000)  # close() with data still buffered: how long it may take to send it
@@ -365,7 +366,7 @@ async def open_connection(host, port, rbufsize=_RBUFSIZE):
     """Connect to (host, port); returns (reader, writer), the same Stream twice. A host that is
     not a dotted quad is resolved first (bsdnet.dns.aresolve). OSError(ECONNREFUSED, ETIMEDOUT,
     ...) when the connection cannot be made, or the name not resolved."""
-    if not socket._dotted(host):
+    if not inet_isdotted(host):
         from . import dns
 
         host = await dns.aresolve(host)

@@ -3,8 +3,8 @@
 #   "A NAME"         -> "ok A.B.C.D", or "err " and the OSError (NXDOMAIN, timeout, no servers)
 #   "T NAME PORT"    -> connects to NAME:PORT by name (streams.open_connection), sends
 #                       "hello from bsdnet\n" and answers "ok " + the first line the peer sends back
-#   "L"              -> "ok " + the DHCP lease as JSON (main.dhcp.lease(), with the free heap where the
-#                       runtime tells it), "err no DHCP" without one
+#   "L"              -> "ok " + the DHCP lease as JSON (main.dhcp.lease(), with the dhcp and dns counters,
+#                       the mbuf pool and the free heap where the runtime tells it), "err no DHCP" without one
 # main.serve() runs it on a board that has a resolver to ask (a lease, or a static DNS address).
 from bsdnet import socket, streams, dns  # dns now, while the heap has room (start() runs this first)
 
@@ -28,7 +28,14 @@ async def _answer(words):
 
         if main.dhcp is None:
             return "err no DHCP"
+        from bsdnet import stats, mbuf
+
         d = main.dhcp.lease()
+        for k in ("dhcp", "dns"):  # small tables: the counters without a whole netif.stats() on a Pico
+            a, names, p = stats._table(k)
+            d[k + "stat"] = stats.stat_dict(a, names, p)
+        d["mbuf_free"] = mbuf.pool_free()
+        d["mbuf_size"] = mbuf.pool_size()
         try:
             import gc
 

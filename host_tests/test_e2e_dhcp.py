@@ -58,6 +58,7 @@ dhcp-leasefile={leases}
 dhcp-authoritative
 log-dhcp
 log-queries
+local-ttl=60
 {extra}
 """
 
@@ -181,7 +182,13 @@ s.settimeout(60)
 def ask(req):
     s.sendto(req.encode(), (board, 5300))
     return s.recvfrom(2000)[0].decode()
-out["a"] = ask("A srv.bsdnet.test")
+import time
+t0 = time.perf_counter()
+out["a"] = ask("A srv.bsdnet.test")  # not cached yet: a query to dnsmasq and its answer
+out["a_ms"] = (time.perf_counter() - t0) * 1000
+t0 = time.perf_counter()
+out["a2"] = ask("A srv.bsdnet.test")  # from the board's cache
+out["a2_ms"] = (time.perf_counter() - t0) * 1000
 out["cname"] = ask("A www.bsdnet.test")
 out["nx"] = ask("A nope.bsdnet.test")
 out["tcp"] = ask("T srv.bsdnet.test 5400")
@@ -223,24 +230,28 @@ def test_lease_resolve_connect(net, capsys):
     p = net.ns.run(["ping", "-c", "3", "-W", "5", ip], timeout=60, check=False)
     assert " 0% packet loss" in p.stdout or ", 3 received" in p.stdout, p.stdout
     r = _ask(net, [sys.executable, "-c", CLIENT, ip], timeout=240)
-    assert r["a"] == "ok " + HOST_IP, r
+    assert r["a"] == "ok " + HOST_IP and r["a2"] == r["a"], r
     assert r["cname"] == "ok " + HOST_IP, r
     assert r["nx"].startswith("err") and "NXDOMAIN" in r["nx"], r
     assert r["tcp"] == "ok hi board" and r.get("tcp_got") == "hello from bsdnet" and r.get("tcp_peer") == ip, r
     assert r["lease"].startswith("ok "), r
     lease = json.loads(r["lease"][3:])
     assert lease["addr"] == ip and lease["server"] == HOST_IP and lease["router"] == HOST_IP
-    assert lease["dns"] == [HOST_IP] and lease["lease_s"] == 120 and lease["state"] == "bound", lease
-    st = b.stats(30 if b.runtime == "rp2040" else 5)
-    assert "dhcp" in st and "dns" in st, (st.get("error"), sorted(st), board_tail(b))
-    assert st["dhcp"]["acks"] >= 1 and st["dhcp"]["offers"] >= 1 and st["dhcp"]["bad"] == 0, st["dhcp"]
-    assert st["dns"]["answers"] >= 2 and st["dns"]["nxdomain"] == 1 and st["dns"]["bad"] == 0, st["dns"]
-    assert st["mbuf"]["free"] == st["mbuf"]["size"], st["mbuf"]
+    assert lease["dns"] == [HOST_IP] and lease["lease_s"] == 120 and lease["state"] == "bound", json.dumps(lease)
+    # the counters from the lookup service too: on the emulated Pico a whole stats dump (which
+    # restarts serve()) can find no block in a heap this full (README: DHCP and DNS)
+    st = lease
+    assert st["dhcpstat"]["acks"] >= 1 and st["dhcpstat"]["offers"] >= 1 and st["dhcpstat"]["bad"] == 0, st["dhcpstat"]
+    assert st["dnsstat"]["answers"] >= 2 and st["dnsstat"]["nxdomain"] == 1 and st["dnsstat"]["bad"] == 0, st["dnsstat"]
+    assert st["dnsstat"]["hits"] >= 1, st["dnsstat"]
+    assert st["mbuf_free"] == st["mbuf_size"], st
     assert "DHCPACK(%s) %s %s %s" % (TAP, ip, MAC, HOSTNAME) in net.dnsmasq.text()
     with capsys.disabled():
         print("\nDHCP %s/%s: lease %s in %d ms on the board (DISCOVER to bound, probes included), "
-              "ready %.1f s after the host board started; heap free while serving: %s"
-              % (b.chip, b.runtime, ip, lease["took_ms"], net.ready_s, lease.get("mem_free", "n/a")))
+              "ready %.1f s after the host board started; heap free while serving: %s; a name resolved in "
+              "%.1f ms (from the cache %.1f ms), round trip from Linux through the lookup service"
+              % (b.chip, b.runtime, ip, lease["took_ms"], net.ready_s, lease.get("mem_free", "n/a"),
+                 r["a_ms"], r["a2_ms"]))
     b.stop(5)
     assert_no_chip_violations(b)
 

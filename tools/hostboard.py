@@ -240,9 +240,9 @@ sys.path.append("/lib")
 import board as _b
 if _b.IP == "dhcp":
     # the lease and the resolver (15 KB, measured) leave too little heap beside 4 reserved TCP
-    # connections and every service: 3, and a 4th on first need (main.py's tcp_init reads opts)
+    # connections and every service: 2, more on first need (main.py's tcp_init reads opts)
     from bsdnet import opts as _o
-    _o.TCP_PREALLOC = 3
+    _o.TCP_PREALLOC = 2
 import main as _fw
 nic = _b.interface()
 _fw.start(nic, _b.IP, _b.NETMASK, _b.GATEWAY, "0.0.0.0", getattr(_b, "MCAST_GROUPS", ()), getattr(_b, "HOSTNAME", None))
@@ -267,10 +267,6 @@ async def _serve_until_asked():
     t.cancel()
 
 asyncio.run(_serve_until_asked())
-"""
-# the counters, in an exec of their own after serving: this code's bytecode is not in the heap
-# while the firmware serves (a Pico with a lease and a resolver has none to spare: measured)
-_RP_DUMP = """
 import gc
 gc.collect()
 # streamed to the console, a counter at a time: one large JSON string, or a dict of TCP's 73
@@ -464,14 +460,13 @@ class Rp2040Board:
             return None
         try:
             r = b.exec_full(_RP_SERVE, timeout=7 * 86400)
-            if not r.get("stderr", "").strip():
-                r = b.exec_full(_RP_DUMP, timeout=60)
         except Exception as e:  # noqa: BLE001
             if not self._stopping:
                 self.failed = "rp2040 board: %s" % (e,)
             return None
         out, err = r.get("stdout", ""), r.get("stderr", "")
         if err.strip():
+            log("rp2040: the firmware stopped: %s" % (err.strip()[-800:],))
             if not self._stopping:
                 self.failed = "firmware stopped: " + err.strip()
             return None
@@ -479,6 +474,7 @@ class Rp2040Board:
             if line.startswith("@@stats "):
                 self.last_stats = json.loads(line[8:])
                 return self.last_stats
+        log("rp2040: no counters in the firmware's output: %r" % (out[-500:],))
         return None
 
     async def _stats_main(self, b):

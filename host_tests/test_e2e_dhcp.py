@@ -141,7 +141,10 @@ class DhcpNet:
             self.ready_s = time.monotonic() - self.t0
             self.board.ip = self.ready["ip"]
         except BaseException:
-            self.close()
+            self.close()  # the host board's last counters and the firmware's console go to its stderr
+            if self.board is not None:
+                sys.stderr.write("host board stderr:\n%s\ndnsmasq:\n%s\n" % (
+                    "\n".join(x for x in self.board.stderr[-40:] if x), self.dnsmasq.text()[-2000:]))
             raise
 
     def close(self):

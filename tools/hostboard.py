@@ -470,12 +470,15 @@ class Rp2040Board:
             if not self._stopping:
                 self.failed = "firmware stopped: " + err.strip()
             return None
+        got = None
         for line in out.splitlines():
             if line.startswith("@@stats "):
-                self.last_stats = json.loads(line[8:])
-                return self.last_stats
-        log("rp2040: no counters in the firmware's output: %r" % (out[-500:],))
-        return None
+                got = self.last_stats = json.loads(line[8:])
+            elif line.strip():
+                log("rp2040 console: " + line.rstrip()[:300])  # what the firmware printed while serving
+        if got is None:
+            log("rp2040: no counters in the firmware's output")
+        return got
 
     async def _stats_main(self, b):
         """--main: no stack counters (the firmware's own stack); the emulated board's and the chip

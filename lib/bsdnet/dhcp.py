@@ -167,7 +167,8 @@ class DhcpClient:
         while self.state != _STOPPED:
             try:
                 ms = self.step(ticks_ms())
-            except MemoryError:  # a full heap must not end the client: the lease still needs renewing
+            except Exception as e:  # noqa: BLE001 - a full heap (MemoryError) must not end the client
+                print("dhcp: %r" % (e,))
                 ms = 1000
             await wait_flag_ms(so._flag, ms)
 

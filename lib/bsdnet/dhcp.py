@@ -4,21 +4,21 @@
 #     c = dhcp.DhcpClient(nic, hostname="bsdnet")   # nic up (active(True)), no address yet
 #     c.start()                     # an asyncio task beside nic.run(); again after a cancel: resumes
 #     ok = await c.bound(30000)     # True once an address is configured (nic.ifconfig)
-#     c.lease()                     # {"addr", "mask", "router", "dns", "server", "lease_s", "t1_s", "t2_s", ...}
+#     c.lease()                     # {"state", "addr", "mask", "router", "dns", "server", "lease_s", "t1_s", ...}
 #     c.stop(release=True)          # DHCPRELEASE, the address down, the socket closed
 # Without asyncio: c.step(ticks_ms()) after each nic.poll() (returns the ms until it wants to run
-# again). DhcpClient(nic, addr="10.7.0.50") starts with _INIT-REBOOT for that (last known) address.
+# again). DhcpClient(nic, addr="10.7.0.50") starts with INIT-REBOOT for that (last known) address.
 #
-# States (RFC 2131 figure 5): _INIT -> _SELECTING (DISCOVER, first OFFER wins) -> _REQUESTING
-# (REQUEST) -> ACK -> _PROBING (RFC 5227 ARP probes from 0.0.0.0; an answer or another host's probe
-# -> DECLINE, _INIT after 10 s) -> _BOUND; at T1 _RENEWING (unicast REQUEST to the server), at T2
-# _REBINDING (broadcast), at the lease's end the address goes down and _INIT again; a NAK restarts.
-# Retransmissions back off 4, 8, 16, 32, 64 s with +-1 s of jitter (RFC 2131 4.1); in _RENEWING and
-# _REBINDING half the time left, at least 4 s (the RFC's 60 s minimum would leave a short lease no retry).
+# States (RFC 2131 figure 5): INIT -> SELECTING (DISCOVER, first OFFER wins) -> REQUESTING
+# (REQUEST) -> ACK -> PROBING (RFC 5227 ARP probes from 0.0.0.0; an answer or another host's probe
+# -> DECLINE, INIT after 10 s) -> BOUND; at T1 RENEWING (unicast REQUEST to the server), at T2
+# REBINDING (broadcast), at the lease's end the address goes down and INIT again; a NAK restarts.
+# Retransmissions back off 4, 8, 16, 32, 64 s with +-1 s of jitter (RFC 2131 4.1); in RENEWING and
+# REBINDING half the time left, at least 4 s (the RFC's 60 s minimum would leave a short lease no retry).
 # Requests ask for broadcast replies (flags bit 15): an interface without an address receives the
 # limited broadcast, not a unicast to an address it does not have yet.
 # Replies are checked (op, xid, chaddr, cookie, options within the datagram, the server we chose);
-# anything else is counted `bad` and dropped. Lease times are kept in seconds since binding (a
+# anything else is counted `bad` and dropped (a late OFFER or a duplicate ACK is only ignored). Lease times are kept in seconds since binding (a
 # tick counter wraps after 12 days); the timer never sleeps longer than an hour at a time.
 # The DNS servers of the lease go to nic.nameservers (dotted quads, for bsdnet.dns); the first also
 # to ifconfig()'s 4th field.
@@ -35,8 +35,8 @@ _DHCPS_ACKS = const(2)
 _DHCPS_NAKS = const(3)
 _DHCPS_DECLINES = const(4)
 _DHCPS_BAD = const(5)  # not for us, malformed, from another server, wrong xid
-_DHCPS_RENEWS = const(6)  # _RENEWING entered (T1)
-_DHCPS_REBINDS = const(7)  # _REBINDING entered (T2)
+_DHCPS_RENEWS = const(6)  # RENEWING entered (T1)
+_DHCPS_REBINDS = const(7)  # REBINDING entered (T2)
 _DHCPS_EXPIRED = const(8)  # leases that ran out: the address went down
 _DHCPS_N = const(9)
 dhcpstat = [0] * _DHCPS_N
@@ -79,8 +79,8 @@ _SERVER_PORT = const(67)
 _CLIENT_PORT = const(68)
 _INFINITE = const(0x1FFFFFFF)  # seconds: lease 0xffffffff, or anything past 17 years
 _MAX_SLEEP_S = const(3600)  # ticks_diff is good for 6 days: wake at least hourly while bound
-_REQ_TRIES = const(4)  # REQUESTs before _SELECTING/_REQUESTING starts over (_INIT)
-_REBOOT_TRIES = const(2)  # _INIT-REBOOT REQUESTs before _INIT
+_REQ_TRIES = const(4)  # REQUESTs before SELECTING/REQUESTING starts over (INIT)
+_REBOOT_TRIES = const(2)  # INIT-REBOOT REQUESTs before INIT
 _PROBES = const(2)  # RFC 5227 says 3 probes 1-2 s apart and 2 s more; lwIP's 2 x 500 ms is
 _PROBE_MS = const(500)  # enough on one Ethernet segment and keeps the time to lease short
 _DECLINE_WAIT_MS = const(10000)  # RFC 2131 3.1.5: at least 10 s before starting again
@@ -125,7 +125,7 @@ class DhcpClient:
             raise ValueError("hostname must be 1 to 63 characters")
         self.buf = bytearray(_BUFLEN)  # one buffer: a reply is parsed before the next message is built
         self.xid = bytearray(4)
-        self.addr = bytearray(4)  # yiaddr offered/leased (also the _INIT-REBOOT address)
+        self.addr = bytearray(4)  # yiaddr offered/leased (also the INIT-REBOOT address)
         self.mask = bytearray(4)
         self.router = bytearray(4)
         self.server = bytearray(4)  # the server id (option 54) we deal with
@@ -141,7 +141,7 @@ class DhcpClient:
         self.so = None
         self.task = None
         self.configured = False  # the lease's address is on nic
-        self.took_ms = 0  # DISCOVER (or _INIT-REBOOT REQUEST) to bound, the last time
+        self.took_ms = 0  # DISCOVER (or INIT-REBOOT REQUEST) to bound, the last time
         self._opt = [0] * 10  # offsets of the options of the last reply (0: absent)
         if addr:
             inet_aton(addr, self.addr)
@@ -205,7 +205,7 @@ class DhcpClient:
             self.so = s
 
     def _reboot(self):
-        """_INIT-REBOOT: ask for the last address first (RFC 2131 3.2)."""
+        """INIT-REBOOT: ask for the last address first (RFC 2131 3.2)."""
         self.state = _REBOOTING
         self.tries = -1  # a new xid, and the first REQUEST at once
 
@@ -282,7 +282,7 @@ class DhcpClient:
         if st == _BOUND:
             self._sleep(now, self.t1 - s)
             return
-        # _RENEWING: to the server; _REBINDING: to any server. Again after half the time left
+        # RENEWING: to the server; REBINDING: to any server. Again after half the time left
         self._send(_REQUEST)
         left = (self.t2 if st == _RENEWING else self.lease_s) - s
         left = left // 2 if left // 2 > _MIN_RETRY_S else (left if left < _MIN_RETRY_S else _MIN_RETRY_S)

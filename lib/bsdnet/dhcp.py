@@ -18,8 +18,9 @@
 # Requests ask for broadcast replies (flags bit 15): an interface without an address receives the
 # limited broadcast, not a unicast to an address it does not have yet.
 # Replies are checked (op, xid, chaddr, cookie, options within the datagram, the server we chose);
-# anything else is counted `bad` and dropped (a late OFFER or a duplicate ACK is only ignored). Lease times are kept in seconds since binding (a
-# tick counter wraps after 12 days); the timer never sleeps longer than an hour at a time.
+# anything else is counted `bad` and dropped (a late OFFER or a duplicate ACK is only ignored).
+# Lease times are kept in seconds since binding (a tick counter wraps after 12 days); the timer
+# never sleeps longer than an hour at a time.
 # The DNS servers of the lease go to nic.nameservers (dotted quads, for bsdnet.dns); the first also
 # to ifconfig()'s 4th field.
 from .compat import const, ticks_ms, ticks_add, ticks_diff, getrandbits, wait_flag_ms, aio_sleep_ms

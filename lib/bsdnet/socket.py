@@ -748,6 +748,8 @@ class _DgramUsrreqs:
             raise OSError(EHOSTUNREACH if route.ifnet else ENETDOWN, "no route to %s" % inet_ntoa(fa))
         if not so._bcast and ifp.ia.is_broadcast(fa, 0):
             raise OSError(EACCES, "sending to a broadcast address needs SO_BROADCAST")
+        if not ifp.link:
+            raise OSError(ENETDOWN, "link is down: datagram of %d bytes not sent" % n)
         if so._raw:
             err = rip_output(ifp, inp, data, n, fa, 0, ticks_ms(), so._hdrincl)
         else:

@@ -127,6 +127,8 @@ class TcpUsrreqs:
             raise OSError(EHOSTUNREACH if route.ifnet else ENETDOWN, "no route to %s" % inet_ntoa(a))
         if ifp.ia.is_broadcast(a, 0) or a[0] & 0xF0 == 0xE0:
             raise OSError(EINVAL, "TCP cannot connect to a broadcast or multicast address")
+        if not ifp.link:
+            raise OSError(ENETDOWN, "link is down: cannot connect to %s" % inet_ntoa(a))
         inp = tp.inp
         if in_nullhost(inp.laddr, 0):
             in_copy(inp.laddr, 0, ifp.ia.addr, 0)
@@ -185,6 +187,9 @@ class TcpUsrreqs:
             if tp.so_state & SS_ISDISCONNECTED:
                 raise OSError(EPIPE, "the connection is closed")
             raise OSError(ENOTCONN, "socket is not connected")
+        if tp.ifp is not None and not tp.ifp.link:
+            # nothing queued: the connection stays, its timers retransmit once the link is back
+            raise OSError(ENETDOWN, "link is down: %d bytes not sent" % n)
         size = tp.sb_hiwat
         room = size - tp.sb_cc
         if n > room:

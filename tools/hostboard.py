@@ -35,6 +35,9 @@ Frames go: firmware -> driver -> emulated SPI -> chip model -> wire [impairment,
                           and --gateway are not passed on). Frames are relayed both ways; `stats` has the
                           emulated board's and the chip model's counters, no stack counters.
 Prints (flushed, one line each):
+  boot bsdnet 0.6.0 on hostboard (W5500): 10.7.0.2/24 static, link up 100M full, mac 02:00:0a:07:00:02
+        the firmware's boot line (on the rp2040 runtime: on pico_CHIP), just before `ready`;
+        not with --app echo or --main. The board's later console lines (link changes) go to stderr.
   ready ip=10.7.0.2 mac=02:00:0a:07:00:02 chip=w5500 runtime=cpython tap=bsd0
         once the board answered an ARP request that the host board sent it itself (also with
         --main: ready means FILE brought the interface up at --ip); rp2040 adds firmware=NAME.uf2
@@ -108,8 +111,12 @@ class LocalBoard:
     """--runtime cpython: the board in this process."""
 
     def __init__(self, a, ip, mask):
+        from bsdnet import if_link
+
+        if_link.log = lambda line: log("board: " + line)  # the board's console: stderr, as the VM's
         self.board = vmboard.Board(a.chip, ip, mask, a.gateway, a.mac, a.app, a.group)
         self.mac = self.board.mac
+        self.boot_line = self.board.boot
         self.task = None
         self.failed = None
 
@@ -148,6 +155,7 @@ class VmBoard:
         self.proc = None
         self.failed = None
         self.vm_ready = False
+        self.boot_line = None
         self._stats_waiters = []
         self.last_stats = None
 
@@ -189,6 +197,8 @@ class VmBoard:
                             fut.set_result(self.last_stats)
                 elif t == b"R":
                     self.vm_ready = True
+                    text = body.decode(errors="replace")
+                    self.boot_line = text if text.startswith("bsdnet ") else None
                 elif t == b"E":
                     self.failed = "VM: " + body.decode(errors="replace").strip()
         except asyncio.IncompleteReadError:
@@ -226,11 +236,8 @@ class VmBoard:
 _RP_SETUP = """
 import sys, json, asyncio
 sys.path.append("/lib")
-import board as _b
 import main as _fw
-nic = _b.interface()
-_fw.start(nic, _b.IP, _b.NETMASK, _b.GATEWAY, "0.0.0.0", getattr(_b, "MCAST_GROUPS", ()))
-print("started", ":".join("%02x" % x for x in nic.config("mac")))
+nic = _fw.setup()
 """
 _RP_SERVE = """
 async def _ctl():
@@ -306,6 +313,7 @@ class Rp2040Board:
         self.mac = vmboard.mac_bytes(a.mac) if a.mac else vmboard.default_mac(ip)
         self.failed = None
         self.vm_ready = False
+        self.boot_line = None
         self.b = None
         self._serving = None
         self._tmp = None
@@ -327,29 +335,19 @@ class Rp2040Board:
         t = self.a.main_ready
         return not t or t in self.console
 
-    def _board_config(self):
-        import re
-        import tempfile
-
-        src = open(os.path.join(ROOT, "boards", "pico_%s.py" % self.a.chip)).read()
-        for k, v in (("IP", self.ip), ("NETMASK", self.mask), ("GATEWAY", self.a.gateway or "0.0.0.0")):
-            src = re.sub(r"(?m)^%s = .*$" % k, lambda m, k=k, v=v: "%s = %r" % (k, v), src)
-        src = re.sub(r"(?m)^MAC = .*$", lambda m: "MAC = %r" % bytes(self.mac), src)
-        src = re.sub(r"(?m)^MCAST_GROUPS = .*$", lambda m: "MCAST_GROUPS = %r" % (tuple(self.a.group),), src)
-        self._tmp = tempfile.mkdtemp(prefix="hostboard-rp2040")
-        bp = os.path.join(self._tmp, "board.py")
-        with open(bp, "w") as f:
-            f.write(src)
-        return bp
-
     def _boot(self, loop):
         sys.path.insert(0, os.path.join(ROOT, "tools", "rp2040"))
         import mkfs
         import run as rp
 
-        bp = self._board_config()
+        import tempfile
+
+        # the image a user deploys: /lib/boards/pico_CHIP.py and a /config.py with our addresses
+        board = "pico_" + self.a.chip
+        cfg = mkfs.config_text(board, self.a.ip, self.a.gateway or "0.0.0.0", mac=self.mac, groups=self.a.group)
+        self._tmp = tempfile.mkdtemp(prefix="hostboard-rp2040")
         fs = os.path.join(self._tmp, "fs.img")
-        mkfs.build(fs, None, [bp + ":/board.py"], False)
+        mkfs.build(fs, board, (), False, config=cfg)
         self.b = rp.Board(chip=self.a.chip, uf2=self.a.firmware, fs=fs, pace=True, stderr=sys.stderr,
                           on_frame=lambda f: loop.call_soon_threadsafe(self.port.send, f))
         # main.py ran at boot until the harness's Ctrl-C, which can land in the middle of a poll
@@ -359,6 +357,9 @@ class Rp2040Board:
         if err.strip():
             raise RuntimeError(err.strip())
         log("rp2040: " + out.strip())
+        for line in out.splitlines():
+            if line.startswith("bsdnet "):
+                self.boot_line = line.strip()
 
     def _boot_main(self, loop):
         """--main FILE: the firmware boots with FILE as /main.py and runs it (no Ctrl-C, no raw REPL);
@@ -553,6 +554,9 @@ class HostBoard:
         if not self.ready and is_arp_reply_from(frame, self.ip_b):
             self.ready = True
             self.board_mac = frame[22:28]
+            boot = getattr(self.board, "boot_line", None)
+            if boot:
+                say("boot " + boot)
             extra = ""
             if self.a.runtime == "rp2040":
                 extra = " firmware=" + os.path.basename(self.a.firmware)

@@ -6,6 +6,7 @@
 #   b.chip                       # the wire side: chip.deliver(frame), chip.on_transmit = fn(frame)
 #   await b.serve()              # the firmware, forever
 #   b.stats()                    # dict: the interface's counters (+ "arp_entries")
+#   b.boot                       # the firmware's boot line (firmware/main.py boot_line), None for echo
 #
 # app="main" runs firmware/main.py's start()/serve() on bsdnet.netif over the chip emulator
 # tools/emu/<chip>.py. app="echo" is a stand-in with no stack at all: a responder on the wire
@@ -145,6 +146,7 @@ class Board:
         self.app = app
         self.nic = None
         self.fw = None
+        self.boot = None
         if app == "echo":
             self.chip = EchoDevice(self.mac, ip_bytes(ip))
             self.chip.set_link(True)
@@ -159,6 +161,7 @@ class Board:
 
         self.fw = fw
         fw.start(self.nic, ip, mask, self.gateway, "0.0.0.0", tuple(groups))  # the echo service joins groups
+        self.boot = fw.boot_line(self.nic, "hostboard", chip, "static")
 
     async def serve(self):
         if self.fw is None:
@@ -211,7 +214,7 @@ async def vm_main(chip, ip, mask, gateway, mac, app="main", poll_ms=100, groups=
 
     board.chip.on_transmit = tx
     task = asyncio.create_task(board.serve())
-    io.ready(mac_str(board.mac))
+    io.ready(board.boot or mac_str(board.mac))
     try:
         while not io.stopping():
             for _ in range(64):

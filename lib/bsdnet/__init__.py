@@ -1,2 +1,3 @@
 # bsdnet: a 4.4BSD-shaped IPv4 stack for MicroPython on SPI Ethernet chips.
 # Keep this file light: importing the package must not pull the whole stack in.
+__version__ = "0.6.0"  # the mip package's version too (tools/mippkg.py reads it here)

@@ -5,7 +5,7 @@
     python3 tools/rp2040/run.py --test host_tests/portable/test_compat.py [--test ...]
     python3 tools/rp2040/run.py --figures [--chip loopback]
     python3 tools/rp2040/run.py --chip w5500 --serve 10      # firmware/main.py runs; console for 10 s
-Options: --chip none|loopback|pyloop|w5500|enc28j60, --board pico_w5500 (copied as /board.py),
+Options: --chip none|loopback|pyloop|w5500|enc28j60, --board pico_w5500 (to /lib/boards/, named in /config.py),
 --uf2 FILE (default: ../shared/rp2040/micropython-v1.28.0-RPI_PICO.uf2), --fs IMAGE (default: built
 with mkfs.py from lib/, firmware/, the board config and, with --test, the portable tests), --pace.
 

@@ -72,7 +72,21 @@ def setup():
     else:
         start(nic, ip, mask, gw, dns, groups)
     print(boot_line(nic, name, hw.CHIP, how))
+    _unload("bsdnet.boardcfg")
     return nic
+
+
+def _unload(name):
+    """Boot-only code out of the heap for the board's life (boardcfg: 4 KB on the emulated Pico):
+    nothing keeps its functions once the interface is built; a later import loads it again."""
+    import sys
+
+    pkg, _, attr = name.rpartition(".")
+    sys.modules.pop(name, None)
+    try:
+        delattr(sys.modules[pkg], attr)
+    except (AttributeError, KeyError):
+        pass
 
 
 def main():

@@ -91,7 +91,10 @@ def board_files(monkeypatch):
         made["hw"] = hw
         return Interface.w5500(spi, cs, rst=rst, intr=intn, mac=mac or b"\x02\x00\x0a\x07\x00\x02")
 
-    monkeypatch.setattr(boardcfg, "interface", interface)
+    import importlib
+
+    # setup() unloads boardcfg when it is done: patch the module it will import now
+    monkeypatch.setattr(importlib.import_module("bsdnet.boardcfg"), "interface", interface)
     monkeypatch.delitem(sys.modules, "config", raising=False)
     monkeypatch.delitem(sys.modules, "board", raising=False)
     yield made
@@ -104,6 +107,7 @@ def _setup(capsys):
     import main
 
     nic = main.setup()
+    assert "bsdnet.boardcfg" not in sys.modules  # boot-only code unloaded
     lines = [x for x in capsys.readouterr().out.splitlines() if x.startswith("bsdnet ")]
     return nic, lines
 
@@ -124,9 +128,8 @@ def test_setup_from_config_prints_the_boot_line(board_files, monkeypatch, capsys
 def test_setup_falls_back_to_the_older_board_py(board_files, monkeypatch, capsys):
     old = _cfg(CHIP="w5500", IP="10.7.0.3", NETMASK="255.255.0.0", GATEWAY="10.7.0.1", DNS="0.0.0.0", MAC=None)
     monkeypatch.setitem(sys.modules, "board", old)
-    board_files_chip = board_files
     nic, lines = _setup(capsys)
-    assert board_files_chip["hw"] is old
+    assert board_files["hw"] is old
     assert len(lines) == 1 and " on board.py (W5500): 10.7.0.3/16 static, link up" in lines[0], lines
     nic.active(False)
 

@@ -195,10 +195,10 @@ class VmBoard:
                     for fut in w:
                         if not fut.done():
                             fut.set_result(self.last_stats)
+                elif t == b"B":
+                    self.boot_line = body.decode(errors="replace")
                 elif t == b"R":
                     self.vm_ready = True
-                    text = body.decode(errors="replace")
-                    self.boot_line = text if text.startswith("bsdnet ") else None
                 elif t == b"E":
                     self.failed = "VM: " + body.decode(errors="replace").strip()
         except asyncio.IncompleteReadError:

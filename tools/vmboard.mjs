@@ -3,7 +3,7 @@
 // only whole frames cross, over this process's stdin/stdout, as messages
 //     [type: 1 byte][length: 4 bytes big-endian][payload]
 // host -> board:  F frame | Q send the counters | X stop
-// board -> host:  F frame | S counters (JSON text) | R ready (the firmware's boot line, or the board MAC for --app echo) | E error text
+// board -> host:  F frame | S counters (JSON text) | B the firmware's boot line | R ready (board MAC as text) | E error text
 // The VM's own stdout/stderr (print, tracebacks) go to this process's stderr.
 //   node tools/vmboard.mjs --chip w5500 --ip 10.7.0.2 --mask 255.255.255.0 [--gateway G] [--mac M]
 //                          [--app main|echo] [--heap 8m] [--groups G1,G2]  (multicast groups the echo joins)
@@ -71,6 +71,7 @@ mp.registerJsModule("vmboard_io", {
   stopping: () => stopping,
   stats_wanted: () => { const w = statsWanted; statsWanted = false; return w; },
   stats: (json) => put("S", json),
+  boot: (line) => put("B", line),
   ready: (mac) => put("R", mac),
 });
 

@@ -214,7 +214,9 @@ async def vm_main(chip, ip, mask, gateway, mac, app="main", poll_ms=100, groups=
 
     board.chip.on_transmit = tx
     task = asyncio.create_task(board.serve())
-    io.ready(board.boot or mac_str(board.mac))
+    if board.boot:
+        io.boot(board.boot)
+    io.ready(mac_str(board.mac))
     try:
         while not io.stopping():
             for _ in range(64):

@@ -30,14 +30,16 @@ class LinkWatch:
         self.ifp = ifp
         self.state = 0  # the last link_status() bits, LINK_FLAPPED cleared
         self.at = 0
+        self.due = False
         self.on = False
 
-    def start(self, now):
+    def start(self):
         """The interface came up: take the state as it is (not a change: nothing logged or counted;
-        the latch of a drop before now is read and forgotten)."""
+        the latch of a drop before now is read and forgotten). The first poll looks again and sets
+        the clock of the looks from its `now` (the one the interface's timers run on)."""
         self.state = self.ifp.dev.link_status() & 7
         self.ifp.link = bool(self.state & _LINK_UP)
-        self.at = ticks_add(now, opts.LINK_POLL_MS)
+        self.due = True
         self.on = True
 
     def stop(self):
@@ -47,10 +49,11 @@ class LinkWatch:
     def next_timeout(self, now):
         if not self.on:
             return _NO_DEADLINE
-        return now if self.ifp.dev.link_event else self.at
+        return now if self.due or self.ifp.dev.link_event else self.at
 
     def timeout(self, now):
         self.at = ticks_add(now, opts.LINK_POLL_MS)
+        self.due = False
         self.check(now)
 
     def check(self, now):

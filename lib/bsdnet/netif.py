@@ -90,7 +90,7 @@ class Interface:
                 mc.program(self.dev)  # the chip's multicast filter, after init() reset it
             if self.intr is not None:
                 self.intr.irq(self._isr, trigger=self.intr.IRQ_FALLING)
-            self.linkw.start(ticks_ms())
+            self.linkw.start()
             self.up = True
             route.if_attach(self)
         elif not on and self.up:

@@ -43,6 +43,9 @@ Prints (flushed, one line each):
         --main: ready means FILE brought the interface up at --ip); rp2040 adds firmware=NAME.uf2
         and, with --main, main=NAME.py;
   stats {...}   the board's counters as JSON, on SIGUSR1 and at exit;
+SIGUSR2 pulls the emulated chip's cable, the next one plugs it back (chip.set_link; the firmware
+sees it at its next look at the PHY and says `bsdnet: link down` / `bsdnet: link up ...` on its
+console, which goes to stderr). Not with --app echo or --main.
   error ...     when the board did not come up (exit status 1).
 Exits within 5 s of SIGTERM or Ctrl-C, deleting the TAP if it created it.
 """
@@ -134,6 +137,9 @@ class LocalBoard:
     async def stats(self):
         return self.board.stats()
 
+    async def set_link(self, up):
+        self.board.chip.set_link(up)
+
     async def stop(self):
         self.board.stop()
         if self.task is not None:
@@ -205,6 +211,9 @@ class VmBoard:
             rc = await self.proc.wait()
             if self.failed is None:
                 self.failed = "VM exited with status %s" % rc
+
+    async def set_link(self, up):
+        self._put(b"L", b"1" if up else b"0")
 
     async def stats(self):
         if self.proc is None or self.proc.returncode is not None:
@@ -496,6 +505,11 @@ class Rp2040Board:
             d["chip_error"] = repr(e)
         return d
 
+    async def set_link(self, up):
+        b = self.b
+        if b is not None and not self.a.main:
+            await in_thread(lambda: b.chip_eval("chip.set_link(%r)" % bool(up)))
+
     async def stop(self):
         self._stopping = True
         b, self.b = self.b, None
@@ -534,6 +548,7 @@ class HostBoard:
         self.board = None
         self._step_scheduled = False
         self.pcap_file = None
+        self.cable = True  # SIGUSR2 pulls it and plugs it back
 
     # --- wire plumbing ---
     def _schedule_step(self):
@@ -606,6 +621,17 @@ class HostBoard:
         self.status = 1
         self.stop_ev.set()
 
+    async def toggle_cable(self):
+        if self.a.app != "main" or self.a.main:
+            log("SIGUSR2: no cable to pull here (--app echo or --main)")
+            return
+        self.cable = not self.cable
+        log("cable %s" % ("plugged back" if self.cable else "pulled"))
+        try:
+            await self.board.set_link(self.cable)
+        except Exception as e:  # noqa: BLE001
+            log("cable: %r" % (e,))
+
     async def print_stats(self):
         d = dict(await self.board.stats())
         d["wire"] = self.wire.stats()
@@ -630,6 +656,7 @@ class HostBoard:
         for s in (signal.SIGTERM, signal.SIGINT):
             self.loop.add_signal_handler(s, self.stop_ev.set)
         self.loop.add_signal_handler(signal.SIGUSR1, lambda: asyncio.ensure_future(self.print_stats()))
+        self.loop.add_signal_handler(signal.SIGUSR2, lambda: asyncio.ensure_future(self.toggle_cable()))
 
         mw = []
         if a.impair:

@@ -2,7 +2,7 @@
 // The firmware, the driver and the chip emulator all run in the VM (tools/vmboard.py, vm_main);
 // only whole frames cross, over this process's stdin/stdout, as messages
 //     [type: 1 byte][length: 4 bytes big-endian][payload]
-// host -> board:  F frame | Q send the counters | X stop
+// host -> board:  F frame | Q send the counters | X stop | L cable: "0" pulled, "1" plugged
 // board -> host:  F frame | S counters (JSON text) | B the firmware's boot line | R ready (board MAC as text) | E error text
 // The VM's own stdout/stderr (print, tracebacks) go to this process's stderr.
 //   node tools/vmboard.mjs --chip w5500 --ip 10.7.0.2 --mask 255.255.255.0 [--gateway G] [--mac M]
@@ -34,7 +34,7 @@ function put(type, payload) {
 
 // --- host -> board ---
 const frames = [];
-let statsWanted = false, stopping = false, waiter = null;
+let statsWanted = false, stopping = false, waiter = null, link = null;
 function wake() { if (waiter) { const w = waiter; waiter = null; w(true); } }
 let inbuf = Buffer.alloc(0);
 process.stdin.on("data", (chunk) => {
@@ -48,6 +48,7 @@ process.stdin.on("data", (chunk) => {
     if (type === "F") frames.push(Buffer.from(body));
     else if (type === "Q") statsWanted = true;
     else if (type === "X") stopping = true;
+    else if (type === "L") link = body.toString();
   }
   wake();
 });
@@ -64,12 +65,13 @@ mp.registerJsModule("vmboard_io", {
   recv: () => (frames.length ? frames.shift().toString("hex") : null),
   send: (hex) => put("F", Buffer.from(hex, "hex")),
   wait: (ms) => new Promise((res) => {
-    if (frames.length || stopping || statsWanted) { res(true); return; }
+    if (frames.length || stopping || statsWanted || link !== null) { res(true); return; }
     const t = setTimeout(() => { waiter = null; res(false); }, ms);
     waiter = (v) => { clearTimeout(t); res(v); };
   }),
   stopping: () => stopping,
   stats_wanted: () => { const w = statsWanted; statsWanted = false; return w; },
+  link: () => { const l = link; link = null; return l; },
   stats: (json) => put("S", json),
   boot: (line) => put("B", line),
   ready: (mac) => put("R", mac),

@@ -224,6 +224,9 @@ async def vm_main(chip, ip, mask, gateway, mac, app="main", poll_ms=100, groups=
                 if h is None:
                     break
                 board.chip.deliver(unhexlify(h))
+            cable = io.link()
+            if cable is not None:
+                board.chip.set_link(cable == "1")  # the host board pulled or plugged the cable
             if io.stats_wanted():
                 io.stats(json.dumps(board.stats()))
             await io.wait(poll_ms)

@@ -248,6 +248,7 @@ class Interface:
             stat_add(self.ifstat, _IFS_OBYTES, m.len)
         else:
             stat_inc(self.ifstat, _IFS_OERRORS)
+            self.linkw.due = True  # the chip refused it (the W5500 does with the link down): look now
         mbuf.m_free(m)
         return ok
 

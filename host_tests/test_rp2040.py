@@ -296,9 +296,10 @@ def test_w5500_model_frames_cross_both_ways(bridge):
 HAVE_W5500_DRIVER = os.path.exists(os.path.join(ROOT, "lib", "bsdnet", "dev", "w5500.py"))
 
 W5500_DRIVER = """
-import board, time, gc
+import config, time, gc
+from bsdnet import boardcfg
 from bsdnet.dev.w5500 import W5500
-nic = W5500(*board.build(), mac=b'\\x02\\x00\\x0a\\x07\\x00\\x02')
+nic = W5500(*boardcfg.build(boardcfg.board(config.BOARD)), mac=b'\\x02\\x00\\x0a\\x07\\x00\\x02')
 t = time.ticks_us()
 nic.init()
 print(time.ticks_diff(time.ticks_us(), t), nic.link_up())
@@ -385,7 +386,7 @@ def _have(chip):
 @pytest.mark.skipif(not os.path.exists(os.path.join(ROOT, "firmware", "main.py")), reason="no firmware/main.py")
 @pytest.mark.parametrize("chip", ["w5500", "enc28j60"])
 def test_firmware_main_answers_arp_and_ping_on_emulated_pico(chip):
-    """firmware/main.py runs at boot on the emulated Pico (board.py = boards/pico_<chip>.py), the stack
+    """firmware/main.py runs at boot on the emulated Pico (config.py names boards/pico_<chip>.py), the stack
     drives the chip model through machine.SPI, and whole frames cross the host protocol: ARP, ICMP echo."""
     if not _have(chip):
         pytest.skip("tools/emu/%s.py or lib/bsdnet/dev/%s.py not there yet" % (chip, chip))
@@ -413,6 +414,43 @@ def test_firmware_main_answers_arp_and_ping_on_emulated_pico(chip):
         print("\nemulated Pico + %s, firmware up: ping %.1f ms wall average over %d, gc.mem_free() %s after main"
               % (chip, 1000 * sum(rtts) / len(rtts), len(rtts), out.strip()))
         assert b.chip_eval("chip.violations") == "[]"
+
+
+OLD_BOARD_PY = """# an older deployment: the board file with the addresses, as /board.py, and no /config.py
+CHIP = "w5500"
+SPI_ID = 0
+SCK = 18
+MOSI = 19
+MISO = 16
+CS = 17
+RST = 20
+INT = 21
+BAUDRATE = 20_000_000
+IP = "10.7.0.3"
+NETMASK = "255.255.0.0"
+GATEWAY = "10.7.0.1"
+DNS = "0.0.0.0"
+MAC = None
+MCAST_GROUPS = ()
+"""
+
+
+def test_firmware_main_boots_an_older_board_py(tmp_path):
+    """An image from before config.py (/board.py with the addresses, no /config.py, no /lib/boards)
+    still boots: main.py falls back to it."""
+    if not _have("w5500"):
+        pytest.skip("no W5500 driver or model")
+    bp = tmp_path / "board.py"
+    bp.write_text(OLD_BOARD_PY)
+    fs = str(tmp_path / "fs.img")
+    _, listing = rp.mkfs.build(fs, None, [str(bp) + ":/board.py"])
+    assert "/config.py" not in dict(listing)
+    with rp.Board(chip="w5500", fs=fs, serve=True) as b:
+        t = time.time()
+        boot = "on board.py (W5500): 10.7.0.3/16 static, link up 100M full"
+        while time.time() - t < 20 and boot not in "".join(b.console):
+            time.sleep(0.05)
+        assert boot in "".join(b.console), b.console
 
 
 # ---------------------------------------------------------------- hostboard.py --firmware / --main

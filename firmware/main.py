@@ -77,8 +77,9 @@ def setup():
 
 
 def _unload(name):
-    """Boot-only code out of the heap for the board's life (boardcfg: 4 KB on the emulated Pico):
-    nothing keeps its functions once the interface is built; a later import loads it again."""
+    """Boot-only code out of the heap for the board's life (boardcfg: 1.6 KB back on the emulated
+    Pico; its strings stay interned): nothing keeps its functions once the interface is built, and
+    a later import loads it again."""
     import sys
 
     pkg, _, attr = name.rpartition(".")

@@ -136,9 +136,15 @@ def test_enc28j60_latched_drop_between_two_looks_counts():
 def test_w5500_renegotiated_speed_is_logged_not_counted():
     nic, chip, out = _board("w5500")
     log = _Log()
+    phycfgr = lambda: nic.dev._r8(0x00, 0x2E)  # noqa: E731 - the whole register, common block
     try:
+        assert phycfgr() == 0xBF  # RST, OPMD 0 + OPMDC 111 (W5500.md §2), DPX, SPD, LNK
+        chip.set_link(False)
+        assert phycfgr() == 0xB8  # the status bits 2..0 all clear
         chip.set_link(True, mbps=10, full=False)
-        nic.poll(ticks_add(ticks_ms(), opts.LINK_POLL_MS + 10))
+        assert phycfgr() == 0xB9
+        t = ticks_ms()
+        nic.poll(t)  # the first look (the cable was back before it)
         assert log.lines == ["bsdnet: link up 10M half"], log.lines
         assert _count(nic, "linkups") == 0 and _count(nic, "linkdowns") == 0
         assert nic.status("link") == "up 10M half"

@@ -1,0 +1,199 @@
+"""make deploy and mip install with the real mpremote, against the emulated Pico's USB serial on a
+pseudo-terminal (tools/rp2040/usbpty.py).
+
+- test_deploy_static: the host board (rp2040 runtime, W5500 model) in a network namespace, its
+  flash holding the stock firmware alone (`--serial LINK`: the firmware formats its own
+  filesystem). `make deploy BOARD=pico_w5500 PORT=LINK IP=10.7.0.2/24` compiles and copies through
+  mpremote and resets the board; the board boots into the deployed main.py and answers ARP, ping
+  and HTTP GET / from Linux. Files of ours the deploy does not write (a stale .py that would shadow
+  its .mpy, a firmware module at / that would shadow /lib's) are removed; a second deploy copies
+  nothing and the board serves again after its reset.
+- test_mip_install_package_json: `mpremote mip install package.json` (the root one, relative URLs)
+  onto a new emulated Pico lands every file of lib/ under /lib, byte for byte.
+Figures printed: deploy time, boot-to-HTTP time, mip install time.
+"""
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+for _p in (os.path.join(ROOT, "tools"), os.path.join(ROOT, "tools", "rp2040")):
+    if _p not in sys.path:
+        sys.path.insert(0, _p)
+
+from demo import Netns, NetnsBoard, runtime_missing  # noqa: E402
+from e2e import assert_no_chip_violations, board_tail  # noqa: E402
+from tap import netns_missing  # noqa: E402
+
+BOARD_IP = "10.7.0.2"
+HOST_IP = "10.7.0.1"
+TAP = "bsd0"
+MPREMOTE = [sys.executable, "-m", "mpremote"]
+DEPLOY_TIMEOUT_S = 300  # measured about 30 s for the first deploy (55 files, 140 KB)
+
+
+def _needs_pico():
+    why = runtime_missing("rp2040")
+    if why:
+        pytest.skip(why)
+    try:
+        import mpremote  # noqa: F401
+    except ImportError:
+        pytest.skip("mpremote is not installed (make setup)")
+
+
+def mpremote(link, *args, timeout=120):
+    """One mpremote session on LINK; its stdout (a non-zero exit fails the test)."""
+    p = subprocess.run(MPREMOTE + ["connect", link] + list(args), capture_output=True, text=True, timeout=timeout,
+                       cwd=ROOT)
+    assert p.returncode == 0, "mpremote %s: exit %d\n%s%s" % (" ".join(args)[:200], p.returncode, p.stdout, p.stderr)
+    return p.stdout
+
+
+def make_deploy(link, ip):
+    """make deploy onto LINK; returns (seconds, output)."""
+    t = time.monotonic()
+    p = subprocess.run(["make", "--no-print-directory", "deploy", "BOARD=pico_w5500", "PORT=" + link, "IP=" + ip],
+                       capture_output=True, text=True, timeout=DEPLOY_TIMEOUT_S, cwd=ROOT)
+    dt = time.monotonic() - t
+    assert p.returncode == 0, "make deploy: exit %d\n%s%s" % (p.returncode, p.stdout, p.stderr)
+    return dt, p.stdout
+
+
+def http_get(ns, timeout_s):
+    """GET / from Linux until it answers (the board may still be booting); (seconds, body)."""
+    t = time.monotonic()
+    last = None
+    while time.monotonic() - t < timeout_s:
+        last = ns.run(["curl", "-sS", "-m", "10", "http://%s/" % BOARD_IP], timeout=20, check=False)
+        if last.returncode == 0:
+            return time.monotonic() - t, last.stdout
+        time.sleep(1)
+    pytest.fail("no HTTP answer from %s within %d s: %s" % (BOARD_IP, timeout_s, last and last.stderr))
+
+
+@contextlib.contextmanager
+def serial_board(tag, chip="w5500"):
+    """The host board with an empty filesystem and its USB serial at a pseudo-terminal: (board, link)."""
+    ns = Netns("bsdnet-%s-%d" % (tag, os.getpid()))
+    tmp = tempfile.mkdtemp(prefix="bsdnet-deploy")
+    link = os.path.join(tmp, "pico")
+    b = None
+    try:
+        b = NetnsBoard(ns, chip, "rp2040", ip=BOARD_IP + "/24", host_ip=HOST_IP + "/24", tap=TAP,
+                       extra=["--serial", link])
+        if b._next("serial ", 60) is None:
+            pytest.fail("the host board did not make its pseudo-terminal\n" + board_tail(b))
+        yield b, link
+        b.stop(5)
+        assert_no_chip_violations(b)
+    finally:
+        if b is not None:
+            b.stop(5)
+        ns.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+# a new board's leftovers that would break ours: a .py beside its .mpy (imported first) and a
+# firmware module at / (before /lib on sys.path)
+_PLANT = """import os
+for d in ('/lib', '/lib/bsdnet'):
+    try:
+        os.mkdir(d)
+    except OSError:
+        pass
+for p in ('/lib/bsdnet/tcp_input.py', '/services.py'):
+    with open(p, 'w') as f:
+        f.write('raise ImportError("stale")')
+"""
+
+
+def check_deploy(ip_mode, capsys):
+    """Deploy with IP=ip_mode ("A.B.C.D/N", or "dhcp" once a DHCP server in the namespace gives the
+    board BOARD_IP) onto a new board; it must come up at BOARD_IP and serve."""
+    with serial_board("deploy") as (b, link):
+        mpremote(link, "exec", _PLANT)
+        t_deploy, out = make_deploy(link, ip_mode)
+        assert "removed /lib/bsdnet/tcp_input.py" in out and "removed /services.py" in out, out
+        t0 = time.monotonic()
+        try:
+            b.wait_ready(120)  # ARP answered: main.py brought the interface up
+        except RuntimeError as e:
+            pytest.fail(str(e))
+        t_http, body = http_get(b.ns, 60)
+        boot_to_http = time.monotonic() - t0
+        assert "<h1>bsdnet at %s</h1>" % BOARD_IP in body, body[:500]
+        p = b.ns.run(["ping", "-c", "3", "-i", "0.2", "-W", "5", BOARD_IP], timeout=30, check=False)
+        assert p.returncode == 0 and " 0% packet loss" in p.stdout, p.stdout + p.stderr
+
+        # again: nothing to copy, nothing to remove; the board resets and serves again
+        t_again, out2 = make_deploy(link, ip_mode)
+        copied = [x for x in out2.splitlines() if x.startswith("cp ")]
+        fresh = [x for x in out2.splitlines() if x.startswith("Up to date: ")]
+        assert "removed" not in out2 and len(fresh) == 55 and len(copied) == 4, out2
+        http_get(b.ns, 120)
+        with capsys.disabled():
+            print("\ndeploy pico_w5500 IP=%s: %.1f s first, %.1f s again (nothing copied); boot to HTTP %.1f s wall"
+                  % (ip_mode, t_deploy, t_again, boot_to_http))
+
+
+_MISSING = netns_missing(("ip", "ping", "curl"))
+
+
+@pytest.mark.skipif(_MISSING is not None, reason=_MISSING or "")
+def test_deploy_static(capsys):
+    _needs_pico()
+    check_deploy(BOARD_IP + "/24", capsys)
+
+
+_LIST = """import os, hashlib, binascii
+def walk(d):
+    for e in os.ilistdir(d):
+        p = d + '/' + e[0]
+        if e[1] == 0x4000:
+            walk(p)
+        else:
+            with open(p, 'rb') as f:
+                print(p, binascii.hexlify(hashlib.sha256(f.read()).digest()).decode())
+walk('/lib')
+"""
+
+
+def _package_urls():
+    with open(os.path.join(ROOT, "package.json")) as f:
+        return json.load(f)["urls"]
+
+
+def test_mip_install_package_json(capsys):
+    _needs_pico()
+    import run as rp
+
+    want = {}
+    for dest, src in _package_urls():
+        with open(os.path.join(ROOT, src), "rb") as f:
+            want["/lib/" + dest] = hashlib.sha256(f.read()).hexdigest()
+    tmp = tempfile.mkdtemp(prefix="bsdnet-mip")
+    link = os.path.join(tmp, "pico")
+    try:
+        with rp.Board(fs="", pty=link, stderr=subprocess.DEVNULL):
+            assert mpremote(link, "exec", "import os; print(os.listdir('/'))").strip() == "[]"  # a new board
+            t = time.monotonic()
+            out = mpremote(link, "mip", "install", "package.json", timeout=600)
+            dt = time.monotonic() - t
+            assert "Done" in out, out
+            got = dict(x.split() for x in mpremote(link, "exec", _LIST).splitlines())
+            assert got == want
+            # and the stack imports from there
+            assert mpremote(link, "exec", "from bsdnet import netif, tcp_subr; print('ok')").strip() == "ok"
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    with capsys.disabled():
+        print("\nmpremote mip install package.json: %d files in %.1f s" % (len(want), dt))

@@ -138,7 +138,8 @@ def check_deploy(ip_mode, capsys):
         t_again, out2 = make_deploy(link, ip_mode)
         copied = [x for x in out2.splitlines() if x.startswith("cp ")]
         fresh = [x for x in out2.splitlines() if x.startswith("Up to date: ")]
-        assert "removed" not in out2 and len(fresh) == 55 and len(copied) == 4, out2
+        staged = sum(len(f) for _, _, f in os.walk(os.path.join(ROOT, "build", "deploy", "pico_w5500")))
+        assert "removed" not in out2 and len(fresh) == staged and len(copied) == 4, out2
         http_get(b.ns, 120)
         with capsys.disabled():
             print("\ndeploy pico_w5500 IP=%s: %.1f s first, %.1f s again (nothing copied); boot to HTTP %.1f s wall"
@@ -197,3 +198,66 @@ def test_mip_install_package_json(capsys):
         shutil.rmtree(tmp, ignore_errors=True)
     with capsys.disabled():
         print("\nmpremote mip install package.json: %d files in %.1f s" % (len(want), dt))
+
+
+# ---------------------------------------------------------------- tools/deploy.py without a board
+def test_arch_from_board_file_or_prefix(tmp_path, monkeypatch):
+    import deploy
+
+    assert deploy.board_arch("pico_w5500") == "armv6m"
+    (tmp_path / "boards").mkdir()
+    for name, text in (("pico2_w5500", ""), ("esp32_enc28j60", ""), ("pico_odd", 'ARCH = "armv7m"\n'),
+                       ("other", "")):
+        (tmp_path / "boards" / (name + ".py")).write_text("CHIP = 'w5500'\n" + text)
+    monkeypatch.setattr(deploy, "ROOT", str(tmp_path))
+    assert deploy.board_arch("pico2_w5500") == "armv7emsp"
+    assert deploy.board_arch("esp32_enc28j60") == "xtensawin"
+    assert deploy.board_arch("pico_odd") == "armv7m"  # the board file's own ARCH wins
+    with pytest.raises(deploy.DeployError, match="ARCH"):
+        deploy.board_arch("other")
+    with pytest.raises(deploy.DeployError, match="unknown board 'pico_nope'.*pico2_w5500"):
+        deploy.board_arch("pico_nope")
+
+
+def test_bad_arguments_say_what_is_wrong(tmp_path):
+    import deploy
+
+    with pytest.raises(deploy.DeployError, match="no PORT"):
+        deploy.deploy("pico_w5500", "")
+    with pytest.raises(deploy.DeployError, match="no such device"):
+        deploy.deploy("pico_w5500", str(tmp_path / "ttyACM9"))
+    with pytest.raises(deploy.DeployError, match="dhcp or A.B.C.D/N"):
+        deploy.deploy("pico_w5500", "/dev/null", ip="10.7.0.2")
+    with pytest.raises(deploy.DeployError, match="no BOARD"):
+        deploy.deploy("", "/dev/null")
+    p = subprocess.run([sys.executable, os.path.join(ROOT, "tools", "deploy.py"), "--board", "pico_x",
+                        "--port", "/dev/null"], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 2 and "unknown board 'pico_x'" in p.stderr, p.stderr
+
+
+def test_stage_and_dry_run():
+    import deploy
+
+    lines = []
+    paths, _ = deploy.deploy("pico_w5500", "/dev/ttyACM0", ip="10.9.8.7/16", gateway="10.9.0.1", hostname="pico-1",
+                             dry_run=True, log=lines.append)
+    out = os.path.join(deploy.STAGE, "pico_w5500")
+    lib = set("/lib/" + d[:-3] + ".mpy" for d, _ in _package_urls())
+    assert set(p for p in paths if p.startswith("/lib/bsdnet/")) == lib
+    for p in ("/main.py", "/config.py", "/board.py", "/lib/services.mpy", "/lib/httpd.mpy",
+              "/lib/boards/pico_w5500.mpy"):
+        assert p in paths
+    assert not [p for p in paths if p.endswith(".py") and p.count("/") > 1]  # only / keeps sources
+    with open(os.path.join(out, "lib", "bsdnet", "in_cksum_viper.mpy"), "rb") as f:
+        hdr = f.read(4)
+    assert hdr[0] == ord("M") and hdr[2] >> 2 == 4  # .mpy with native code for arch 4, MP_NATIVE_ARCH_ARMV6M
+    cfg = {}
+    exec(open(os.path.join(out, "config.py")).read(), cfg)
+    assert (cfg["BOARD"], cfg["IP"], cfg["GATEWAY"], cfg["DNS"], cfg["HOSTNAME"]) == (
+        "pico_w5500", "10.9.8.7/16", "10.9.0.1", "0.0.0.0", "pico-1")
+    brd = {}
+    exec(open(os.path.join(out, "board.py")).read(), brd)
+    assert (brd["IP"], brd["NETMASK"], brd["GATEWAY"], brd["CHIP"]) == ("10.9.8.7", "255.255.0.0", "10.9.0.1", "w5500")
+    cmd = lines[-1]
+    assert cmd.startswith(sys.executable + " -m mpremote connect /dev/ttyACM0 run ") and cmd.endswith(" + reset"), cmd
+    assert cmd.count(" + ") == 3  # one session: cleanup, cp -r lib, cp the top-level files, reset

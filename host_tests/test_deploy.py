@@ -17,6 +17,7 @@ import hashlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -59,13 +60,20 @@ def mpremote(link, *args, timeout=120):
 
 
 def make_deploy(link, ip):
-    """make deploy onto LINK; returns (seconds, output)."""
+    """make deploy onto LINK; returns (seconds, output). make, deploy.py and mpremote run in a
+    process group of their own: killed together if they overrun."""
     t = time.monotonic()
-    p = subprocess.run(["make", "--no-print-directory", "deploy", "BOARD=pico_w5500", "PORT=" + link, "IP=" + ip],
-                       capture_output=True, text=True, timeout=DEPLOY_TIMEOUT_S, cwd=ROOT)
+    p = subprocess.Popen(["make", "--no-print-directory", "deploy", "BOARD=pico_w5500", "PORT=" + link, "IP=" + ip],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, start_new_session=True)
+    try:
+        out, err = p.communicate(timeout=DEPLOY_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        os.killpg(p.pid, signal.SIGKILL)
+        out, err = p.communicate()
+        pytest.fail("make deploy: no end within %d s\n%s%s" % (DEPLOY_TIMEOUT_S, out, err))
     dt = time.monotonic() - t
-    assert p.returncode == 0, "make deploy: exit %d\n%s%s" % (p.returncode, p.stdout, p.stderr)
-    return dt, p.stdout
+    assert p.returncode == 0, "make deploy: exit %d\n%s%s" % (p.returncode, out, err)
+    return dt, out
 
 
 def http_get(ns, timeout_s):
@@ -116,10 +124,11 @@ for p in ('/lib/bsdnet/tcp_input.py', '/services.py'):
 """
 
 
-def check_deploy(ip_mode, capsys):
-    """Deploy with IP=ip_mode ("A.B.C.D/N", or "dhcp" once a DHCP server in the namespace gives the
-    board BOARD_IP) onto a new board; it must come up at BOARD_IP and serve."""
-    with serial_board("deploy") as (b, link):
+def check_deploy(ip_mode, capsys, around=None):
+    """Deploy with IP=ip_mode onto a new board; it must come up at BOARD_IP and serve. ip_mode is
+    "A.B.C.D/N", or "dhcp" with around(ns) a context manager that serves DHCP in the namespace
+    (e.g. dnsmasq on TAP handing out BOARD_IP), entered once the namespace and TAP are there."""
+    with serial_board("deploy") as (b, link), (around(b.ns) if around else contextlib.nullcontext()):
         mpremote(link, "exec", _PLANT)
         t_deploy, out = make_deploy(link, ip_mode)
         assert "removed /lib/bsdnet/tcp_input.py" in out and "removed /services.py" in out, out

@@ -1,4 +1,4 @@
-# bsdnet: make setup | test | demo | bench | size   (see README.md)
+# bsdnet: make setup | test | demo | bench | size | deploy   (see README.md)
 SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -8,7 +8,7 @@ DEVICE_FILES = $(shell find $(DEVICE_DIRS) -name '*.py' 2>/dev/null | sort)
 APT_PKGS := iproute2 iputils-ping iputils-arping ethtool tcpdump curl
 STAMP := build/.stamp
 
-.PHONY: setup test lint typecheck compile pytest vmtest rp2040-smoke rp2040-full demo bench size clean
+.PHONY: setup test lint typecheck compile pytest vmtest rp2040-smoke rp2040-full demo bench size deploy clean
 
 setup: $(STAMP)-apt $(STAMP)-venv $(STAMP)-npm $(STAMP)-stubs
 
@@ -80,6 +80,14 @@ bench: setup
 
 size: setup
 	@$(PY) tools/mpysize.py
+
+# onto a board through mpremote (tools/deploy.py): make deploy BOARD=pico_w5500 PORT=/dev/ttyACM0
+# [IP=dhcp|A.B.C.D/N] [GATEWAY=A.B.C.D] [DNS=A.B.C.D] [HOSTNAME=name]; HOSTNAME only from the command
+# line (shells export their own)
+IP ?= dhcp
+deploy: setup
+	$(PY) tools/deploy.py --board "$(BOARD)" --port "$(PORT)" --ip "$(IP)" $(if $(GATEWAY),--gateway "$(GATEWAY)") \
+	  $(if $(DNS),--dns "$(DNS)") $(if $(filter command line,$(origin HOSTNAME)),--hostname "$(HOSTNAME)")
 
 clean:
 	rm -rf build

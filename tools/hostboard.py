@@ -4,7 +4,7 @@
     python3 tools/hostboard.py --tap IFNAME --chip w5500|enc28j60 --ip A.B.C.D/N [--gateway G]
         [--host-ip A.B.C.D/N] [--runtime cpython|micropython] [--mac M] [--pcap FILE]
         [--impair loss=P,dup=P,reorder=P,corrupt=P,seed=N] [--app main|echo] [--group G ...]
-        [--firmware FILE.uf2] [--main FILE.py]      (the last two: --runtime rp2040 only)
+        [--firmware FILE.uf2] [--main FILE.py] [--serial LINK]     (the last three: --runtime rp2040 only)
 
 Run from the project root as root (it creates or opens the TAP in the current network namespace).
 Any python3 will do once `make setup` has run: when the runtime needs a module this interpreter lacks
@@ -34,10 +34,17 @@ Frames go: firmware -> driver -> emulated SPI -> chip model -> wire [impairment,
                           --ip must be the address FILE sets up: `ready` waits for its ARP answer; --mac
                           and --gateway are not passed on). Frames are relayed both ways; `stats` has the
                           emulated board's and the chip model's counters, no stack counters.
+  --serial LINK           rp2040: the Pico's USB serial as a pseudo-terminal at LINK (a symlink to /dev/pts/N),
+                          for mpremote; without --main the board boots with an empty filesystem (the
+                          firmware formats its own, as on a new board) and comes up once something is
+                          deployed: `make deploy BOARD=pico_w5500 PORT=LINK IP=<--ip>`; `ready` then has
+                          no deadline. machine.reset() reboots the emulated board, keeping its flash.
 Prints (flushed, one line each):
   boot bsdnet 0.6.0 on hostboard (W5500): 10.7.0.2/24 static, link up 100M full, mac 02:00:0a:07:00:02
         the firmware's boot line (on the rp2040 runtime: on pico_CHIP), just before `ready`;
         not with --app echo or --main. The board's later console lines (link changes) go to stderr.
+  serial link=LINK pty=/dev/pts/N
+        with --serial, once the pseudo-terminal is there;
   ready ip=10.7.0.2 mac=02:00:0a:07:00:02 chip=w5500 runtime=cpython tap=bsd0
         once the board answered an ARP request that the host board sent it itself (also with
         --main: ready means FILE brought the interface up at --ip); rp2040 adds firmware=NAME.uf2
@@ -372,18 +379,24 @@ class Rp2040Board:
 
     def _boot_main(self, loop):
         """--main FILE: the firmware boots with FILE as /main.py and runs it (no Ctrl-C, no raw REPL);
-        its console goes to our stderr, a traceback from it fails the board."""
+        its console goes to our stderr, a traceback from it fails the board. --serial LINK: the USB
+        serial is a pseudo-terminal at LINK instead (the console is there), and without --main the
+        flash holds the firmware alone, as a new board's: what runs is what gets deployed."""
         sys.path.insert(0, os.path.join(ROOT, "tools", "rp2040"))
         import run as rp
 
         self.console = ""
         self._line = ""
-        self.b = rp.Board(chip=self.a.chip, uf2=self.a.firmware, board="", extras=[self.a.main + ":/main.py"],
-                          serve=True, pace=True, stderr=sys.stderr, on_console=self._on_console,
+        a = self.a
+        self.b = rp.Board(chip=a.chip, uf2=a.firmware, board="", extras=[a.main + ":/main.py"] if a.main else (),
+                          fs=None if a.main else "", serve=True, pace=True, stderr=sys.stderr,
+                          on_console=self._on_console, pty=a.serial,
+                          on_reset=lambda: log("rp2040: the firmware reset the board (machine.reset): rebooting"),
                           on_frame=lambda f: loop.call_soon_threadsafe(self.port.send, f))
         r = self.b.ready
-        log("rp2040: booted %s with %s as /main.py in %.0f ms wall (%.0f ms emulated)" % (
-            os.path.basename(self.a.firmware), self.a.main, r.get("boot_wall_ms", 0), r.get("boot_emu_ms", 0)))
+        log("rp2040: booted %s with %s in %.0f ms wall (%.0f ms emulated)" % (
+            os.path.basename(a.firmware), "%s as /main.py" % a.main if a.main else "an empty filesystem",
+            r.get("boot_wall_ms", 0), r.get("boot_emu_ms", 0)))
 
     def _on_console(self, s):
         """main.py's output (board.mjs console events, reader thread)."""
@@ -408,13 +421,13 @@ class Rp2040Board:
     async def start(self):
         loop = asyncio.get_running_loop()
         try:
-            await in_thread(lambda: (self._boot_main if self.a.main else self._boot)(loop))
+            await in_thread(lambda: (self._boot_main if self.a.main or self.a.serial else self._boot)(loop))
         except Exception as e:  # noqa: BLE001
             self.failed = "rp2040: %s" % (e,)
             return
         self.vm_ready = True
-        if self.a.main:
-            return  # FILE serves on its own from boot: nothing to exec
+        if self.a.main or self.a.serial:
+            return  # FILE (or what gets deployed) serves on its own from boot: nothing to exec
         self._waiters = []
         self._asked = False
         self._super = asyncio.create_task(self._supervise())
@@ -453,8 +466,9 @@ class Rp2040Board:
         return None
 
     async def _stats_main(self, b):
-        """--main: no stack counters (the firmware's own stack); the emulated board's and the chip
-        model's counters, and the last lines of main.py's console."""
+        """--main, --serial: no stack counters (the firmware's own stack, or one the harness cannot
+        ask); the emulated board's and the chip model's counters, and the last lines of main.py's
+        console (--main without --serial)."""
         import ast
 
         d = {}
@@ -475,7 +489,7 @@ class Rp2040Board:
         b = self.b
         if b is None or not self.vm_ready or b.proc.poll() is not None or self.failed:
             return dict(self.last_stats)
-        if self.a.main:
+        if self.a.main or self.a.serial:
             return await self._stats_main(b)
         fut = asyncio.get_running_loop().create_future()
         self._waiters.append(fut)
@@ -591,7 +605,8 @@ class HostBoard:
     async def _probe(self):
         src_ip = vmboard.ip_bytes(self.host_ip) if self.host_ip else b"\x00\x00\x00\x00"
         req = arp_request(self.tap.mac(), src_ip, self.ip_b)
-        deadline = time.monotonic() + READY_TIMEOUT_S
+        # --serial: the board comes up once something is deployed onto it, whenever that is
+        deadline = time.monotonic() + (READY_TIMEOUT_S if not getattr(self.a, "serial", None) else 1e9)
         while not self.ready:
             if self.board.failed:
                 self.fail(self.board.failed)
@@ -683,6 +698,8 @@ class HostBoard:
             self.board.attach(self.wire)
             self.loop.add_reader(self.tap.fd, self._from_tap)
             await self.board.start()
+            if a.serial and self.board.b is not None:
+                say("serial link=%s pty=%s" % (a.serial, self.board.b.pty.name))
             tasks = [asyncio.create_task(t) for t in (self._ticker(), self._probe(), self._watch())]
             await self.stop_ev.wait()
         finally:
@@ -763,6 +780,9 @@ def main(argv=None):
     ap.add_argument("--main-ready", metavar="TEXT",
                     help="with --main: relay no frame to the board until its console shows TEXT (the "
                          "reference firmware's WIZNET5K driver can hang when frames arrive while it starts)")
+    ap.add_argument("--serial", metavar="LINK",
+                    help="rp2040: the Pico's USB serial as a pseudo-terminal at LINK (mpremote connect LINK); "
+                         "without --main the board boots with an empty filesystem (make deploy PORT=LINK)")
     ap.add_argument("--check", action="store_true",
                     help="check that this runtime can start here (modules, npm packages, node, firmware), print "
                          "`ok ...` and exit; opens nothing")
@@ -777,11 +797,13 @@ def main(argv=None):
             sys.stderr.write("hostboard: node is not installed (--runtime micropython runs the MicroPython VM in it)\n")
             return 2
     if a.runtime != "rp2040":
-        for opt in ("firmware", "main", "main_ready"):
+        for opt in ("firmware", "main", "main_ready", "serial"):
             if getattr(a, opt) is not None:
                 ap.error("--%s is for --runtime rp2040 only (this is --runtime %s)"
                          % (opt.replace("_", "-"), a.runtime))
     else:
+        if a.serial and a.main_ready:
+            ap.error("--main-ready reads the console, which --serial gives to the pseudo-terminal")
         why = _rp2040_missing(a)
         if why:
             sys.stderr.write("hostboard: %s\n" % why)

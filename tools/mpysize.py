@@ -46,16 +46,24 @@ def device_files():
     return sorted(out)
 
 
+def mpy_cross(arch, f, dst):
+    """Compile f (relative to ROOT) to dst for arch; None, or mpy-cross's complaint."""
+    os.makedirs(os.path.dirname(dst), exist_ok=True)
+    # -s: the source name stored in the .mpy, relative like on the board
+    p = subprocess.run([MPYCROSS, "-march=" + arch, "-O1", "-s", f, "-o", dst, f],
+                       cwd=ROOT, capture_output=True, text=True)
+    if p.returncode != 0:
+        return "%s [%s]: %s" % (f, arch, (p.stderr or p.stdout).strip())
+    return None
+
+
 def compile_all(arch, files):
     sizes, errors = {}, []
     for f in files:
         dst = os.path.join(ROOT, "build", "mpy", arch, f[:-3] + ".mpy")
-        os.makedirs(os.path.dirname(dst), exist_ok=True)
-        # -s: the source name stored in the .mpy, relative like on the board
-        p = subprocess.run([MPYCROSS, "-march=" + arch, "-O1", "-s", f, "-o", dst, f],
-                           cwd=ROOT, capture_output=True, text=True)
-        if p.returncode != 0:
-            errors.append("%s [%s]: %s" % (f, arch, (p.stderr or p.stdout).strip()))
+        err = mpy_cross(arch, f, dst)
+        if err:
+            errors.append(err)
         else:
             sizes[f] = os.path.getsize(dst)
     return sizes, errors

@@ -1,0 +1,31 @@
+# An asyncio TCP client: connect to a server, send lines, print the answers; the interface task
+# (nic.run()) runs beside it and keeps the board answering (ARP, ping) once the client is done.
+import asyncio
+import board  # boards/<name>.py deployed as board.py: the chip, its pins and the addresses
+from bsdnet import streams
+
+SERVER = ("10.7.0.1", 5000)  # edit: the TCP server to talk to
+
+nic = board.interface()
+nic.active(True)
+nic.ifconfig((board.IP, board.NETMASK, board.GATEWAY, board.DNS))  # or ("192.168.1.50", "255.255.255.0", "192.168.1.1", "192.168.1.1")
+
+
+async def client():
+    reader, writer = await streams.open_connection(*SERVER)
+    for i in range(3):
+        writer.write(("hello %d from bsdnet\n" % i).encode())
+        await writer.drain()
+        line = await reader.readline()
+        print("server says:", line.decode().strip())
+    writer.close()
+    await writer.wait_closed()
+    print("tcp client done")
+
+
+async def main():
+    asyncio.create_task(client())
+    await nic.run()
+
+
+asyncio.run(main())

@@ -31,17 +31,18 @@ EX = os.path.join(ROOT, "examples")
 T = 60  # seconds for any one wait
 
 
-def thirdparty(name):
-    """The package directory of a MicroPython library to copy onto the board: installed into .venv
-    by requirements-dev.txt (microdot), else the copy in host_tests/thirdparty (umqtt: its PyPI
-    releases are sdists pip cannot install)."""
+def thirdparty(name, module):
+    """The package directory of a MicroPython library to copy onto the board (one that holds
+    module, not only the stubs' .pyi): installed into .venv by requirements-dev.txt (microdot), else
+    the copy in host_tests/thirdparty (umqtt: its PyPI releases are sdists pip cannot install)."""
     import importlib.util
 
     spec = importlib.util.find_spec(name)
-    if spec is not None and spec.submodule_search_locations:
-        return list(spec.submodule_search_locations)[0]
+    for d in list(spec.submodule_search_locations or []) if spec is not None else []:
+        if os.path.isfile(os.path.join(d, module)):
+            return d
     d = os.path.join(ROOT, "host_tests", "thirdparty", name)
-    if os.path.isdir(d):
+    if os.path.isfile(os.path.join(d, module)):
         return d
     pytest.skip("%s is not installed (make setup)" % name)
 
@@ -224,7 +225,7 @@ def test_ntp_time(runtime):
 
 def test_http_server_microdot():
     with example("http", "w5500", "micropython", "http_server.py", [py(HTTP_CLIENT)],
-                 [thirdparty("microdot")]) as (b, ns, ps):
+                 [thirdparty("microdot", "microdot.py")]) as (b, ns, ps):
         r = peer_result(ps[0])
         assert r["status"].startswith("HTTP/1.0 200"), r
         assert "bsdnet" in r["body"] and "10.7.0.1" in r["body"], r  # the page names the client
@@ -243,7 +244,7 @@ def test_mqtt_umqtt_simple():
             f.write(MOSQ_CONF)
         broker = ["mosquitto", "-c", conf]
         with example("mqtt", "w5500", "micropython", "mqtt_pubsub.py", [broker],
-                     [thirdparty("umqtt")]) as (b, ns, ps):
+                     [thirdparty("umqtt", "simple.py")]) as (b, ns, ps):
             # the board subscribes, then publishes its retained greeting: once seen, its
             # subscription is in place and a command reaches it
             sub = ns.run(["mosquitto_sub", "-h", HOST_IP, "-t", "bsdnet/hello", "-C", "1", "-W", str(T), "-v"],

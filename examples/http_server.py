@@ -1,0 +1,28 @@
+# A web page from microdot (a third-party web framework) over bsdnet: bsdnet.install() gives
+# microdot's asyncio.start_server the stack's; the interface task runs beside the server.
+import asyncio
+import board  # boards/<name>.py deployed as board.py: the chip, its pins and the addresses
+import bsdnet
+
+nic = board.interface()
+nic.active(True)
+nic.ifconfig((board.IP, board.NETMASK, board.GATEWAY, board.DNS))  # or ("192.168.1.50", "255.255.255.0", "192.168.1.1", "192.168.1.1")
+bsdnet.install()  # from here on asyncio.start_server and `import socket` are bsdnet's
+
+from microdot import Microdot  # noqa: E402
+
+app = Microdot()
+
+
+@app.route("/")
+async def index(request):
+    page = "<h1>bsdnet</h1><p>Hello %s, this is %s.</p>" % (request.client_addr[0], board.IP)
+    return page, 200, {"Content-Type": "text/html"}
+
+
+async def main():
+    asyncio.create_task(nic.run())  # the interface task: frames in, timers
+    await app.start_server(port=80)
+
+
+asyncio.run(main())

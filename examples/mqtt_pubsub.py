@@ -1,0 +1,30 @@
+# MQTT with umqtt.simple (micropython-lib) over bsdnet: subscribe to a command topic, greet, and
+# echo every command back. bsdnet.install() makes the stack the `socket` that umqtt imports; its
+# blocking reads drive the interface, so no asyncio is needed.
+import board  # boards/<name>.py deployed as board.py: the chip, its pins and the addresses
+import bsdnet
+
+BROKER = "10.7.0.1"  # edit: your MQTT broker (a dotted quad)
+
+nic = board.interface()
+nic.active(True)
+nic.ifconfig((board.IP, board.NETMASK, board.GATEWAY, board.DNS))  # or ("192.168.1.50", "255.255.255.0", "192.168.1.1", "192.168.1.1")
+bsdnet.install()  # from here on `import socket` is bsdnet's
+
+from umqtt.simple import MQTTClient  # noqa: E402  after install(): it imports socket
+
+client = MQTTClient("bsdnet-" + board.IP, BROKER)
+
+
+def on_message(topic, msg):
+    print("received", topic, msg)
+    client.publish(b"bsdnet/echo", msg)
+
+
+client.set_callback(on_message)
+client.connect()
+client.subscribe(b"bsdnet/cmd")
+client.publish(b"bsdnet/hello", ("board %s up" % board.IP).encode(), retain=True)
+print("mqtt: connected to", BROKER)
+while True:
+    client.wait_msg()  # blocks until a message comes; the read drives the interface meanwhile

@@ -1,12 +1,13 @@
 # A web page from microdot (a third-party web framework) over bsdnet: bsdnet.install() gives
 # microdot's asyncio.start_server the stack's; the interface task runs beside the server.
 import asyncio
-import board  # boards/<name>.py deployed as board.py: the chip, its pins and the addresses
+import board  # type: ignore[import-not-found]  # boards/<name>.py deployed as board.py: chip, pins, addresses
 import bsdnet
 
 nic = board.interface()
 nic.active(True)
-nic.ifconfig((board.IP, board.NETMASK, board.GATEWAY, board.DNS))  # or ("192.168.1.50", "255.255.255.0", "192.168.1.1", "192.168.1.1")
+# address, netmask, gateway, DNS: board.py's, or your own ("192.168.1.50", "255.255.255.0", "192.168.1.1", "8.8.8.8")
+nic.ifconfig((board.IP, board.NETMASK, board.GATEWAY, board.DNS))
 bsdnet.install()  # from here on asyncio.start_server and `import socket` are bsdnet's
 
 from microdot import Microdot  # noqa: E402

@@ -1,17 +1,18 @@
 # MQTT with umqtt.simple (micropython-lib) over bsdnet: subscribe to a command topic, greet, and
 # echo every command back. bsdnet.install() makes the stack the `socket` that umqtt imports; its
 # blocking reads drive the interface, so no asyncio is needed.
-import board  # boards/<name>.py deployed as board.py: the chip, its pins and the addresses
+import board  # type: ignore[import-not-found]  # boards/<name>.py deployed as board.py: chip, pins, addresses
 import bsdnet
 
 BROKER = "10.7.0.1"  # edit: your MQTT broker (a dotted quad)
 
 nic = board.interface()
 nic.active(True)
-nic.ifconfig((board.IP, board.NETMASK, board.GATEWAY, board.DNS))  # or ("192.168.1.50", "255.255.255.0", "192.168.1.1", "192.168.1.1")
+# address, netmask, gateway, DNS: board.py's, or your own ("192.168.1.50", "255.255.255.0", "192.168.1.1", "8.8.8.8")
+nic.ifconfig((board.IP, board.NETMASK, board.GATEWAY, board.DNS))
 bsdnet.install()  # from here on `import socket` is bsdnet's
 
-from umqtt.simple import MQTTClient  # noqa: E402  after install(): it imports socket
+from umqtt.simple import MQTTClient  # type: ignore[import-untyped]  # noqa: E402  after install(): it imports socket
 
 client = MQTTClient("bsdnet-" + board.IP, BROKER)
 

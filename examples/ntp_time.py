@@ -2,14 +2,15 @@
 import asyncio
 import struct
 import time
-import board  # boards/<name>.py deployed as board.py: the chip, its pins and the addresses
+import board  # type: ignore[import-not-found]  # boards/<name>.py deployed as board.py: chip, pins, addresses
 from bsdnet import socket
 
 NTP_SERVER = "10.7.0.1"  # edit: your NTP server (a dotted quad)
 
 nic = board.interface()
 nic.active(True)
-nic.ifconfig((board.IP, board.NETMASK, board.GATEWAY, board.DNS))  # or ("192.168.1.50", "255.255.255.0", "192.168.1.1", "192.168.1.1")
+# address, netmask, gateway, DNS: board.py's, or your own ("192.168.1.50", "255.255.255.0", "192.168.1.1", "8.8.8.8")
+nic.ifconfig((board.IP, board.NETMASK, board.GATEWAY, board.DNS))
 
 # NTP counts seconds from 1900; time.gmtime() from 1970 or, on some MicroPython ports, 2000
 NTP_DELTA = 2208988800 if time.gmtime(0)[0] == 1970 else 3155673600

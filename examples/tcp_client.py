@@ -1,14 +1,15 @@
 # An asyncio TCP client: connect to a server, send lines, print the answers; the interface task
 # (nic.run()) runs beside it and keeps the board answering (ARP, ping) once the client is done.
 import asyncio
-import board  # boards/<name>.py deployed as board.py: the chip, its pins and the addresses
+import board  # type: ignore[import-not-found]  # boards/<name>.py deployed as board.py: chip, pins, addresses
 from bsdnet import streams
 
 SERVER = ("10.7.0.1", 5000)  # edit: the TCP server to talk to
 
 nic = board.interface()
 nic.active(True)
-nic.ifconfig((board.IP, board.NETMASK, board.GATEWAY, board.DNS))  # or ("192.168.1.50", "255.255.255.0", "192.168.1.1", "192.168.1.1")
+# address, netmask, gateway, DNS: board.py's, or your own ("192.168.1.50", "255.255.255.0", "192.168.1.1", "8.8.8.8")
+nic.ifconfig((board.IP, board.NETMASK, board.GATEWAY, board.DNS))
 
 
 async def client():

@@ -3,7 +3,7 @@ import asyncio
 import gc
 import json
 import time
-import board  # boards/<name>.py deployed as board.py: the chip, its pins and the addresses
+import board  # type: ignore[import-not-found]  # boards/<name>.py deployed as board.py: chip, pins, addresses
 from bsdnet import socket
 
 COLLECTOR = ("10.7.0.1", 5005)  # edit: where the readings go
@@ -11,7 +11,8 @@ PERIOD_S = 2
 
 nic = board.interface()
 nic.active(True)
-nic.ifconfig((board.IP, board.NETMASK, board.GATEWAY, board.DNS))  # or ("192.168.1.50", "255.255.255.0", "192.168.1.1", "192.168.1.1")
+# address, netmask, gateway, DNS: board.py's, or your own ("192.168.1.50", "255.255.255.0", "192.168.1.1", "8.8.8.8")
+nic.ifconfig((board.IP, board.NETMASK, board.GATEWAY, board.DNS))
 
 
 def read_sensor():

@@ -821,8 +821,8 @@ def main(argv=None):
                          "RPI_PICO.uf2)")
     ap.add_argument("--main", metavar="FILE",
                     help="FILE is the board's application instead of firmware/main.py: it imports `board` and brings "
-                         "the interface up at --ip itself (rp2040: boots with FILE as /main.py, e.g. the W5500_EVB_PICO "
-                         "firmware with tools/rp2040/ref_main.py, --chip w5500)")
+                         "the interface up at --ip itself (rp2040: boots with FILE as /main.py, e.g. the "
+                         "W5500_EVB_PICO firmware with tools/rp2040/ref_main.py, --chip w5500)")
     ap.add_argument("--lib", metavar="DIR", action="append", default=[],
                     help="with --main: a package directory copied to the board's /lib (importable by FILE)")
     ap.add_argument("--main-ready", metavar="TEXT",

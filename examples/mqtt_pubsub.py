@@ -3,6 +3,9 @@
 # blocking reads drive the interface, so no asyncio is needed.
 import board  # type: ignore[import-not-found]  # boards/<name>.py deployed as board.py: chip, pins, addresses
 import bsdnet
+from bsdnet import tcp_subr
+
+tcp_subr.tcp_init()  # TCP's buffers first, while the heap is in one piece (a Pico finds no room for them later)
 
 BROKER = "10.7.0.1"  # edit: your MQTT broker (a dotted quad)
 

@@ -7,6 +7,7 @@
 #   await b.serve()              # the firmware, forever
 #   b.stats()                    # dict: the interface's counters (+ "arp_entries")
 #
+# vm_main_file() runs a --main FILE instead, with tools/emuboard.py as its `board`.
 # app="main" runs firmware/main.py's start()/serve() on bsdnet.netif over the chip emulator
 # tools/emu/<chip>.py. app="echo" is a stand-in with no stack at all: a responder on the wire
 # that answers ARP requests and ICMP echo requests for its address (used to test the TAP, the wire

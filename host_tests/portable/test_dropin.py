@@ -7,7 +7,7 @@ import ptest
 import netfix
 import tcpfix
 from bsdnet import socket, route
-from bsdnet.errno import ENETDOWN, EINVAL, EOPNOTSUPP
+from bsdnet.errno import ENETDOWN, EINVAL, EOPNOTSUPP, ENOPROTOOPT
 
 _NAMES = ("socket", "usocket", "select", "uselect")
 
@@ -89,6 +89,13 @@ def test_install_puts_the_stack_in_sys_modules():
             assert s2 is not socket
         ai = usocket.getaddrinfo("10.7.0.1", 1883)
         assert ai[0][-1] == ("10.7.0.1", 1883) and len(ai[0]) == 5, ai
+        s = usocket.socket()  # socket.socket(af, type, proto) defaults, as libraries call it
+        try:
+            # an option the stack does not have: a clear error, not silence
+            e = ptest.raises(OSError, s.setsockopt, usocket.SOL_SOCKET, 8, 4096)  # SO_RCVBUF
+            assert e.args[0] == ENOPROTOOPT and "not supported" in e.args[1], e.args
+        finally:
+            s.close()
     finally:
         _restore(saved)
 

@@ -2,6 +2,10 @@
 # asyncio's open_connection/start_server (MicroPython's asyncio would wait on the runtime's own
 # sockets; the webassembly VM's has none). MicroPython looks sys.modules up before its built-in
 # modules, so a module object put there is what `import socket` finds from then on.
+# asyncio: the firmware's own streams would run over our sockets too (its select.poll calls the
+# socket's ioctl), but they would learn of new data only when the interface task's sleep ends and
+# spin on ioctl meanwhile; bsdnet.streams wait on the flag the protocol sets. The VM's asyncio has
+# no streams at all.
 import sys
 import asyncio  # before `select` is replaced: asyncio's core keeps the runtime's poll for its own waits
 from .compat import MICROPYTHON

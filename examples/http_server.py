@@ -3,6 +3,9 @@
 import asyncio
 import board  # type: ignore[import-not-found]  # boards/<name>.py deployed as board.py: chip, pins, addresses
 import bsdnet
+from bsdnet import tcp_subr
+
+tcp_subr.tcp_init()  # TCP's buffers first, while the heap is in one piece (a Pico finds no room for them later)
 
 nic = board.interface()
 nic.active(True)

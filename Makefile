@@ -12,7 +12,7 @@ STAMP := build/.stamp
 
 setup: $(STAMP)-apt $(STAMP)-venv $(STAMP)-npm $(STAMP)-stubs
 
-$(STAMP)-apt:
+$(STAMP)-apt: Makefile
 	@mkdir -p build
 	@missing=""; for p in $(APT_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \

@@ -41,7 +41,12 @@ def set_clock(t):
 
 
 async def sync():
-    set_clock(await ntp_time())  # a real application would sync again now and then
+    while True:
+        try:
+            set_clock(await ntp_time())
+            return  # a real application would sync again now and then
+        except OSError as e:  # no answer within 5 s (ETIMEDOUT): ask again
+            print("ntp:", e)
 
 
 async def main():

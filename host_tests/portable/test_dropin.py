@@ -103,11 +103,11 @@ def test_install_puts_the_stack_in_sys_modules():
 def test_tls_asked_of_the_asyncio_calls_is_refused():
     from bsdnet import dropin
 
-    e = ptest.raises(OSError, tcpfix_run, dropin.open_connection("10.7.0.1", 443, ssl=True))
+    e = ptest.raises(OSError, _run_until_it_waits, dropin.open_connection("10.7.0.1", 443, ssl=True))
     assert e.args[0] == EOPNOTSUPP, e.args
 
 
-def tcpfix_run(coro):
+def _run_until_it_waits(coro):
     """Run a coroutine that raises before its first wait (no event loop needed)."""
     try:
         coro.send(None)

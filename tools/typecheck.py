@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Type check the device code (lib/, firmware/, boards/) against the MicroPython stubs of each port.
+"""Type check the device code (lib/, firmware/, boards/, examples/) against the MicroPython stubs of each port.
 
 The rp2 and esp32 stub packages both install `machine.pyi`, so each goes to its own folder
 (build/stubs/<port>, made by `make setup`) and mypy runs once per port with that folder as its
@@ -10,7 +10,7 @@ import subprocess
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-OURS = ("lib/", "firmware/", "boards/")
+OURS = ("lib/", "firmware/", "boards/", "examples/")
 
 
 def check(port):
@@ -20,7 +20,7 @@ def check(port):
         return 1
     # firmware/ is the board's root directory: its modules import one another by bare name
     env = dict(os.environ, MYPYPATH=os.pathsep.join([stubs, os.path.join(ROOT, "lib"), os.path.join(ROOT, "firmware")]))
-    targets = [d for d in ("lib/bsdnet", "firmware", "boards") if os.path.isdir(os.path.join(ROOT, d))
+    targets = [d for d in ("lib/bsdnet", "firmware", "boards", "examples") if os.path.isdir(os.path.join(ROOT, d))
                and any(f.endswith(".py") for _, _, fs in os.walk(os.path.join(ROOT, d)) for f in fs)]
     cmd = [sys.executable, "-m", "mypy", "--custom-typeshed-dir", stubs, "--python-version", "3.11",
            "--no-error-summary", "--no-incremental", "--cache-dir", os.devnull,

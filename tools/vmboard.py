@@ -6,7 +6,9 @@
 #   b.chip                       # the wire side: chip.deliver(frame), chip.on_transmit = fn(frame)
 #   await b.serve()              # the firmware, forever
 #   b.stats()                    # dict: the interface's counters (+ "arp_entries")
+#   b.boot                       # the firmware's boot line (firmware/main.py boot_line), None for echo
 #
+# vm_main_file() runs a --main FILE instead, with tools/emuboard.py as its `board`.
 # app="main" runs firmware/main.py's start()/serve() on bsdnet.netif over the chip emulator
 # tools/emu/<chip>.py. app="echo" is a stand-in with no stack at all: a responder on the wire
 # that answers ARP requests and ICMP echo requests for its address (used to test the TAP, the wire
@@ -149,6 +151,7 @@ class Board:
         self.app = app
         self.nic = None
         self.fw = None
+        self.boot = None
         if app == "echo":
             if ip == "dhcp":
                 raise ValueError("the echo app needs a static address")
@@ -165,6 +168,7 @@ class Board:
 
         self.fw = fw
         fw.start(self.nic, ip, mask, self.gateway, "0.0.0.0", tuple(groups), hostname)  # the echo service joins groups
+        self.boot = fw.boot_line(self.nic, "hostboard", chip, "dhcp" if ip == "dhcp" else "static")
 
     async def serve(self):
         if self.fw is None:
@@ -217,6 +221,8 @@ async def vm_main(chip, ip, mask, gateway, mac, app="main", poll_ms=100, groups=
 
     board.chip.on_transmit = tx
     task = asyncio.create_task(board.serve())
+    if board.boot:
+        io.boot(board.boot)
     io.ready(mac_str(board.mac))
     try:
         while not io.stopping():
@@ -225,6 +231,9 @@ async def vm_main(chip, ip, mask, gateway, mac, app="main", poll_ms=100, groups=
                 if h is None:
                     break
                 board.chip.deliver(unhexlify(h))
+            cable = io.link()
+            if cable is not None:
+                board.chip.set_link(cable == "1")  # the host board pulled or plugged the cable
             if io.stats_wanted():
                 io.stats(json.dumps(board.stats()))
             await io.wait(poll_ms)
@@ -232,3 +241,53 @@ async def vm_main(chip, ip, mask, gateway, mac, app="main", poll_ms=100, groups=
         io.stats(json.dumps(board.stats()))
         board.stop()
         task.cancel()
+
+
+async def vm_main_file(chip, ip, mask, gateway, mac, path, poll_ms=20):
+    """--main FILE inside the MicroPython VM: FILE runs as __main__ with tools/emuboard.py as its
+    `board`. While FILE blocks (a socket call, a loop of its own), frames cross in the interface's
+    poll: vmboard_io.pump() reads what the host sent without the JS event loop; once FILE returns (or
+    hands its coroutine to asyncio.run, which the VM lacks: it becomes a task here), this loop relays."""
+    import binascii
+    import json
+    import sys
+    import vmboard_io as io
+    import emuboard
+
+    blocking = [True]
+
+    def relay(c):
+        io.pump()
+        if io.stopping() and blocking[0]:
+            raise SystemExit  # FILE is blocked in a call of its own: end it there
+        if io.stats_wanted():
+            io.stats(json.dumps(emuboard.stats()))
+        for _ in range(64):
+            h = io.recv()
+            if h is None:
+                break
+            c.deliver(binascii.unhexlify(h))
+
+    def tx(frame):
+        io.send(binascii.hexlify(frame).decode())
+
+    emuboard.configure(chip, ip, mask, gateway, mac_bytes(mac) if mac else default_mac(ip), relay, tx)
+    sys.modules["board"] = emuboard
+    if not hasattr(asyncio, "run"):
+        asyncio.run = asyncio.create_task
+    io.ready(mac_str(mac_bytes(mac) if mac else default_mac(ip)))
+    g = {"__name__": "__main__", "__file__": path}
+    with open(path) as f:
+        src = f.read()
+    try:
+        exec(compile(src, path, "exec"), g)
+    except SystemExit:
+        pass
+    blocking[0] = False
+    while not io.stopping():
+        if emuboard.chip is not None:
+            relay(emuboard.chip)
+        elif io.stats_wanted():
+            io.stats("{}")
+        await io.wait(poll_ms)
+    io.stats(json.dumps(emuboard.stats()))

@@ -11,7 +11,7 @@ BCAST = b"\xff\xff\xff\xff\xff\xff"
 
 
 class FakeDev:
-    """The driver contract (init, mac, link_up, recv_into, send, pending, counters) over two queues."""
+    """The driver contract (init, mac, link_up, link_status, recv_into, send, pending, counters) over two queues."""
 
     def __init__(self, mac=BOARD_MAC):
         self.mac = mac
@@ -24,8 +24,13 @@ class FakeDev:
     def init(self):
         pass
 
+    link_event = False
+
     def link_up(self):
         return self.link
+
+    def link_status(self):
+        return 7 if self.link else 0  # up, 100M, full duplex
 
     def pending(self):
         return bool(self.rxq)

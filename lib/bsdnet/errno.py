@@ -4,6 +4,7 @@
 # EDESTADDRREQ, ...), and const() here costs nothing per use.
 from .compat import const
 
+ENOENT = const(2)
 ESRCH = const(3)
 EBADF = const(9)
 EAGAIN = const(11)

@@ -14,8 +14,10 @@ from . import if_ether
 from . import ip_input
 from . import stats
 from .stats import stat_inc, stat_add, IFS_NAMES
+from .errno import ENETDOWN
 import sys
 from . import route
+from .if_link import LinkWatch, link_text
 # counter indices in bsdnet.stats (private consts: no RAM at run time)
 _IFS_IPACKETS = const(0)
 _IFS_IBYTES = const(1)
@@ -23,7 +25,8 @@ _IFS_OPACKETS = const(2)
 _IFS_OBYTES = const(3)
 _IFS_OERRORS = const(5)
 _IFS_IQDROPS = const(6)
-_IFS_N = const(9)
+_IFS_ONOLINK = const(11)
+_IFS_N = const(12)
 _MBS_GETS = const(0)
 _MBS_FREES = const(1)
 _MBS_DROPS = const(2)
@@ -32,6 +35,10 @@ _MBS_MIN_FREE = const(5)
 
 _NO_DEADLINE = const(-1)
 _INTR_RECHECK_MS = const(1000)
+# status() with no argument, as network.WIZNET5K answers it
+STAT_LINK_DOWN = const(0)
+STAT_LINK_UP = const(1)  # the cable is in, the interface is not active
+STAT_ACTIVE = const(2)  # the cable is in and the interface is active
 
 
 class Interface:
@@ -43,10 +50,12 @@ class Interface:
         self.lladdr = bytearray(6)
         self.ifstat = [0] * _IFS_N  # this interface's counters (stats.IFS_*)
         self.arp = if_ether.ArpTable(self)
+        self.link = False  # the link as last read (if_link): if_output and the socket layer look here
+        self.linkw = LinkWatch(self)
         self.ipintr = ip_input.ip_input  # a plain function on the instance: calling it does not allocate
         # objects with next_timeout(now) -> tick or -1, and timeout(now): this interface's ARP, then
         # the protocols' (route.pr_timers: TCP's, once tcp_init() has run)
-        self._timers = [self.arp]
+        self._timers = [self.arp, self.linkw]
         self._flag = Flag()
         self._clock = None  # the task that sets _flag at the next deadline (interrupt mode)
         self._clock_at = 0
@@ -81,6 +90,7 @@ class Interface:
                 mc.program(self.dev)  # the chip's multicast filter, after init() reset it
             if self.intr is not None:
                 self.intr.irq(self._isr, trigger=self.intr.IRQ_FALLING)
+            self.linkw.start()
             self.up = True
             route.if_attach(self)
         elif not on and self.up:
@@ -88,14 +98,27 @@ class Interface:
             if self.intr is not None:
                 self.intr.irq(None)
             self.up = False
+            self.linkw.stop()
             self.arp.flush()
         return None
 
     def isconnected(self):
-        return self.up and self.ia.configured and self.dev.link_up()
+        """Active, an address configured, and the link up (read from the PHY now)."""
+        return self.up and self.ia.configured and bool(self._link_now() & 1)
 
-    def status(self):
-        return {"up": self.up, "link": self.up and self.dev.link_up(), "configured": self.ia.configured}
+    def status(self, param=None):
+        """As network.WIZNET5K: STAT_LINK_DOWN (0), STAT_LINK_UP (1: not active) or STAT_ACTIVE (2).
+        status('link'): the link as text, 'up 100M full' or 'down'."""
+        s = self._link_now()
+        if param is None:
+            return STAT_LINK_DOWN if not s & 1 else STAT_ACTIVE if self.up else STAT_LINK_UP
+        if param == "link":
+            return link_text(s)
+        raise ValueError("unknown status param %r (give 'link' or nothing)" % (param,))
+
+    def _link_now(self):
+        """The link_status() bits read now; an active interface logs and counts a change (if_link)."""
+        return self.linkw.check(ticks_ms()) if self.up else self.dev.link_status() & 7
 
     def config(self, key):
         if key == "mac":
@@ -212,13 +235,20 @@ class Interface:
 
     # --- output -------------------------------------------------------------------------
     def if_output(self, m):
-        """Hand a complete frame (m.off at the Ethernet header) to the chip; always frees m."""
+        """Hand a complete frame (m.off at the Ethernet header) to the chip; always frees m. With the
+        link down nothing reaches the chip: counted (onolink), the sender learns ENETDOWN."""
+        if not self.link:
+            stat_inc(self.ifstat, _IFS_ONOLINK)
+            if_ether.arp_error[0] = ENETDOWN
+            mbuf.m_free(m)
+            return False
         ok = self.dev.send(m.buf[m.off:m.off + m.len] if m.off else m.buf, m.len)
         if ok:
             stat_inc(self.ifstat, _IFS_OPACKETS)
             stat_add(self.ifstat, _IFS_OBYTES, m.len)
         else:
             stat_inc(self.ifstat, _IFS_OERRORS)
+            self.linkw.due = True  # the chip refused it (the W5500 does with the link down): look now
         mbuf.m_free(m)
         return ok
 
@@ -234,13 +264,15 @@ class Interface:
         return d
 
     def stats_keys(self):
-        return ["if", "dev"] + [t[0] for t in stats.TABLES] + ["tcp_conns", "mbuf"]
+        return ["if", "dev", "link"] + [t[0] for t in stats.TABLES] + ["tcp_conns", "mbuf"]
 
     def _stats1(self, key):
         if key == "if":
             return stats.stat_dict(self.ifstat, IFS_NAMES)
         if key == "dev":
             return self.dev.counters()
+        if key == "link":
+            return link_text(self.linkw.state) if self.up else "down"
         if key == "tcp_conns":
             return _tcp_conns()
         if key == "mbuf":

@@ -26,6 +26,7 @@ ETHER_MAX_FRAME = const(1514)  # without FCS
 RX_BATCH = const(8)  # frames drained per wake-up before timers get a turn
 POLL_MIN_MS = const(1)  # adaptive poll interval when no interrupt pin is wired
 POLL_MAX_MS = const(20)
+LINK_POLL_MS = const(1000)  # the PHY's link state is read this often (if_link; never per frame)
 
 # --- ARP (if_ether.py) ---
 ARP_TABLE_SIZE = const(8)

@@ -119,6 +119,17 @@ def getaddrinfo(host, port, af=0, type=0, proto=0, flags=0):
     return [(AF_INET, type or SOCK_STREAM, proto, "", (inet_ntoa(a), port))]
 
 
+def drive(now):
+    """One round of a blocking wait: poll every interface; the frames read (0: the caller may
+    sleep a little). ENETDOWN when no interface is up: nothing could ever arrive."""
+    if not route.ifnet:
+        raise OSError(ENETDOWN, "no interface is up")
+    busy = 0
+    for ifp in route.ifnet:
+        busy += ifp.poll(now)
+    return busy
+
+
 def _is_ours(addr):
     for ifp in route.ifnet:
         if ifp.ia.is_ours(addr, 0):
@@ -199,15 +210,10 @@ class socket(IOBase):
             raise OSError(EAGAIN, "%s would block (non-blocking socket)" % what)
         start = ticks_ms()
         while not ready(self):
-            if not route.ifnet:
-                raise OSError(ENETDOWN, "no interface is up")
             now = ticks_ms()
             if t > 0 and ticks_diff(now, start) >= t:
                 raise OSError(ETIMEDOUT, "%s: timed out after %d ms" % (what, t))
-            busy = 0
-            for ifp in route.ifnet:
-                busy += ifp.poll(now)
-            if not busy and not ready(self):
+            if not drive(now) and not ready(self):
                 sleep_ms(1)
 
     async def _await(self, ready, what):
@@ -300,9 +306,14 @@ class socket(IOBase):
         n = _bytes_like(data)
         self._pr.send_all(self, data, n)
 
-    def write(self, data):
-        """As MicroPython's stream write: everything on a blocking socket, what fits otherwise."""
-        n = _bytes_like(data)
+    def write(self, data, n=-1):
+        """As MicroPython's stream write(buf[, max_len]): everything (the first n bytes) on a
+        blocking socket, what fits otherwise (None when nothing does)."""
+        k = _bytes_like(data)
+        if n < 0 or n > k:
+            n = k
+        elif n < k:
+            data = memoryview(data)[:n]
         if self._timeout == 0 or self.type != SOCK_STREAM:
             try:
                 return self._pr.send_some(self, data, n)
@@ -379,11 +390,19 @@ class socket(IOBase):
         return bytes(out)
 
     def readline(self, limit=-1):
-        """A line with its b"\\n" (or what was left at the end of the stream)."""
+        """A line with its b"\\n" (or what was left at the end of the stream). Non-blocking, as
+        MicroPython's stream readline: what has arrived of the line, None if nothing has."""
         out = bytearray()
         b1 = bytearray(1)
         while limit < 0 or len(out) < limit:
-            if not self.recv_into(b1, 1):
+            try:
+                if not self.recv_into(b1, 1):
+                    break
+            except OSError as e:
+                if e.args[0] != EAGAIN:
+                    raise
+                if not out:
+                    return None
                 break
             out.append(b1[0])
             if b1[0] == 10:
@@ -753,6 +772,8 @@ class _DgramUsrreqs:
             raise OSError(EHOSTUNREACH if route.ifnet else ENETDOWN, "no route to %s" % inet_ntoa(fa))
         if not so._bcast and ifp.ia.is_broadcast(fa, 0):
             raise OSError(EACCES, "sending to a broadcast address needs SO_BROADCAST")
+        if not ifp.link:
+            raise OSError(ENETDOWN, "link is down: datagram of %d bytes not sent" % n)
         if so._raw:
             err = rip_output(ifp, inp, data, n, fa, 0, ticks_ms(), so._hdrincl)
         else:

@@ -178,9 +178,12 @@ _IFS_OERRORS = const(5)
 _IFS_IQDROPS = const(6)  # frames left in the chip: the pool had no cluster
 _IFS_NOPROTO = const(7)
 _IFS_NOTFORUS = const(8)
-_IFS_N = const(9)
+_IFS_LINKDOWNS = const(9)  # link changes (if_link): down, including a drop seen only by a latch
+_IFS_LINKUPS = const(10)
+_IFS_ONOLINK = const(11)  # frames not sent: the link was down
+_IFS_N = const(12)
 IFS_NAMES = (
-    "ipackets ibytes opackets obytes ierrors oerrors iqdrops noproto notforus"
+    "ipackets ibytes opackets obytes ierrors oerrors iqdrops noproto notforus linkdowns linkups onolink"
 )
 
 # --- the mbuf pool (mbuf.py) ---

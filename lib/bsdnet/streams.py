@@ -2,7 +2,7 @@
 #     server = await streams.start_server(cb, host, port)      # cb(reader, writer) per connection
 #     reader, writer = await streams.open_connection(host, port)
 # One Stream object is both reader and writer (as in MicroPython): read, readinto, readexactly,
-# readline, write, drain, close, wait_closed, get_extra_info, plus awrite (write and drain in one,
+# readline, write, drain, close, wait_closed, aclose, get_extra_info, plus awrite (write and drain in one,
 # sending straight from the caller's buffer).
 #
 # Memory: a stream's receive buffer (rbufsize bytes) is made on the first buffered read (read,
@@ -288,6 +288,10 @@ class Stream:
         t = self._closer
         if t is not None:
             await t
+
+    async def aclose(self):
+        """close() and wait_closed() in one (MicroPython's aclose)."""
+        await self.wait_closed()
 
     async def __aenter__(self):
         return self

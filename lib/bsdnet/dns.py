@@ -140,8 +140,8 @@ class _Query:
         k = len(self.servers)
         if self.n >= tries * k:
             stat_inc(dnsstat, _DNSS_TIMEOUTS)
-            raise OSError(ETIMEDOUT, "DNS: no answer for %s from %s (%d queries)" % (
-                self.name, ", ".join(self.servers), self.n))
+            raise OSError(ETIMEDOUT, "DNS: no answer for %s from %s (%d queries%s)" % (
+                self.name, ", ".join(self.servers), self.n, "; last: " + self.last if self.last else ""))
         self.srv = self.servers[self.n % k]
         self.n += 1
         self.close()
@@ -190,6 +190,7 @@ class _Query:
         r = _answer(b, n, self.qend, (b[6] << 8) | b[7])
         if r is None:
             stat_inc(dnsstat, _DNSS_BAD)
+            self.last = "%s: a malformed answer" % self.srv
             return False
         if r < 0:
             raise OSError(EAI_NONAME, "no address (A record) for %s (from %s)" % (self.name, self.srv))

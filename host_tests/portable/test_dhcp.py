@@ -86,6 +86,8 @@ def reply(m, mtype, yiaddr=OFFERED, server=SERVER, lease=120, t1=None, t2=None, 
 
 
 class Clock:
+    """A fake clock from now on (made after the client, whose first action is due at its making)."""
+
     def __init__(self):
         self.t = ticks_ms()
 
@@ -116,8 +118,8 @@ def bind(nic, dev, c, clk, **kw):
 
 def test_lease_exchange_probes_and_configures():
     nic, dev = setup()
-    clk = Clock()
     c = dhcp.DhcpClient(nic, hostname="bsdnet")
+    clk = Clock()
     c.step(clk())
     ((dst, dmac, m),) = sent_dhcp(dev)
     assert dst == "255.255.255.255" and dmac == BCAST
@@ -156,8 +158,8 @@ def test_lease_exchange_probes_and_configures():
 
 def test_renew_at_t1_unicast_then_rebind_at_t2_then_expiry():
     nic, dev = setup()
-    clk = Clock()
     c = dhcp.DhcpClient(nic)
+    clk = Clock()
     bind(nic, dev, c, clk, lease=100, t1=50, t2=80)
     dev.sent.clear()
     c.step(clk(47500))  # the lease counts from the ACK, before the probes' second
@@ -186,8 +188,8 @@ def test_renew_at_t1_unicast_then_rebind_at_t2_then_expiry():
 
 def test_renew_ack_extends_the_lease():
     nic, dev = setup()
-    clk = Clock()
     c = dhcp.DhcpClient(nic)
+    clk = Clock()
     bind(nic, dev, c, clk, lease=100, t1=50, t2=80)
     c.step(clk(49500))
     feed(nic, dev, c, clk(5), arp_frame(ah.ARPOP_REPLY, HOST_MAC, SERVER, BOARD_MAC, OFFERED, dst=BOARD_MAC))
@@ -202,8 +204,8 @@ def test_renew_ack_extends_the_lease():
 
 def test_nak_restarts_and_a_foreign_servers_nak_does_not():
     nic, dev = setup()
-    clk = Clock()
     c = dhcp.DhcpClient(nic)
+    clk = Clock()
     c.step(clk())
     ((_, _, d),) = sent_dhcp(dev)
     feed(nic, dev, c, clk(10), reply(d, 2))
@@ -219,8 +221,8 @@ def test_nak_restarts_and_a_foreign_servers_nak_does_not():
 
 def test_decline_when_the_probe_is_answered():
     nic, dev = setup()
-    clk = Clock()
     c = dhcp.DhcpClient(nic)
+    clk = Clock()
     c.step(clk())
     ((_, _, d),) = sent_dhcp(dev)
     feed(nic, dev, c, clk(10), reply(d, 2))
@@ -242,8 +244,8 @@ def test_decline_when_the_probe_is_answered():
 
 def test_another_hosts_probe_for_the_address_is_a_conflict():
     nic, dev = setup()
-    clk = Clock()
     c = dhcp.DhcpClient(nic)
+    clk = Clock()
     c.step(clk())
     ((_, _, d),) = sent_dhcp(dev)
     feed(nic, dev, c, clk(10), reply(d, 2))
@@ -257,8 +259,8 @@ def test_another_hosts_probe_for_the_address_is_a_conflict():
 
 def test_init_reboot_asks_for_the_last_address():
     nic, dev = setup()
-    clk = Clock()
     c = dhcp.DhcpClient(nic, addr="10.7.0.77")
+    clk = Clock()
     c.step(clk())
     ((dst, _, r),) = sent_dhcp(dev)
     o = options(r)
@@ -274,8 +276,8 @@ def test_init_reboot_asks_for_the_last_address():
 
 def test_retransmissions_back_off_with_jitter():
     nic, dev = setup()
-    clk = Clock()
     c = dhcp.DhcpClient(nic)
+    clk = Clock()
     c.step(clk())
     sent_dhcp(dev)
     at = [0]
@@ -293,8 +295,8 @@ def test_retransmissions_back_off_with_jitter():
 
 def test_hostile_replies_are_counted_and_change_nothing():
     nic, dev = setup()
-    clk = Clock()
     c = dhcp.DhcpClient(nic)
+    clk = Clock()
     c.step(clk())
     ((_, _, d),) = sent_dhcp(dev)
     bad = [

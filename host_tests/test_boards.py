@@ -141,14 +141,14 @@ def test_setup_with_dhcp_hands_start_the_hostname(board_files, monkeypatch, caps
                                                     DNS="0.0.0.0", HOSTNAME="b2", MCAST_GROUPS=("239.1.2.3",)))
     got = []
 
-    def start(nic, ip, mask, gateway="0.0.0.0", dns="0.0.0.0", groups=(), hostname=None):
-        got.append((ip, mask, gateway, dns, groups, hostname))
+    def start(nic, ip, mask, gateway="0.0.0.0", dns="0.0.0.0", groups=(), hostname=None, lookup=False):
+        got.append((ip, mask, gateway, dns, groups, hostname, lookup))
         nic.active(True)
         nic.ifconfig(("10.7.0.9", "255.255.255.0", "10.7.0.1", "0.0.0.0"))  # as a lease would
         return nic
 
     monkeypatch.setattr(main, "start", start)
     nic, lines = _setup(capsys)
-    assert got == [("dhcp", None, "0.0.0.0", "0.0.0.0", ("239.1.2.3",), "b2")]
+    assert got == [("dhcp", None, "0.0.0.0", "0.0.0.0", ("239.1.2.3",), "b2", False)]  # no LOOKUP: off
     assert len(lines) == 1 and " on pico2_w5500 (W5500): 10.7.0.9/24 dhcp, link up 100M full" in lines[0], lines
     nic.active(False)

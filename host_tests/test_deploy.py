@@ -76,7 +76,7 @@ def make_deploy(link, ip):
     return dt, out
 
 
-def http_get(ns, timeout_s):
+def http_get(ns, timeout_s, b=None):
     """GET / from Linux until it answers (the board may still be booting); (seconds, body)."""
     t = time.monotonic()
     last = None
@@ -85,7 +85,8 @@ def http_get(ns, timeout_s):
         if last.returncode == 0:
             return time.monotonic() - t, last.stdout
         time.sleep(1)
-    pytest.fail("no HTTP answer from %s within %d s: %s" % (BOARD_IP, timeout_s, last and last.stderr))
+    pytest.fail("no HTTP answer from %s within %d s: %s\n%s" % (BOARD_IP, timeout_s, last and last.stderr,
+                                                               board_tail(b, 60) if b else ""))
 
 
 @contextlib.contextmanager
@@ -137,7 +138,7 @@ def check_deploy(ip_mode, capsys, around=None):
             b.wait_ready(120)  # ARP answered: main.py brought the interface up
         except RuntimeError as e:
             pytest.fail(str(e))
-        t_http, body = http_get(b.ns, 60)
+        t_http, body = http_get(b.ns, 60, b)
         boot_to_http = time.monotonic() - t0
         assert "<h1>bsdnet at %s</h1>" % BOARD_IP in body, body[:500]
         p = b.ns.run(["ping", "-c", "3", "-i", "0.2", "-W", "5", BOARD_IP], timeout=30, check=False)
@@ -149,19 +150,46 @@ def check_deploy(ip_mode, capsys, around=None):
         fresh = [x for x in out2.splitlines() if x.startswith("Up to date: ")]
         staged = sum(len(f) for _, _, f in os.walk(os.path.join(ROOT, "build", "deploy", "pico_w5500")))
         assert "removed" not in out2 and len(fresh) == staged and len(copied) == 3, out2  # lib, config.py, main.py
-        http_get(b.ns, 120)
+        http_get(b.ns, 120, b)
         with capsys.disabled():
             print("\ndeploy pico_w5500 IP=%s: %.1f s first, %.1f s again (nothing copied); boot to HTTP %.1f s wall"
                   % (ip_mode, t_deploy, t_again, boot_to_http))
 
 
 _MISSING = netns_missing(("ip", "ping", "curl"))
+_NO_DNSMASQ = None if shutil.which("dnsmasq") else "dnsmasq is not installed (make setup)"
 
 
 @pytest.mark.skipif(_MISSING is not None, reason=_MISSING or "")
 def test_deploy_static(capsys):
     _needs_pico()
     check_deploy(BOARD_IP + "/24", capsys)
+
+
+@contextlib.contextmanager
+def _dnsmasq(ns):
+    """dnsmasq on the host board's TAP, leasing BOARD_IP only (the address `ready` waits for)."""
+    from dnsmasq import Dnsmasq
+
+    tmp = tempfile.mkdtemp(prefix="bsdnet-deploy-dhcp")
+    d = None
+    try:
+        d = Dnsmasq(ns, tmp, pool="%s,%s" % (BOARD_IP, BOARD_IP))
+        yield d
+        leased = [x for x in d.lease_lines() if len(x) > 2 and x[2] == BOARD_IP]
+        assert leased, "dnsmasq leased nothing:\n" + d.text()[-2000:]
+    finally:
+        if d is not None:
+            d.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+@pytest.mark.skipif((_MISSING or _NO_DNSMASQ) is not None, reason=(_MISSING or _NO_DNSMASQ or ""))
+def test_deploy_dhcp(capsys):
+    """make deploy IP=dhcp: the board boots from what was deployed, takes its lease from dnsmasq and
+    serves HTTP at the leased address."""
+    _needs_pico()
+    check_deploy("dhcp", capsys, around=_dnsmasq)
 
 
 _LIST = """import os, hashlib, binascii

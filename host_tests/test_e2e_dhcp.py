@@ -17,8 +17,6 @@ bound to the TAP only, and is killed on the way out.
 import json
 import os
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -32,6 +30,7 @@ sys.path.insert(0, os.path.join(ROOT, "host_tests"))
 from demo import Netns, NetnsBoard, runtime_missing  # noqa: E402
 from e2e import board_params, board_id, board_tail, assert_no_chip_violations  # noqa: E402
 from tap import netns_missing  # noqa: E402
+from dnsmasq import Dnsmasq  # noqa: E402
 
 _MISSING = netns_missing() or (None if shutil.which("dnsmasq") else "dnsmasq is not installed (make setup)")
 pytestmark = pytest.mark.skipif(_MISSING is not None, reason=_MISSING or "")
@@ -41,81 +40,6 @@ TAP = "bsd0"
 HOST_IP = "10.7.0.1"
 HOSTNAME = "bsdboard"
 MAC = "02:00:00:00:dc:01"
-CONF = """
-interface={tap}
-bind-interfaces
-except-interface=lo
-no-resolv
-no-hosts
-port=53
-local=/bsdnet.test/
-host-record=srv.bsdnet.test,{host}
-cname=www.bsdnet.test,srv.bsdnet.test
-dhcp-range=10.7.0.50,10.7.0.99,255.255.255.0,{lease}
-dhcp-option=option:router,{host}
-dhcp-option=option:dns-server,{host}
-dhcp-leasefile={leases}
-dhcp-authoritative
-log-dhcp
-log-queries
-local-ttl=60
-{extra}
-"""
-
-
-class Dnsmasq:
-    """dnsmasq in the foreground inside ns, on the TAP only; its log kept; stop() kills it."""
-
-    def __init__(self, ns, tmp, lease="2m", extra=""):
-        self.ns = ns
-        self.tmp = tmp
-        self.leases = os.path.join(tmp, "dnsmasq.leases")
-        self.conf = os.path.join(tmp, "dnsmasq.conf")
-        self.logfile = os.path.join(tmp, "dnsmasq.log")
-        with open(self.conf, "w") as f:
-            f.write(CONF.format(tap=TAP, host=HOST_IP, lease=lease, leases=self.leases, extra=extra))
-        self.proc = None
-        self.start()
-
-    def start(self):
-        self.log = open(self.logfile, "a")
-        self.proc = subprocess.Popen(
-            self.ns.cmd(["dnsmasq", "--keep-in-foreground", "--no-daemon", "--conf-file=" + self.conf,
-                         "--pid-file=", "--user=root", "--log-facility=-"]),
-            stdout=self.log, stderr=subprocess.STDOUT)
-        for _ in range(50):  # bounded: up within 5 s, or the test says why not
-            if "started, version" in self.text() or self.proc.poll() is not None:
-                break
-            time.sleep(0.1)
-        if self.proc.poll() is not None:
-            raise RuntimeError("dnsmasq exited %s:\n%s" % (self.proc.returncode, self.text()))
-
-    def text(self):
-        try:
-            with open(self.logfile) as f:
-                return f.read()
-        except OSError:
-            return ""
-
-    def lease_lines(self):
-        try:
-            with open(self.leases) as f:
-                return [x.split() for x in f.read().splitlines() if x.strip()]
-        except OSError:
-            return []
-
-    def stop(self):
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        self.proc = None
-        self.log.close()
-
-
 class DhcpNet:
     """A namespace with the TAP made beforehand (persistent, 10.7.0.1/24), dnsmasq on it, and the host
     board with --ip dhcp; everything removed by close()."""

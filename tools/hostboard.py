@@ -495,7 +495,7 @@ class Rp2040Board:
         # the image a user deploys: /lib/boards/pico_CHIP.py and a /config.py with our addresses
         board = "pico_" + self.a.chip
         cfg = mkfs.config_text(board, self.a.ip, self.a.gateway or "0.0.0.0", hostname=self.a.hostname or "bsdnet",
-                               mac=self.mac, groups=self.a.group)
+                               mac=self.mac, groups=self.a.group, lookup=self.a.ip == "dhcp")
         self._tmp = tempfile.mkdtemp(prefix="hostboard-rp2040")
         fs = os.path.join(self._tmp, "fs.img")
         mkfs.build(fs, board, (), False, config=cfg)

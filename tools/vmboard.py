@@ -167,7 +167,8 @@ class Board:
         import main as fw  # firmware/main.py (the firmware directory is on the path)
 
         self.fw = fw
-        fw.start(self.nic, ip, mask, self.gateway, "0.0.0.0", tuple(groups), hostname)  # the echo service joins groups
+        # the echo service joins groups; with a lease, the lookup service too (the tests ask it)
+        fw.start(self.nic, ip, mask, self.gateway, "0.0.0.0", tuple(groups), hostname, lookup=ip == "dhcp")
         self.boot = fw.boot_line(self.nic, "hostboard", chip, "dhcp" if ip == "dhcp" else "static")
 
     async def serve(self):

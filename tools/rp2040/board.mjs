@@ -2,7 +2,7 @@
 //
 //   node tools/rp2040/board.mjs [--uf2 FILE] [--bootrom FILE] [--fs IMAGE] [--chip NAME]
 //        [--pins sck,mosi,miso,cs,rst,int] [--bridge byte|w5500] [--pace] [--exec CODE] [--stdio]
-//        [--serve] [--usb-raw]
+//        [--serve] [--usb-raw] [--uid HEX]
 //
 // --chip: none (MISO floats high), loopback (JS model: MISO = the byte on MOSI), pyloop (the same
 //   loopback written in Python and run in the MicroPython VM: measures the bridge), w5500 / enc28j60
@@ -20,6 +20,7 @@
 // --usb-raw: with --stdio (implies --serve): the USB serial belongs to the host as a byte stream ('S'
 //   messages both ways, e.g. relayed to a pseudo-terminal for mpremote); no raw REPL client here, so
 //   exec and soft_reset are refused.
+// --uid HEX: the flash chip's 8-byte unique ID (machine.unique_id(); default e6614104031b5a2f).
 // Without --fs the flash holds the firmware only: MicroPython formats its own filesystem at boot, as a
 // new board does. Flash writes work (the boot ROM's erase/program routines are hooked), and
 // machine.reset() (the watchdog) reboots the chip keeping its flash: an {"event": "reset"} follows.
@@ -372,6 +373,7 @@ export class Board {
       }
     }
     this._hookFlash();
+    this._hookFlashId();
     // machine.reset() and a watchdog timeout trigger the watchdog: reboot at the next slice
     mcu.peripherals[0x40058].onWatchdogTrigger = () => { this.rebootPending = true; };
     mcu.core.PC = FLASH_BASE;
@@ -410,6 +412,31 @@ export class Board {
       } else return;
       core.PC = core.LR & ~1; // bx lr
     };
+  }
+
+  // The flash chip's unique ID (W25Q16JV "Read Unique ID", 0x4B, 4 dummy bytes, then 8 ID bytes),
+  // which machine.unique_id() returns (the pico-sdk reads it over the SSI at boot) and our driver's
+  // default MAC comes from. rp2040js has no flash chip behind the SSI (every DR0 read gives the
+  // same byte: an all-zero ID, so each boot made up a random MAC). A board keeps its ID across
+  // resets: --uid HEX (16 hex digits) or a fixed default. Other commands keep rp2040js's behaviour.
+  _hookFlashId() {
+    const ssi = this.mcu.peripherals[0x18000];
+    const uid = Buffer.from(this.opts.uid || "e6614104031b5a2f", "hex");
+    if (uid.length !== 8) throw new Error("--uid: give 16 hex digits (the flash's 8-byte unique ID)");
+    const write = ssi.writeUint32.bind(ssi), read = ssi.readUint32.bind(ssi);
+    const SSI_DR0 = 0x60, RUID = 0x4b, LEN = 13; // command + 4 dummy + 8 ID bytes
+    let pos = -1;
+    const answers = [];
+    ssi.writeUint32 = (offset, value) => {
+      if (offset === SSI_DR0 && (pos >= 0 || (value & 0xff) === RUID)) {
+        if (pos < 0) pos = 0;
+        answers.push(pos >= 5 ? uid[pos - 5] : 0);
+        if (++pos === LEN) pos = -1;
+        return;
+      }
+      write(offset, value);
+    };
+    ssi.readUint32 = (offset) => (offset === SSI_DR0 && answers.length ? answers.shift() : read(offset));
   }
 
   // The watchdog fired: a new chip keeping the flash; the chip model on SPI stays as it is (its own
@@ -852,6 +879,7 @@ function parseArgs(argv) {
     if (a === "--uf2") o.uf2 = next();
     else if (a === "--bootrom") o.bootrom = next();
     else if (a === "--fs") o.fs = next();
+    else if (a === "--uid") o.uid = next();
     else if (a === "--chip") o.chip = next();
     else if (a === "--pins") {
       const v = next().split(",").map((x) => parseInt(x, 10));

@@ -31,13 +31,15 @@ KEEP_SOURCE = ("boot.py", "main.py", "config.py")
 
 
 def config_text(board, ip="10.7.0.2/24", gateway="10.7.0.1", dns="0.0.0.0", hostname="bsdnet", mac=None,
-                groups=()):
+                groups=(), lookup=False):
     """The board's /config.py: which boards/<name>.py, and the addresses (the emulated board's
-    10.7.0.0/24 by default). mac: 6 bytes, or None for the driver's default."""
+    10.7.0.0/24 by default). mac: 6 bytes, or None for the driver's default. lookup: the firmware's
+    diagnostic name-lookup service (firmware/lookup.py)."""
     return ("# the board's network settings (README, Boards); the hardware is boards/%s.py\n"
             "BOARD = %r\nIP = %r  # 'dhcp' or 'A.B.C.D/N'\nGATEWAY = %r\nDNS = %r\nHOSTNAME = %r\n"
-            "MAC = %r  # None: from the MCU's unique id\nMCAST_GROUPS = %r\n"
-            % (board, board, ip, gateway, dns, hostname, None if mac is None else bytes(mac), tuple(groups)))
+            "MAC = %r  # None: from the MCU's unique id\nMCAST_GROUPS = %r\nLOOKUP = %r\n"
+            % (board, board, ip, gateway, dns, hostname, None if mac is None else bytes(mac), tuple(groups),
+               bool(lookup)))
 
 
 def _walk_py(host_dir):

@@ -299,6 +299,10 @@ class Rp2040Board:
     poll), prints the counters, the exec returns, and serving starts again at once (the interface
     object lives on in the REPL's globals; frames wait in the chip meanwhile)."""
 
+    BOARD_PREFIX = "pico"  # boards/<prefix>_<chip>.py
+    SETUP = _RP_SETUP
+    SERVE = _RP_SERVE
+
     def __init__(self, a, ip, mask):
         self.a = a
         self.ip = ip
@@ -331,12 +335,12 @@ class Rp2040Board:
         import re
         import tempfile
 
-        src = open(os.path.join(ROOT, "boards", "pico_%s.py" % self.a.chip)).read()
+        src = open(os.path.join(ROOT, "boards", "%s_%s.py" % (self.BOARD_PREFIX, self.a.chip))).read()
         for k, v in (("IP", self.ip), ("NETMASK", self.mask), ("GATEWAY", self.a.gateway or "0.0.0.0")):
             src = re.sub(r"(?m)^%s = .*$" % k, lambda m, k=k, v=v: "%s = %r" % (k, v), src)
         src = re.sub(r"(?m)^MAC = .*$", lambda m: "MAC = %r" % bytes(self.mac), src)
         src = re.sub(r"(?m)^MCAST_GROUPS = .*$", lambda m: "MCAST_GROUPS = %r" % (tuple(self.a.group),), src)
-        self._tmp = tempfile.mkdtemp(prefix="hostboard-rp2040")
+        self._tmp = tempfile.mkdtemp(prefix="hostboard-" + self.BOARD_PREFIX)
         bp = os.path.join(self._tmp, "board.py")
         with open(bp, "w") as f:
             f.write(src)
@@ -355,7 +359,7 @@ class Rp2040Board:
         # main.py ran at boot until the harness's Ctrl-C, which can land in the middle of a poll
         # (an mbuf in flight) and leaves its interface attached: start from a fresh heap instead
         self.b.soft_reset()
-        out, err = self.b.exec(_RP_SETUP, timeout=120)
+        out, err = self.b.exec(self.SETUP, timeout=120)
         if err.strip():
             raise RuntimeError(err.strip())
         log("rp2040: " + out.strip())
@@ -426,7 +430,7 @@ class Rp2040Board:
         if b is None:
             return None
         try:
-            r = b.exec_full(_RP_SERVE, timeout=7 * 86400)
+            r = b.exec_full(self.SERVE, timeout=7 * 86400)
         except Exception as e:  # noqa: BLE001
             if not self._stopping:
                 self.failed = "rp2040 board: %s" % (e,)
@@ -463,7 +467,7 @@ class Rp2040Board:
 
     async def stats(self):
         b = self.b
-        if b is None or not self.vm_ready or b.proc.poll() is not None or self.failed:
+        if b is None or not self.vm_ready or not b.alive() or self.failed:
             return dict(self.last_stats)
         if self.a.main:
             return await self._stats_main(b)
@@ -500,22 +504,70 @@ class Rp2040Board:
         b, self.b = self.b, None
         if getattr(self, "_super", None) is not None:
             self._super.cancel()
-        if b is not None:
-            try:
-                b._send(b"J", json.dumps({"op": "quit", "id": 0}).encode())
-            except Exception:  # noqa: BLE001
-                pass
+        if b is not None and getattr(b, "proc", None) is not None:
+            b.quit()
             for _ in range(10):
                 if b.proc.poll() is not None:
                     break
                 await asyncio.sleep(0.1)
             if b.proc.poll() is None:
                 b.proc.kill()
+        if b is not None:
             await in_thread(b.close)
         if self._tmp:
             import shutil
 
             shutil.rmtree(self._tmp, ignore_errors=True)
+
+
+# --runtime esp32: stock MicroPython v1.23 for ESP32 has about 190 KB of heap in all (161 KB at boot,
+# the rest taken from the IDF heap as it grows), the Pico 241 KB; the whole firmware needs about 195 KB
+# (README figures). Measured on the emulated ESP32: with TCP loaded (main.py's tcp_init) the services'
+# import fails with MemoryError, so this runtime serves what fits: ARP, ICMP and the UDP services.
+_ESP_SETUP = """
+import sys, gc, json, asyncio
+sys.path.append("/lib")
+import board as _b
+import flashcache
+nic = _b.interface()
+import services
+nic.active(True)
+nic.ifconfig((_b.IP, _b.NETMASK, _b.GATEWAY, "0.0.0.0"))
+services.open_udp()
+services.join_groups(getattr(_b, "MCAST_GROUPS", ()))
+flashcache.off()
+gc.collect()
+print("started", ":".join("%02x" % x for x in nic.config("mac")), "mem_free", gc.mem_free())
+"""
+_ESP_SERVE = _RP_SERVE.replace("await _fw.serve(nic)", """tasks = [asyncio.create_task(c) for c in services.udp_tasks()]
+    await nic.run()
+    for u in tasks:
+        u.cancel()""")
+
+
+class Esp32Board(Rp2040Board):
+    """--runtime esp32: stock MicroPython on an emulated ESP32 (QEMU loaded into this process,
+    tools/esp32/qemu.py); our files in the flash image's littlefs, the chip model on VSPI here,
+    behind the emulator's SPI callback. Serving and counters as for rp2040 (the same raw REPL execs)."""
+
+    BOARD_PREFIX = "esp32"
+    SETUP = _ESP_SETUP
+    SERVE = _ESP_SERVE
+
+    def _boot(self, loop):
+        sys.path.insert(0, os.path.join(ROOT, "tools", "esp32"))
+        import qemu
+
+        bp = self._board_config()
+        img = qemu.image(extras=[bp + ":/board.py"])
+        self.b = qemu.Esp32(chip=self.a.chip, firmware=self.a.firmware, fs=img, boot_mark=qemu.BOOT_MARK,
+                            on_frame=lambda f: loop.call_soon_threadsafe(self.port.send, f),
+                            on_console=lambda s: log("esp32 console: " + s.rstrip()) if s.strip() else None)
+        self.b.soft_reset()
+        out, err = self.b.exec(self.SETUP, timeout=180)
+        if err.strip():
+            raise RuntimeError(err.strip())
+        log("esp32: " + out.strip())
 
 
 class HostBoard:
@@ -554,7 +606,7 @@ class HostBoard:
             self.ready = True
             self.board_mac = frame[22:28]
             extra = ""
-            if self.a.runtime == "rp2040":
+            if self.a.runtime in ("rp2040", "esp32"):
                 extra = " firmware=" + os.path.basename(self.a.firmware)
                 if self.a.main:
                     extra += " main=" + os.path.basename(self.a.main)
@@ -610,7 +662,7 @@ class HostBoard:
         mac = self.board_mac if self.ready else None if self.a.main else self.board.mac
         d["board"] = {"chip": self.a.chip, "runtime": self.a.runtime, "ip": self.ip,
                       "mac": vmboard.mac_str(mac) if mac else None}
-        if self.a.runtime == "rp2040":
+        if self.a.runtime in ("rp2040", "esp32"):
             d["board"]["firmware"] = self.a.firmware
             d["board"]["main"] = self.a.main
         say("stats " + json.dumps(d, sort_keys=True))
@@ -636,7 +688,7 @@ class HostBoard:
         self.wire = Wire(mw)
         self.wire.on_pending = self._schedule_step
         try:
-            cls = {"micropython": VmBoard, "rp2040": Rp2040Board}.get(a.runtime, LocalBoard)
+            cls = {"micropython": VmBoard, "rp2040": Rp2040Board, "esp32": Esp32Board}.get(a.runtime, LocalBoard)
             self.board = cls(a, self.ip, self.mask)
         except Exception as e:  # noqa: BLE001 - say why the board could not be built, then exit 1
             say("error cannot build the board: %r" % (e,))
@@ -696,6 +748,19 @@ def _rp2040_missing(a):
     return None
 
 
+def _esp32_missing(a):
+    """--runtime esp32: a.firmware made absolute; None when the board can boot, else one line."""
+    sys.path.insert(0, os.path.join(ROOT, "tools", "esp32"))
+    import qemu
+
+    a.firmware = os.path.abspath(a.firmware or qemu.FIRMWARE)
+    why = qemu.missing(a.firmware)
+    if why:
+        readme = os.path.relpath(os.path.join(qemu.SHARED, "README.md"))
+        return "the emulated ESP32 cannot run here: %s" % why.replace("shared/esp32/README.md", readme)
+    return None
+
+
 def _check_imports(a):
     """--check: import what the runtime will import once it runs (a missing piece raises here)."""
     __import__("emu." + a.chip)
@@ -706,6 +771,11 @@ def _check_imports(a):
         import mkfs  # noqa: F401 - tools/rp2040: the flash image
         import run  # noqa: F401
         from littlefs import LittleFS  # noqa: F401
+    elif a.runtime == "esp32":
+        import qemu  # noqa: F401 - tools/esp32
+        import mkfs  # noqa: F401
+        import esptool  # noqa: F401 - the flash image
+        from littlefs import LittleFS  # noqa: F401
 
 
 def main(argv=None):
@@ -715,7 +785,7 @@ def main(argv=None):
     ap.add_argument("--ip", required=True, help="the board's address, A.B.C.D/N")
     ap.add_argument("--gateway", default="0.0.0.0")
     ap.add_argument("--host-ip", help="address for the Linux side of the TAP, A.B.C.D/N")
-    ap.add_argument("--runtime", default="cpython", choices=("cpython", "micropython", "rp2040"))
+    ap.add_argument("--runtime", default="cpython", choices=("cpython", "micropython", "rp2040", "esp32"))
     ap.add_argument("--impair", help="loss=P,dup=P,reorder=P,corrupt=P,seed=N (between TAP and chip)")
     ap.add_argument("--pcap", help="record every frame delivered, both ways, to this pcap file")
     ap.add_argument("--mac", help="the board's MAC (default 02:00 + its IPv4 address)")
@@ -725,7 +795,8 @@ def main(argv=None):
     ap.add_argument("--heap", default="8m", help="MicroPython VM heap (micropython runtime)")
     ap.add_argument("--firmware", metavar="FILE",
                     help="rp2040: the MicroPython .uf2 to boot (default ../shared/rp2040/micropython-v1.28.0-"
-                         "RPI_PICO.uf2)")
+                         "RPI_PICO.uf2); esp32: the MicroPython .bin (default ../shared/esp32/micropython-v1.23.0-"
+                         "ESP32_GENERIC.bin)")
     ap.add_argument("--main", metavar="FILE",
                     help="rp2040: boot with FILE as the board's /main.py and relay its frames (e.g. the W5500_EVB_PICO "
                          "firmware with tools/rp2040/ref_main.py, --chip w5500); our stack is not run")
@@ -746,11 +817,17 @@ def main(argv=None):
             sys.stderr.write("hostboard: node is not installed (--runtime micropython runs the MicroPython VM in it)\n")
             return 2
     if a.runtime != "rp2040":
-        for opt in ("firmware", "main", "main_ready"):
+        for opt in ("firmware", "main", "main_ready")[a.runtime == "esp32":]:
             if getattr(a, opt) is not None:
                 ap.error("--%s is for --runtime rp2040 only (this is --runtime %s)"
                          % (opt.replace("_", "-"), a.runtime))
-    else:
+    if a.runtime == "esp32":
+        why = _esp32_missing(a)
+        if why:
+            sys.stderr.write("hostboard: %s\n" % why)
+            sys.stderr.flush()
+            return 2
+    elif a.runtime == "rp2040":
         why = _rp2040_missing(a)
         if why:
             sys.stderr.write("hostboard: %s\n" % why)

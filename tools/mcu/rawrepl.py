@@ -74,13 +74,16 @@ class RawRepl:
         if rest and self.on_console is not None:
             self.on_console(rest.decode("utf-8", "replace"))
 
-    def enter(self, timeout=30):
+    def enter(self, timeout=30, after=None):
         """Ctrl-C (twice) stops main.py; sent again every second until the friendly prompt shows (a
-        Ctrl-C before the firmware arms its interrupt character is only an input byte); then Ctrl-A."""
+        Ctrl-C before the firmware arms its interrupt character is only an input byte); then Ctrl-A.
+        after: console text to wait for first (boot.py's last line: a Ctrl-C must not cut it short)."""
         self._begin()
         try:
             banner = b""
             end = time.monotonic() + timeout
+            if after is not None:
+                banner += self._until(after, timeout)
             while True:
                 self._write(b"\r\x03\x03")
                 try:

@@ -16,6 +16,7 @@ first (_locked), so the chip model only ever runs under it, one call at a time.
 import ctypes
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -173,7 +174,17 @@ class Esp32(BoardApi):
 
     # -- QEMU side (its threads, its lock)
     def _qemu_main(self):
+        # qemu_init installs its own SIGTERM/SIGINT/SIGHUP handlers (it would stop the machine and
+        # leave this process running): the process's handlers are put back after it
+        libc = ctypes.CDLL(None, use_errno=True)
+        saved = []
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            act = ctypes.create_string_buffer(256)  # struct sigaction, opaque (152 bytes on x86-64 glibc)
+            libc.sigaction(int(sig), None, act)
+            saved.append((sig, act))
         self._lib.qemu_init(self._argc, self._argv)
+        for sig, act in saved:
+            libc.sigaction(int(sig), act, None)
         # an input starts low: the interrupt line's idle level before the firmware arms its IRQ
         self._lib.qemu_picsimlab_set_pin(self._int_idx, self.host.int)
         self._lib.qemu_main_loop()

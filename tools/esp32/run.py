@@ -28,7 +28,11 @@ import qemu  # noqa: E402
 from qemu import FIRMWARE, missing  # noqa: E402,F401 - part of this module's API
 from mcu import ptests  # noqa: E402
 from mcu.board import BoardError, ChildBoard  # noqa: E402,F401
-from mcu.ptests import parse_results, run_test_module  # noqa: E402,F401
+from mcu.ptests import parse_results  # noqa: E402,F401
+
+# the tests run with the heap a user's board has: the harness's flash cache (boot.py) serves the
+# imports, then gives its 32 KB back
+AFTER_IMPORTS = "import flashcache\nflashcache.off()\n"
 
 # MicroPython's SPI(2) is VSPI; the pins of boards/esp32_*.py
 SPI_PINS = ", sck=machine.Pin(18), mosi=machine.Pin(23), miso=machine.Pin(19)"
@@ -51,6 +55,10 @@ class Board(ChildBoard):
         for e in extras:
             cmd += ["--extra", e]
         ChildBoard.__init__(self, cmd, boot_timeout, on_console, on_frame, stderr, cwd=ROOT)
+
+
+def run_test_module(board, path, only=None, timeout=600):
+    return ptests.run_test_module(board, path, only, timeout, AFTER_IMPORTS)
 
 
 def figures(board, spi_kb=20):
@@ -98,7 +106,7 @@ def main(argv=None):
     with b:
         r = b.ready
         print("# booted in %.0f ms wall (%.0f ms emulated)" % (r["boot_wall_ms"], r["boot_emu_ms"]), file=sys.stderr)
-        return ptests.run_cli(b, a, "esp32", t0, sys.stdout.write, figures)
+        return ptests.run_cli(b, a, "esp32", t0, sys.stdout.write, figures, AFTER_IMPORTS)
 
 
 if __name__ == "__main__":

@@ -12,23 +12,25 @@ def parse_results(out):
     return res
 
 
-def run_test_module(board, path, only=None, timeout=300):
+def run_test_module(board, path, only=None, timeout=300, before_run=""):
     """Run host_tests/portable/<module> through vmharness on the board (needs tests=True images).
-    Soft-resets first so every module starts with a fresh heap. Returns (results, stdout, stderr)."""
+    Soft-resets first so every module starts with a fresh heap. before_run: code run once the module
+    is imported, before its tests. Returns (results, stdout, stderr)."""
     modname = os.path.splitext(os.path.basename(path))[0]
     board.soft_reset()
     code = ("import sys\nsys.path.append('/tests')\nsys.path.append('/tools')\n"
-            "import vmharness\nvmharness.run(%r, %r)\n" % (modname, list(only) if only else None))
+            "import vmharness, %s\n%svmharness.run(%r, %r)\n"
+            % (modname, before_run, modname, list(only) if only else None))
     out, err = board.exec(code, timeout)
     return parse_results(out), out, err
 
 
-def run_tests(board, paths, only=None, timeout=300, write=None):
+def run_tests(board, paths, only=None, timeout=300, write=None, before_run=""):
     """Every module in paths; (counts by status, ok). write(str) gets each module's output."""
     counts = {"PASS": 0, "FAIL": 0, "SKIP": 0}
     ok = True
     for path in paths:
-        res, out, err = run_test_module(board, path, only, timeout)
+        res, out, err = run_test_module(board, path, only, timeout, before_run)
         if write:
             write(out)
         if err or not res:
@@ -109,7 +111,7 @@ def add_arguments(ap, chips):
     ap.add_argument("--timeout", type=float, default=300)
 
 
-def run_cli(b, a, name, t0, write, figures_fn):
+def run_cli(b, a, name, t0, write, figures_fn, before_run=""):
     """Run what the command line asked on a booted board b; the exit status."""
     import sys
     import time
@@ -122,7 +124,7 @@ def run_cli(b, a, name, t0, write, figures_fn):
             sys.stderr.write(err)
             rc = 1
     if a.test:
-        counts, ok = run_tests(b, a.test, a.only, a.timeout, write)
+        counts, ok = run_tests(b, a.test, a.only, a.timeout, write, before_run)
         if not ok:
             rc = 1
         print("%s: %d passed, %d failed, %d skipped (%.1f s wall)"

@@ -62,7 +62,10 @@ def run_test_module(board, path, only=None, timeout=600):
 
 
 def figures(board, spi_kb=20):
-    return ptests.figures(board, spi_kb, spi="2", pins=SPI_PINS, cs=qemu.DEFAULT_PINS["cs"])
+    """After a soft reset (fresh heap, the flash cache on for the imports, then off)."""
+    board.soft_reset()
+    return ptests.figures(board, spi_kb, spi="2", pins=SPI_PINS, cs=qemu.DEFAULT_PINS["cs"],
+                          after_imports=AFTER_IMPORTS, timeout=600)
 
 
 def boot(a, on_console=None, on_frame=None):

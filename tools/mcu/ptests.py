@@ -55,6 +55,7 @@ for n in sorted(os.listdir('/lib/bsdnet')):
             __import__('bsdnet.' + n.rsplit('.', 1)[0])
         except Exception as e:
             failed.append(n)
+%s
 gc.collect()
 print(gc.mem_free(), gc.mem_alloc(), ','.join(failed))
 """
@@ -69,13 +70,14 @@ FIG_SPI = ("import machine, time\nspi = machine.SPI(%(spi)s, 20_000_000%(pins)s)
            "print(time.ticks_diff(time.ticks_us(), t))\n")
 
 
-def figures(board, spi_kb=100, spi="0", pins="", cs=17):
-    """Measure and return a dict of figures (heap after boot, loop speed, SPI throughput)."""
+def figures(board, spi_kb=100, spi="0", pins="", cs=17, after_imports="", timeout=60):
+    """Measure and return a dict of figures (heap after boot, loop speed, SPI throughput).
+    after_imports: code run once the library is imported, before its heap figure."""
     f = {}
     out, err = board.exec(FIG_HEAP)
     free, alloc = out.split()
     f["mem_free_boot"] = int(free)
-    out, err = board.exec(FIG_HEAP_LIB)
+    out, err = board.exec(FIG_HEAP_LIB % after_imports, timeout)
     if not err:
         parts = out.split()
         f["mem_free_with_lib"] = int(parts[0])

@@ -26,17 +26,18 @@ HOST_IP = "10.7.0.1"
 TAP = "bsd0"
 RUNTIMES = ("cpython", "micropython", "rp2040")
 CHIPS = ("w5500", "enc28j60")
-# the emulated ESP32 (tools/esp32): ping, ARP, UDP and TCP parametrize with it too (WITH_ESP32);
-# `make test` runs only its smoke pair, ESP32_FULL=1 (make esp32-full) the rest
+# the emulated ESP32 (tools/esp32): ping, ARP, UDP and TCP parametrize with it too (WITH_ESP32), but
+# run only with ESP32_FULL=1 (make esp32-full), or for the smoke pair with ESP32_SMOKE=1 (make esp32-smoke)
 WITH_ESP32 = RUNTIMES + ("esp32",)
 ESP32_FULL = os.environ.get("ESP32_FULL") == "1"
+ESP32_SMOKE = ESP32_FULL or os.environ.get("ESP32_SMOKE") == "1"
 READY_S = {"esp32": 240}  # boot, stop main.py, soft reset, load the stack from flash: ~40 s, more under load
 
 
 def esp32_gate(chip, runtime, smoke=False):
-    """Skip the emulated ESP32 outside the full run, but for the smoke pair (w5500) when smoke."""
-    if runtime == "esp32" and not ESP32_FULL and not (smoke and chip == "w5500"):
-        pytest.skip("long run on the emulated ESP32: set ESP32_FULL=1 (make esp32-full)")
+    """Skip the emulated ESP32 outside its runs: the smoke pair (w5500, smoke=True) with ESP32_SMOKE=1."""
+    if runtime == "esp32" and not ESP32_FULL and not (smoke and ESP32_SMOKE and chip == "w5500"):
+        pytest.skip("long run on the emulated ESP32: set ESP32_FULL=1 (make esp32-full) or ESP32_SMOKE=1")
 
 
 def board_params(runtimes=RUNTIMES, chips=CHIPS):

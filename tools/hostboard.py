@@ -486,9 +486,12 @@ class Rp2040Board:
         except asyncio.TimeoutError:
             self._asked = False  # the byte may have been lost between two execs: ask again next time
             return dict(self.last_stats, error="the emulated board did not report its counters within 8 s")
+        return await self._with_chip(b, d)
+
+    async def _with_chip(self, b, d):
+        """d with the chip model's own counters (its MAC filter, overflows), from beside the model."""
         d = dict(d or {})
         try:
-            # the chip model's own counters (its MAC filter, overflows), from beside it in node's VM
             import ast
 
             v = await in_thread(lambda: b.chip_eval("chip.counters()"))
@@ -539,10 +542,33 @@ flashcache.off()
 gc.collect()
 print("started", ":".join("%02x" % x for x in nic.config("mac")), "mem_free", gc.mem_free())
 """
-_ESP_SERVE = _RP_SERVE.replace("await _fw.serve(nic)", """tasks = [asyncio.create_task(c) for c in services.udp_tasks()]
+# serves for good: a byte on the REPL's stdin has the counters printed between two polls (the exec
+# goes on; its output is read line by line), so asking costs no re-compile of this code
+_ESP_SERVE = """
+import select
+
+def _stats():
+    gc.collect()
+    # streamed to the console: one large JSON string would not fit the board's heap
+    sys.stdout.write("@@stats ")
+    json.dump(dict(nic.stats(), arp_entries=[list(e) for e in nic.arp_entries()]), sys.stdout)
+    print()
+
+async def _ctl():
+    p = select.poll()
+    p.register(sys.stdin, select.POLLIN)
+    while True:
+        if p.poll(0):
+            sys.stdin.read(1)
+            _stats()
+        await asyncio.sleep_ms(20)
+
+async def _serve():
+    tasks = [asyncio.create_task(c) for c in services.udp_tasks()] + [asyncio.create_task(_ctl())]
     await nic.run()
-    for u in tasks:
-        u.cancel()""")
+
+asyncio.run(_serve())
+"""
 
 
 class Esp32Board(Rp2040Board):
@@ -568,6 +594,50 @@ class Esp32Board(Rp2040Board):
         if err.strip():
             raise RuntimeError(err.strip())
         log("esp32: " + out.strip())
+        self._loop = loop
+
+    def _on_line(self, line):
+        """The serving exec's output (UART reader thread): counters to whoever asked, the rest logged."""
+        if line.startswith("@@stats "):
+            try:
+                d = json.loads(line[8:])
+            except ValueError as e:
+                d = {"error": "unreadable counters from the board: %s" % e}
+            self._loop.call_soon_threadsafe(self._counters, d)
+        elif line.strip():
+            log("esp32 console: " + line.rstrip())
+
+    def _counters(self, d):
+        self.last_stats = d
+        w, self._waiters = self._waiters, []
+        for fut in w:
+            if not fut.done():
+                fut.set_result(d)
+
+    def _serve_once(self):
+        """The one serving exec (returns only when the board stops)."""
+        try:
+            out, err = self.b.repl.exec(self.SERVE, 7 * 86400, on_line=self._on_line)
+        except Exception as e:  # noqa: BLE001
+            if not self._stopping:
+                self.failed = "esp32 board: %s" % (e,)
+            return None
+        if not self._stopping:
+            self.failed = "firmware stopped: " + (err.strip() or "the serving exec returned")
+        return None
+
+    async def stats(self):
+        b = self.b
+        if b is None or not self.vm_ready or not b.alive() or self.failed:
+            return dict(self.last_stats)
+        fut = asyncio.get_running_loop().create_future()
+        self._waiters.append(fut)
+        b.serial("\n")
+        try:
+            d = await asyncio.wait_for(fut, 8.0)
+        except asyncio.TimeoutError:
+            return dict(self.last_stats, error="the emulated board did not report its counters within 8 s")
+        return await self._with_chip(b, d)
 
 
 class HostBoard:

@@ -113,9 +113,36 @@ class RawRepl:
         finally:
             self._end()
 
-    def exec(self, code, timeout=60):
+    def _lines_until(self, pattern, timeout, on_line):
+        """As _until, handing each whole line to on_line(str) as it arrives (a long-running exec's
+        output); returns what followed the last line."""
+        end = time.monotonic() + timeout
+        with self._cv:
+            while True:
+                i = self._buf.find(pattern)
+                j = self._buf.find(b"\n")
+                if j >= 0 and (i < 0 or j < i):
+                    line = bytes(self._buf[:j + 1])
+                    del self._buf[:j + 1]
+                    self._cv.release()
+                    try:
+                        on_line(line.decode("utf-8", "replace"))
+                    finally:
+                        self._cv.acquire()
+                    continue
+                if i >= 0:
+                    out = bytes(self._buf[:i + len(pattern)])
+                    del self._buf[:i + len(pattern)]
+                    return out
+                left = end - time.monotonic()
+                if left <= 0:
+                    raise ReplTimeout("timeout after %.0f s waiting for %r" % (timeout, pattern))
+                self._cv.wait(min(left, 0.5))
+
+    def exec(self, code, timeout=60, on_line=None):
         """(stdout, stderr); stderr holds the traceback when there was one. On a timeout the code is
-        interrupted (Ctrl-C) and the REPL resynchronised before ReplTimeout is raised."""
+        interrupted (Ctrl-C) and the REPL resynchronised before ReplTimeout is raised. on_line(str):
+        stdout goes there line by line as it comes (and not into the result)."""
         if not self.raw:
             self.enter(timeout)
         self._begin()
@@ -131,7 +158,7 @@ class RawRepl:
             self._write(b"\x04")
             self._until(b"OK", timeout)
             try:
-                out = self._until(b"\x04", timeout)
+                out = self._until(b"\x04", timeout) if on_line is None else self._lines_until(b"\x04", timeout, on_line)
             except ReplTimeout:
                 self._write(b"\x03")
                 try:

@@ -545,14 +545,18 @@ print("started", ":".join("%02x" % x for x in nic.config("mac")), "mem_free", gc
 # serves for good: a byte on the REPL's stdin has the counters printed between two polls (the exec
 # goes on; its output is read line by line), so asking costs no re-compile of this code
 _ESP_SERVE = """
-import select
+import select, time
 
 def _stats():
     gc.collect()
-    # streamed to the console: one large JSON string would not fit the board's heap
-    sys.stdout.write("@@stats ")
-    json.dump(dict(nic.stats(), arp_entries=[list(e) for e in nic.arp_entries()]), sys.stdout)
+    # with its length, and in pieces: the emulated UART loses bytes of long fast output
+    j = json.dumps(dict(nic.stats(), arp_entries=[list(e) for e in nic.arp_entries()]))
+    sys.stdout.write("@@stats %d " % len(j))
+    for i in range(0, len(j), 128):
+        sys.stdout.write(j[i:i + 128])
+        time.sleep_ms(2)
     print()
+    j = None
 
 async def _ctl():
     p = select.poll()
@@ -599,8 +603,11 @@ class Esp32Board(Rp2040Board):
     def _on_line(self, line):
         """The serving exec's output (UART reader thread): counters to whoever asked, the rest logged."""
         if line.startswith("@@stats "):
+            n, _, j = line[8:].strip().partition(" ")
             try:
-                d = json.loads(line[8:])
+                if not n.isdigit() or int(n) != len(j.encode()):
+                    raise ValueError("%s bytes announced, %d came" % (n, len(j.encode())))
+                d = json.loads(j)
             except ValueError as e:
                 d = {"error": "unreadable counters from the board: %s" % e}
                 log("esp32: " + d["error"])
@@ -632,8 +639,8 @@ class Esp32Board(Rp2040Board):
         b = self.b
         if b is None or not self.vm_ready or not b.alive() or self.failed:
             return dict(self.last_stats)
-        # the emulated UART loses a byte now and then on long output (measured: JSON broken at
-        # character ~3000 of 4,700): ask again when the counters come back unreadable
+        # the emulated UART loses bytes now and then on long output (measured: JSON broken at
+        # character ~3000 of 4,700, or a key cut short): ask again when the length does not match
         for _ in range(3):
             fut = asyncio.get_running_loop().create_future()
             self._waiters.append(fut)

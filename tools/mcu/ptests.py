@@ -55,7 +55,7 @@ for n in sorted(os.listdir('/lib/bsdnet')):
             __import__('bsdnet.' + n.rsplit('.', 1)[0])
         except Exception as e:
             failed.append(n)
-%s
+# after imports
 gc.collect()
 print(gc.mem_free(), gc.mem_alloc(), ','.join(failed))
 """
@@ -77,7 +77,7 @@ def figures(board, spi_kb=100, spi="0", pins="", cs=17, after_imports="", timeou
     out, err = board.exec(FIG_HEAP)
     free, alloc = out.split()
     f["mem_free_boot"] = int(free)
-    out, err = board.exec(FIG_HEAP_LIB % after_imports, timeout)
+    out, err = board.exec(FIG_HEAP_LIB.replace("# after imports\n", after_imports), timeout)
     if not err:
         parts = out.split()
         f["mem_free_with_lib"] = int(parts[0])

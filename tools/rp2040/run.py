@@ -37,7 +37,7 @@ sys.path.insert(0, os.path.dirname(HERE))
 import mkfs  # noqa: E402
 from mcu import ptests  # noqa: E402
 from mcu.board import BoardError, ChildBoard  # noqa: E402,F401 - BoardError is part of this API
-from mcu.ptests import parse_results, run_test_module  # noqa: E402,F401 - so are these
+from mcu.ptests import FIG_HEAP, FIG_HEAP_LIB, FIG_LOOP, parse_results, run_test_module  # noqa: E402,F401 - so are these
 
 
 def missing(uf2=UF2):

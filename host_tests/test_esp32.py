@@ -146,6 +146,7 @@ def test_driver_answers_arp_on_chip_model(chip):
     (CS GPIO5), and the interface answers an ARP request that the host put on the chip's wire,
     woken by the chip's interrupt line (GPIO4, through the pin map)."""
     with esp.Board(chip=chip, board="esp32_" + chip) as b:
+        b.soft_reset()  # main.py ran at boot until the harness's Ctrl-C: start from a fresh heap
         out, err = b.exec("import board, time\nnic = board.interface()\nnic.active(True)\n"
                           "nic.ifconfig(('10.7.0.2', '255.255.255.0', '10.7.0.1', '0.0.0.0'))\n"
                           "print(':'.join('%02x' % x for x in nic.config('mac')))", timeout=120)

@@ -72,11 +72,14 @@ FIG_SPI = ("import machine, time\nspi = machine.SPI(%(spi)s, 20_000_000%(pins)s)
 
 def figures(board, spi_kb=100, spi="0", pins="", cs=17, after_imports="", timeout=60):
     """Measure and return a dict of figures (heap after boot, loop speed, SPI throughput).
-    after_imports: code run once the library is imported, before its heap figure."""
+    after_imports: code run before each heap figure, once the imports are done (then a soft reset
+    before the library's imports)."""
     f = {}
-    out, err = board.exec(FIG_HEAP)
+    out, err = board.exec(after_imports + FIG_HEAP)
     free, alloc = out.split()
     f["mem_free_boot"] = int(free)
+    if after_imports:
+        board.soft_reset()
     out, err = board.exec(FIG_HEAP_LIB.replace("# after imports\n", after_imports), timeout)
     if not err:
         parts = out.split()

@@ -2,9 +2,9 @@
 """The board on a PC: the firmware on an emulated chip, wired to a Linux TAP.
 
     python3 tools/hostboard.py --tap IFNAME --chip w5500|enc28j60 --ip A.B.C.D/N [--gateway G]
-        [--host-ip A.B.C.D/N] [--runtime cpython|micropython] [--mac M] [--pcap FILE]
+        [--host-ip A.B.C.D/N] [--runtime cpython|micropython|rp2040|esp32] [--mac M] [--pcap FILE]
         [--impair loss=P,dup=P,reorder=P,corrupt=P,seed=N] [--app main|echo] [--group G ...]
-        [--firmware FILE.uf2] [--main FILE.py]      (the last two: --runtime rp2040 only)
+        [--firmware FILE.uf2|FILE.bin] [--main FILE.py]      (rp2040; --firmware also esp32)
 
 Run from the project root as root (it creates or opens the TAP in the current network namespace).
 Any python3 will do once `make setup` has run: when the runtime needs a module this interpreter lacks
@@ -18,6 +18,11 @@ Frames go: firmware -> driver -> emulated SPI -> chip model -> wire [impairment,
                           tools/vmboard.mjs); only whole frames cross, length-prefixed over its stdin/stdout
   --runtime rp2040        stock MicroPython on an emulated Pico (tools/rp2040/run.py, rp2040js): our files
                           from a littlefs image, the chip model on SPI0 in the node process (experimental)
+  --runtime esp32         stock MicroPython v1.23 on an emulated ESP32 (QEMU loaded into this process,
+                          tools/esp32/qemu.py): our files in the flash's littlefs, the chip model on VSPI
+                          here behind the emulator's SPI callback; ARP, ICMP and the UDP services (the
+                          firmware with TCP does not fit that heap); --firmware FILE.bin (default
+                          ../shared/esp32/micropython-v1.23.0-ESP32_GENERIC.bin)
   --group G               (repeatable) a multicast group the firmware's UDP echo service joins (the board
                           setting MCAST_GROUPS): datagrams to G:7 are echoed; the board reports the
                           group at start and leaves it when it stops (IGMP)

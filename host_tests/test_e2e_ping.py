@@ -21,7 +21,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tools"))
 
 from demo import Netns, NetnsBoard, parse_ping, runtime_missing  # noqa: E402
-from e2e import assert_no_chip_violations  # noqa: E402
+from e2e import READY_S, WITH_ESP32, assert_no_chip_violations, esp32_gate  # noqa: E402
 from tap import netns_missing  # noqa: E402
 from emu.wire import read_pcap  # noqa: E402
 
@@ -59,19 +59,20 @@ def _extra():
     return ["--app", APP] if APP != "main" else []
 
 
-RUNTIMES = ("cpython", "micropython", "rp2040")
+RUNTIMES = WITH_ESP32
 CHIPS = ("w5500", "enc28j60")
 
 
 @pytest.fixture(scope="module", params=[(c, r) for r in RUNTIMES for c in CHIPS], ids=lambda p: "%s-%s" % p)
 def board(request):
     chip, runtime = request.param
+    esp32_gate(chip, runtime, smoke=True)
     _needs(chip, runtime)
     ns = Netns("bsdnet-e2e-%d-%s-%s" % (os.getpid(), chip[:3], runtime[:2]))
     b = None
     try:
         b = NetnsBoard(ns, chip, runtime, ip=BOARD_IP + "/24", host_ip=HOST_IP + "/24", tap=TAP, extra=_extra())
-        b.wait_ready(60)
+        b.wait_ready(READY_S.get(runtime, 60))
         yield b
         # teardown checks: SIGTERM ends it within 5 s, the TAP it made is gone, counters were printed
         secs = b.stop(5)

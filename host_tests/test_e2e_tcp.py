@@ -32,7 +32,7 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tools"))
 
-from e2e import BOARD_IP, board_id, board_params, board_tail, netns_board, run_json  # noqa: E402
+from e2e import BOARD_IP, WITH_ESP32, board_id, board_params, board_tail, netns_board, run_json  # noqa: E402
 from tap import netns_missing  # noqa: E402
 
 _MISSING = netns_missing()
@@ -98,9 +98,12 @@ def _http_stats(board):
     return r["stats"]
 
 
-@pytest.fixture(scope="module", params=board_params(), ids=board_id)
+@pytest.fixture(scope="module", params=board_params(WITH_ESP32), ids=board_id)
 def board(request):
     chip, runtime = request.param
+    if runtime == "esp32":
+        pytest.skip("the emulated ESP32 serves no TCP: stock MicroPython v1.23 for ESP32 has ~190 KB of heap, the "
+                    "stack with TCP and the services ~195 KB (MemoryError measured; tools/hostboard.py _ESP_SETUP)")
     with netns_board("tcp", chip, runtime) as b:
         yield b
 

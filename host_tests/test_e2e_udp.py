@@ -18,7 +18,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tools"))
 sys.path.insert(0, os.path.join(ROOT, "firmware"))
 
-from e2e import board_id, board_params, netns_board  # noqa: E402
+from e2e import WITH_ESP32, board_id, board_params, netns_board  # noqa: E402
 from tap import netns_missing  # noqa: E402
 from services import chargen_fill  # noqa: E402  (the pattern the board sends, computed here too)
 
@@ -27,7 +27,7 @@ _MISSING = netns_missing()
 pytestmark = pytest.mark.skipif(_MISSING is not None, reason=_MISSING or "")
 
 
-@pytest.fixture(scope="module", params=board_params(), ids=board_id)
+@pytest.fixture(scope="module", params=board_params(WITH_ESP32), ids=board_id)
 def board(request):
     chip, runtime = request.param
     with netns_board("udp", chip, runtime) as b:
@@ -109,7 +109,7 @@ print(json.dumps(out))
 
 
 def test_udp_services_against_linux(board, capsys):
-    n = 20 if board.runtime == "rp2040" else 100
+    n = 20 if board.runtime in ("rp2040", "esp32") else 100
     p = board.ns.run([sys.executable, "-c", CLIENT, str(n)], timeout=120, check=False)
     assert p.returncode == 0, p.stdout + p.stderr
     r = json.loads(p.stdout.strip().splitlines()[-1])
@@ -174,7 +174,7 @@ print(json.dumps({"sent": n, "echoed": got, "after": after, "send_s": sent_s}))
 def test_udp_flood_is_survived_and_accounted(board, capsys):
     """Linux sends echo requests back to back; the board drops what it cannot take (counted: the
     socket queue full, the chip's buffer full, no cluster), leaks nothing, and answers afterwards."""
-    n = 300 if board.runtime == "rp2040" else 2000
+    n = 300 if board.runtime in ("rp2040", "esp32") else 2000
     st0 = board.stats()
     p = board.ns.run([sys.executable, "-c", FLOOD, str(n)], timeout=60, check=False)
     assert p.returncode == 0, p.stdout + p.stderr

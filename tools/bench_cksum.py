@@ -1,14 +1,16 @@
 #!/usr/bin/env python3
 """Internet checksum speed over 1500-byte frames (lib/bsdnet/in_cksum.py). A figure, not a test.
 
-    .venv/bin/python tools/bench_cksum.py [--frames N] [--no-vm] [--rp2040] [--micropython PATH]
+    .venv/bin/python tools/bench_cksum.py [--frames N] [--no-vm] [--rp2040] [--esp32] [--micropython PATH]
 
 Prints one line per runtime and implementation, e.g.
     cksum cpython portable: 31.5 MB/s (47.6 us per 1500-byte frame)
 cpython: the portable loop and the int.from_bytes path CPython uses; vm: the MicroPython VM in node
 (tools/mpvm.mjs; portable only, the VM has no viper); --rp2040: stock MicroPython on the emulated
 Pico (tools/rp2040/run.py; portable and viper, in emulated time, which rp2040js runs at roughly a
-quarter of a real RP2040's speed); --micropython: a unix MicroPython binary (viper on the host CPU).
+quarter of a real RP2040's speed); --esp32: stock MicroPython on the emulated ESP32 (tools/esp32/run.py,
+QEMU; xtensawin viper; its clock is wall time, the emulated CPU far slower than a real ESP32);
+--micropython: a unix MicroPython binary (viper on the host CPU).
 """
 import argparse
 import os
@@ -87,11 +89,16 @@ def bench_unix(path, frames):
     parse_mp("micropython-unix", p.stdout + p.stderr)
 
 
-def bench_rp2040(frames):
+# the emulated boards: tools/<board>/run.py, the name printed, what the board's clock is
+BOARDS = {"rp2040": ("rp2040-emulated", " [emulated time]"),
+          "esp32": ("esp32-emulated", " [QEMU: the board's clock follows wall time]")}
+
+
+def bench_board(board, frames):
     code = MP_CODE.replace("FRAMES", str(frames)).replace("WARM", "1")
-    cmd = [sys.executable, os.path.join(ROOT, "tools", "rp2040", "run.py"), "--exec", code]
+    cmd = [sys.executable, os.path.join(ROOT, "tools", board, "run.py"), "--exec", code]
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=900, cwd=ROOT)
-    parse_mp("rp2040-emulated", p.stdout + p.stderr, " [emulated time]")
+    parse_mp(BOARDS[board][0], p.stdout + p.stderr, BOARDS[board][1])
 
 
 def main():
@@ -99,6 +106,7 @@ def main():
     ap.add_argument("--frames", type=int, default=1000, help="frames per portable run (viper runs 20x)")
     ap.add_argument("--no-vm", action="store_true", help="skip the MicroPython VM")
     ap.add_argument("--rp2040", action="store_true", help="also on the emulated Pico (stock MicroPython)")
+    ap.add_argument("--esp32", action="store_true", help="also on the emulated ESP32 (stock MicroPython, QEMU)")
     ap.add_argument("--micropython", metavar="PATH", help="also with a unix MicroPython binary")
     a = ap.parse_args()
     bench_cpython(a.frames)
@@ -106,8 +114,9 @@ def main():
         bench_vm(a.frames)
     if a.micropython:
         bench_unix(a.micropython, a.frames)
-    if a.rp2040:
-        bench_rp2040(max(1, a.frames // 50))
+    for board in ("rp2040", "esp32"):
+        if getattr(a, board):
+            bench_board(board, max(1, a.frames // 50))
     return 0
 
 

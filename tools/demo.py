@@ -81,6 +81,13 @@ def runtime_missing(runtime):
         why = rp.missing()
         if why:
             return "emulated Pico: " + why
+    if runtime == "esp32":
+        sys.path.insert(0, os.path.join(ROOT, "tools", "esp32"))
+        import qemu
+
+        why = qemu.missing()
+        if why:
+            return "emulated ESP32: " + why
     return None
 
 
@@ -408,7 +415,7 @@ def demo_inprocess(a):
 def main(argv=None):
     ap = argparse.ArgumentParser(description="bsdnet demo: the board answering ping")
     ap.add_argument("--chip", default="w5500", choices=("w5500", "enc28j60"))
-    ap.add_argument("--runtime", default="cpython", choices=("cpython", "micropython", "rp2040"))
+    ap.add_argument("--runtime", default="cpython", choices=("cpython", "micropython", "rp2040", "esp32"))
     ap.add_argument("--count", type=int, default=5)
     ap.add_argument("--impair")
     ap.add_argument("--pcap")

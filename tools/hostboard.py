@@ -205,8 +205,7 @@ class LocalMainBoard:
         import emuboard
 
         self.emu = emuboard
-        emuboard.configure(a.chip, ip, mask, a.gateway, self.mac, self._relay, self._transmit)
-        sys.modules["board"] = emuboard
+        emuboard.configure(a.chip, ip, mask, a.gateway, self.mac, self._relay, self._transmit, a.hostname)
 
     def attach(self, wire):
         self.loop = asyncio.get_running_loop()
@@ -468,23 +467,6 @@ class Rp2040Board:
         t = self.a.main_ready
         return not t or t in self.console
 
-    def _board_py(self):
-        """--main FILE's /board.py (the older one-file layout FILE imports: boards/pico_CHIP.py's
-        hardware, the addresses from the command line and interface()); returns its host path."""
-        import tempfile
-
-        with open(os.path.join(ROOT, "boards", "pico_%s.py" % self.a.chip)) as f:
-            src = f.read()
-        src += ("\nIP = %r\nNETMASK = %r\nGATEWAY = %r\nDNS = %r\nMAC = %r\nMCAST_GROUPS = %r\n\n\n"
-                "def interface():\n    from bsdnet import boardcfg\n    import sys\n\n"
-                "    return boardcfg.interface(sys.modules[__name__], MAC)\n"
-                % (self.ip, self.mask, self.a.gateway or "0.0.0.0", "0.0.0.0", bytes(self.mac), tuple(self.a.group)))
-        self._tmp = self._tmp or tempfile.mkdtemp(prefix="hostboard-rp2040")
-        bp = os.path.join(self._tmp, "board.py")
-        with open(bp, "w") as f:
-            f.write(src)
-        return bp
-
     def _boot(self, loop):
         sys.path.insert(0, os.path.join(ROOT, "tools", "rp2040"))
         import mkfs
@@ -518,16 +500,25 @@ class Rp2040Board:
         serial is a pseudo-terminal at LINK instead (the console is there), and without --main the
         flash holds the firmware alone, as a new board's: what runs is what gets deployed."""
         sys.path.insert(0, os.path.join(ROOT, "tools", "rp2040"))
+        import mkfs
         import run as rp
 
         self.console = ""
         self._line = ""
         a = self.a
-        extras = ()
-        if a.main:
-            extras = [a.main + ":/main.py", self._board_py() + ":/board.py"]
+        fs = ""
+        if a.main:  # what `make deploy` writes: /lib/boards/pico_CHIP.mpy and /config.py, FILE as /main.py
+            import tempfile
+
+            extras = [a.main + ":/main.py"]
             extras += [os.path.abspath(d) + ":/lib/" + os.path.basename(os.path.abspath(d)) for d in a.lib]
-        self.b = rp.Board(chip=a.chip, uf2=a.firmware, board="", extras=extras, fs=None if a.main else "",
+            board = "pico_" + a.chip
+            cfg = mkfs.config_text(board, a.ip, a.gateway or "0.0.0.0", hostname=a.hostname or "bsdnet",
+                                   mac=self.mac, groups=a.group)
+            self._tmp = self._tmp or tempfile.mkdtemp(prefix="hostboard-rp2040")
+            fs = os.path.join(self._tmp, "fs.img")
+            mkfs.build(fs, board, extras, False, config=cfg)
+        self.b = rp.Board(chip=a.chip, uf2=a.firmware, board="", fs=fs,
                           serve=True, pace=True, stderr=sys.stderr, on_console=self._on_console, pty=a.serial,
                           on_reset=lambda: log("rp2040: the firmware reset the board (machine.reset): rebooting"),
                           on_frame=lambda f: loop.call_soon_threadsafe(self.port.send, f))

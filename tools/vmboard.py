@@ -251,7 +251,6 @@ async def vm_main_file(chip, ip, mask, gateway, mac, path, poll_ms=20, hostname=
     hands its coroutine to asyncio.run, which the VM lacks: it becomes a task here), this loop relays."""
     import binascii
     import json
-    import sys
     import vmboard_io as io
     import emuboard
 

@@ -105,7 +105,8 @@ def _restore(saved, nic=None):
 
 def test_static_address_from_config():
     dev = ServerDev(serve=False)
-    hw, saved = _install(Cfg(IP="10.7.0.2/24", GATEWAY="10.7.0.1", DNS="10.7.0.3", MAC=b"\x02\x00\x00\x00\x00\x02"), dev)
+    cfg = Cfg(IP="10.7.0.2/24", GATEWAY="10.7.0.1", DNS="10.7.0.3", MAC=b"\x02\x00\x00\x00\x00\x02")
+    hw, saved = _install(cfg, dev)
     nic = None
     try:
         nic = boardcfg.up()

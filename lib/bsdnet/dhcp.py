@@ -8,7 +8,8 @@
 #     c.stop(release=True)          # DHCPRELEASE, the address down, the socket closed
 # Without a task of its own: c.attach() makes it one of the interface's timers, stepped by
 # nic.poll() (nic.run(), blocking socket calls) when a reply waits or its time is due; or
-# c.step(ticks_ms()) after each nic.poll() (returns the ms until it wants to run again). DhcpClient(nic, addr="10.7.0.50") starts with INIT-REBOOT for that (last known) address.
+# c.step(ticks_ms()) after each nic.poll() (returns the ms until it wants to run again).
+# DhcpClient(nic, addr="10.7.0.50") starts with INIT-REBOOT for that (last known) address.
 #
 # States (RFC 2131 figure 5): INIT -> SELECTING (DISCOVER, first OFFER wins) -> REQUESTING
 # (REQUEST) -> ACK -> PROBING (RFC 5227 ARP probes from 0.0.0.0; an answer or another host's probe

@@ -152,11 +152,26 @@ def test_no_lease_times_out_clearly():
         _restore(saved)
 
 
+def _config_file():
+    """A real config.py where imports look (the emulated Pico's flash has its /config.py)."""
+    import os
+
+    for d in sys.path:
+        for n in ("config.py", "config.mpy", "board.py", "board.mpy"):
+            try:
+                os.stat((d.rstrip("/") + "/" if d else "") + n)
+                return True
+            except OSError:
+                pass
+    return False
+
+
 def test_missing_config_bad_ip_unknown_board():
     hw, saved = _install(None, ServerDev(serve=False))
     try:
-        e = raises(ImportError, boardcfg.up)
-        assert "no /config.py" in str(e), str(e)
+        if not _config_file():
+            e = raises(ImportError, boardcfg.up)
+            assert "no /config.py" in str(e), str(e)
         sys.modules["config"] = Cfg(IP="10.7.0.2")  # no prefix length
         e = raises(ValueError, boardcfg.up)
         assert "config.py IP '10.7.0.2'" in str(e) and "A.B.C.D/N" in str(e), str(e)

@@ -31,12 +31,15 @@ Frames go: firmware -> driver -> emulated SPI -> chip model -> wire [impairment,
                           ../shared/rp2040/micropython-v1.28.0-RPI_PICO.uf2); when it is missing the host
                           board says so on one line and exits with status 2 before making a TAP
   --main FILE             FILE is the board's application instead of firmware/main.py, as a main.py on a
-                          real board: it does `import board; nic = board.interface(); nic.active(True);
-                          nic.ifconfig((board.IP, board.NETMASK, board.GATEWAY, board.DNS))` and goes on
-                          as it likes (blocking socket calls, or asyncio with nic.run() as a task). Its
-                          `board` has the settings of boards/<name>.py from this command line (--chip,
-                          --ip, --gateway, --mac); its interface() builds the driver on the emulated chip
-                          (cpython, micropython: tools/emuboard.py; rp2040: boards/pico_<chip>.py).
+                          board set up by `make deploy`: it does `from bsdnet import boardcfg;
+                          nic = boardcfg.up()` and goes on as it likes (blocking socket calls, or asyncio
+                          with nic.run() as a task). The board's settings come from this command line
+                          (--chip, --ip, --gateway, --hostname, --mac): cpython, micropython: FILE's
+                          `config` module (BOARD = "emu", IP, NETMASK, GATEWAY, DNS, HOSTNAME, MAC) and
+                          its hardware module `boards.emu` are tools/emuboard.py, whose interface(mac)
+                          builds the driver on the emulated chip (the older `import board` finds it too);
+                          rp2040: /config.py (tools/rp2040/mkfs.py config_text) and
+                          /lib/boards/pico_<chip>.mpy on the flash, as `make deploy` writes them.
                           --ip must be the address FILE sets up: `ready` waits for its ARP answer. FILE's
                           output goes to stderr; a traceback out of it fails the board (`error` line).
                           cpython: FILE runs in a thread of its own (it may call asyncio.run()); the VM's

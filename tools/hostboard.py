@@ -15,7 +15,8 @@ setup it says `hostboard: run `make setup` first: <what> is missing` and exits w
   --ip dhcp               the firmware takes a lease (bsdnet.dhcp; --hostname NAME as option 12) from a
                           DHCP server on the TAP's side; `ready` comes once it is bound (its announcement
                           seen and its ARP answer for that address), with ip=<leased address> addr=dhcp.
-                          The MAC defaults to 02:00:00:00:dc:01. Not with --main or --app echo.
+                          The MAC defaults to 02:00:00:00:dc:01. With --main FILE: FILE's boardcfg.up()
+                          takes the lease (config IP = "dhcp"). Not with --app echo.
 Frames go: firmware -> driver -> emulated SPI -> chip model -> wire [impairment, pcap] -> TAP.
   --runtime cpython       everything in this process (asyncio)
   --runtime micropython   firmware, driver and chip model inside the MicroPython VM (node
@@ -973,8 +974,8 @@ def main(argv=None):
             sys.stderr.write("hostboard: %s\n" % why)
             sys.stderr.flush()
             return 2
-    if a.ip == "dhcp" and (a.main or a.app != "main"):
-        ap.error("--ip dhcp needs our firmware (--app main, no --main)")
+    if a.ip == "dhcp" and a.app != "main":
+        ap.error("--ip dhcp needs our firmware or --main FILE (not --app echo)")
     if a.impair:
         parse_impair(a.impair)  # reject a bad spec before touching the network
     if a.check:

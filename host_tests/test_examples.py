@@ -217,7 +217,7 @@ def test_udp_sensor(runtime):
         assert all(m["board"] == BOARD_IP for _, m in got), got
 
 
-@pytest.mark.parametrize("runtime", ["cpython", "micropython"])
+@pytest.mark.parametrize("runtime", ["cpython", "micropython", "rp2040"])
 def test_udp_sensor_with_a_dhcp_lease(runtime):
     """--ip dhcp: the example's boardcfg.up() takes a lease from dnsmasq (config IP = "dhcp"), then
     sends from the leased address."""

@@ -183,3 +183,34 @@ def test_missing_config_bad_ip_unknown_board():
         assert not route.ifnet  # nothing was brought up
     finally:
         _restore(saved)
+
+
+def test_aup_takes_the_lease_from_a_coroutine():
+    import asyncio
+
+    if not hasattr(asyncio, "run"):
+        from ptest import skip
+
+        skip("no asyncio.run here")
+    dev = ServerDev()
+    hw, saved = _install(Cfg(IP="dhcp"), dev)
+    nic = None
+    ticks = [0]
+
+    async def other():  # another task runs while aup() waits
+        while True:
+            ticks[0] += 1
+            await asyncio.sleep(0.01)
+
+    async def main():
+        t = asyncio.create_task(other())
+        n = await boardcfg.aup(timeout_s=10)
+        t.cancel()
+        return n
+
+    try:
+        nic = asyncio.run(main())
+        assert nic.ifconfig()[0] == LEASED and nic.dhcp.configured and nic.dhcp in nic._timers
+        assert ticks[0] > 5, ticks
+    finally:
+        _restore(saved, nic)

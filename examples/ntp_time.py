@@ -2,15 +2,13 @@
 import asyncio
 import struct
 import time
-import board  # type: ignore[import-not-found]  # boards/<name>.py deployed as board.py: chip, pins, addresses
-from bsdnet import socket
+from bsdnet import boardcfg, socket
 
 NTP_SERVER = "10.7.0.1"  # edit: your NTP server (a dotted quad)
 
-nic = board.interface()
-nic.active(True)
-# address, netmask, gateway, DNS: board.py's, or your own ("192.168.1.50", "255.255.255.0", "192.168.1.1", "8.8.8.8")
-nic.ifconfig((board.IP, board.NETMASK, board.GATEWAY, board.DNS))
+# The address comes from the board's /config.py, written by `make deploy BOARD=... PORT=... IP=...`
+# (IP=dhcp: a lease, renewed while the interface is driven; or IP=192.168.1.50/24 GATEWAY=... DNS=...).
+nic = boardcfg.up()
 
 # NTP counts seconds from 1900; time.gmtime() from 1970 or, on some MicroPython ports, 2000
 NTP_DELTA = 2208988800 if time.gmtime(0)[0] == 1970 else 3155673600

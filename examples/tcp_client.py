@@ -3,18 +3,16 @@
 # After bsdnet.install(), asyncio.open_connection is bsdnet's (bsdnet.streams.open_connection
 # is the same call without install()).
 import asyncio
-import board  # type: ignore[import-not-found]  # boards/<name>.py deployed as board.py: chip, pins, addresses
 import bsdnet
-from bsdnet import tcp_subr
+from bsdnet import boardcfg, tcp_subr
 
 tcp_subr.tcp_init()  # TCP's buffers first, while the heap is in one piece (a Pico finds no room for them later)
 
 SERVER = ("10.7.0.1", 5000)  # edit: the TCP server to talk to
 
-nic = board.interface()
-nic.active(True)
-# address, netmask, gateway, DNS: board.py's, or your own ("192.168.1.50", "255.255.255.0", "192.168.1.1", "8.8.8.8")
-nic.ifconfig((board.IP, board.NETMASK, board.GATEWAY, board.DNS))
+# The address comes from the board's /config.py, written by `make deploy BOARD=... PORT=... IP=...`
+# (IP=dhcp: a lease, renewed while the interface is driven; or IP=192.168.1.50/24 GATEWAY=... DNS=...).
+nic = boardcfg.up()
 bsdnet.install()
 
 

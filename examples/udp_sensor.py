@@ -3,16 +3,14 @@ import asyncio
 import gc
 import json
 import time
-import board  # type: ignore[import-not-found]  # boards/<name>.py deployed as board.py: chip, pins, addresses
-from bsdnet import socket
+from bsdnet import boardcfg, socket
 
 COLLECTOR = ("10.7.0.1", 5005)  # edit: where the readings go
 PERIOD_S = 2
 
-nic = board.interface()
-nic.active(True)
-# address, netmask, gateway, DNS: board.py's, or your own ("192.168.1.50", "255.255.255.0", "192.168.1.1", "8.8.8.8")
-nic.ifconfig((board.IP, board.NETMASK, board.GATEWAY, board.DNS))
+# The address comes from the board's /config.py, written by `make deploy BOARD=... PORT=... IP=...`
+# (IP=dhcp: a lease, renewed while the interface is driven; or IP=192.168.1.50/24 GATEWAY=... DNS=...).
+nic = boardcfg.up()
 
 
 def read_sensor():
@@ -24,7 +22,7 @@ async def sender():
     seq = 0
     while True:
         seq += 1
-        msg = {"board": board.IP, "seq": seq, "uptime_ms": time.ticks_ms() if hasattr(time, "ticks_ms") else 0,
+        msg = {"board": nic.ifconfig()[0], "seq": seq, "uptime_ms": time.ticks_ms() if hasattr(time, "ticks_ms") else 0,
                "value": read_sensor()}
         s.sendto(json.dumps(msg).encode(), COLLECTOR)
         print("sent", seq)

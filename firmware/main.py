@@ -53,6 +53,11 @@ def start(nic, ip, mask=None, gateway="0.0.0.0", dns="0.0.0.0", groups=(), hostn
         _dhcp_client(nic, hostname)
     else:
         nic.ifconfig((ip, mask, gateway, dns))
+    return _services(nic, groups, lookup)
+
+
+def _services(nic, groups, lookup):
+    """The services' UDP sockets (and the lookup service's), the echo socket in the groups."""
     import services
 
     services.open_udp()
@@ -96,6 +101,7 @@ def _dhcp_client(nic, hostname):
         from bsdnet.dhcp import DhcpClient
 
         dhcp = DhcpClient(nic, hostname=hostname)
+    nic.dhcp = dhcp
 
 
 def boot_line(nic, board, chip, how):
@@ -108,21 +114,15 @@ def boot_line(nic, board, chip, how):
 
 
 def setup():
-    """The interface from the board's config.py (or older board.py), up with its address and the
+    """The interface from the board's config.py (or older board.py), up with its address
+    (boardcfg.configure, as user code's boardcfg.up(); a lease is taken by serve()) and the
     services' UDP sockets; prints the boot line. Returns the interface."""
+    global dhcp
     from bsdnet import boardcfg
 
-    hw, name, cfg = boardcfg.load()
-    how, ip, mask = boardcfg.address(cfg)
-    nic = boardcfg.interface(hw, getattr(cfg, "MAC", None))
-    gw = getattr(cfg, "GATEWAY", "0.0.0.0")
-    dns = getattr(cfg, "DNS", "0.0.0.0")
-    groups = getattr(cfg, "MCAST_GROUPS", ())
-    if how == "dhcp":
-        start(nic, "dhcp", None, gw, dns, groups, hostname=getattr(cfg, "HOSTNAME", None),
-              lookup=getattr(cfg, "LOOKUP", False))
-    else:
-        start(nic, ip, mask, gw, dns, groups, lookup=getattr(cfg, "LOOKUP", False))
+    nic, how, name, hw, cfg = boardcfg.configure(dhcp_task=True)
+    dhcp = nic.dhcp
+    _services(nic, getattr(cfg, "MCAST_GROUPS", ()), getattr(cfg, "LOOKUP", False))
     print(boot_line(nic, name, hw.CHIP, how))
     _unload("bsdnet.boardcfg")
     return nic

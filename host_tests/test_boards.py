@@ -134,21 +134,18 @@ def test_setup_falls_back_to_the_older_board_py(board_files, monkeypatch, capsys
     nic.active(False)
 
 
-def test_setup_with_dhcp_hands_start_the_hostname(board_files, monkeypatch, capsys):
+def test_setup_with_dhcp_makes_the_client_with_the_hostname(board_files, monkeypatch, capsys):
     import main
 
+    monkeypatch.setattr(main, "dhcp", None)
     monkeypatch.setitem(sys.modules, "config", _cfg(BOARD="pico2_w5500", IP="dhcp", GATEWAY="0.0.0.0",
                                                     DNS="0.0.0.0", HOSTNAME="b2", MCAST_GROUPS=("239.1.2.3",)))
-    got = []
-
-    def start(nic, ip, mask, gateway="0.0.0.0", dns="0.0.0.0", groups=(), hostname=None, lookup=False):
-        got.append((ip, mask, gateway, dns, groups, hostname, lookup))
-        nic.active(True)
-        nic.ifconfig(("10.7.0.9", "255.255.255.0", "10.7.0.1", "0.0.0.0"))  # as a lease would
-        return nic
-
-    monkeypatch.setattr(main, "start", start)
     nic, lines = _setup(capsys)
-    assert got == [("dhcp", None, "0.0.0.0", "0.0.0.0", ("239.1.2.3",), "b2", False)]  # no LOOKUP: off
-    assert len(lines) == 1 and " on pico2_w5500 (W5500): 10.7.0.9/24 dhcp, link up 100M full" in lines[0], lines
+    c = main.dhcp
+    assert c is not None and nic.dhcp is c and c.hostname == b"b2"
+    assert c not in nic._timers and c.task is None  # serve() runs it as a task (boardcfg.up(): a timer)
+    assert not main._lookup  # no LOOKUP: off
+    assert nic.ifconfig()[0] == "0.0.0.0"  # no lease yet: serve() takes it
+    assert len(lines) == 1 and " on pico2_w5500 (W5500): 0.0.0.0/0 dhcp, link up 100M full" in lines[0], lines
+    c.stop(release=False)
     nic.active(False)

@@ -218,6 +218,48 @@ def test_udp_sensor(runtime):
 
 
 @pytest.mark.parametrize("runtime", ["cpython", "micropython", "rp2040"])
+def test_udp_sensor_with_a_dhcp_lease(runtime):
+    """--ip dhcp: the example's boardcfg.up() takes a lease from dnsmasq (config IP = "dhcp"), then
+    sends from the leased address."""
+    if not shutil.which("dnsmasq"):
+        pytest.skip("dnsmasq is not installed (make setup)")
+    why = runtime_missing(runtime)
+    if why:
+        pytest.skip(why)
+    from dnsmasq import Dnsmasq
+
+    ns = Netns("bsdnet-exd-%d-%s" % (os.getpid(), runtime[:2]))
+    tmp = tempfile.mkdtemp(prefix="bsdnet-exd")
+    dm = p = b = None
+    try:
+        ns.run(["sysctl", "-q", "-w", "net.ipv4.ip_nonlocal_bind=1"])
+        ns.run(["ip", "tuntap", "add", "dev", TAP, "mode", "tap"])  # before dnsmasq binds to it
+        ns.run(["ip", "addr", "add", HOST_IP + "/24", "dev", TAP])
+        ns.run(["ip", "link", "set", TAP, "up"])
+        dm = Dnsmasq(ns, tmp)
+        p = Peer(ns, py(UDP_COLLECTOR))
+        b = NetnsBoard(ns, "w5500", runtime, ip="dhcp", host_ip=HOST_IP + "/24", tap=TAP,
+                       extra=["--main", os.path.join(EX, "udp_sensor.py"), "--hostname", "exboard"])
+        ip = b.wait_ready(2 * T)["ip"]
+        assert ip.startswith("10.7.0.") and 50 <= int(ip.split(".")[3]) <= 99, ip  # dnsmasq's pool
+        got = peer_result(p)
+        assert [a for a, _ in got] == [ip] * 3, got
+        assert all(m["board"] == ip for _, m in got), got
+        assert "DHCPACK(%s) %s" % (TAP, ip) in dm.text() and "exboard" in dm.text(), dm.text()[-2000:]
+        b.stop(5)
+        assert_no_chip_violations(b)
+    finally:
+        if b is not None:
+            b.stop(5)
+        if p is not None:
+            p.stop()
+        if dm is not None:
+            dm.stop()
+        ns.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+@pytest.mark.parametrize("runtime", ["cpython", "micropython", "rp2040"])
 def test_ntp_time(runtime):
     with example("ntp", "w5500", runtime, "ntp_time.py", [py(SNTP_SERVER)]) as (b, ns, ps):
         r = peer_result(ps[0])

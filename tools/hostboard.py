@@ -16,7 +16,8 @@ setup it says `hostboard: run `make setup` first: <what> is missing` and exits w
   --ip dhcp               the firmware takes a lease (bsdnet.dhcp; --hostname NAME as option 12) from a
                           DHCP server on the TAP's side; `ready` comes once it is bound (its announcement
                           seen and its ARP answer for that address), with ip=<leased address> addr=dhcp.
-                          The MAC defaults to 02:00:00:00:dc:01. Not with --main or --app echo.
+                          The MAC defaults to 02:00:00:00:dc:01. With --main FILE: FILE's boardcfg.up()
+                          takes the lease (config IP = "dhcp"). Not with --app echo.
 Frames go: firmware -> driver -> emulated SPI -> chip model -> wire [impairment, pcap] -> TAP.
   --runtime cpython       everything in this process (asyncio)
   --runtime micropython   firmware, driver and chip model inside the MicroPython VM (node
@@ -37,12 +38,15 @@ Frames go: firmware -> driver -> emulated SPI -> chip model -> wire [impairment,
                           ../shared/rp2040/micropython-v1.28.0-RPI_PICO.uf2); when it is missing the host
                           board says so on one line and exits with status 2 before making a TAP
   --main FILE             FILE is the board's application instead of firmware/main.py, as a main.py on a
-                          real board: it does `import board; nic = board.interface(); nic.active(True);
-                          nic.ifconfig((board.IP, board.NETMASK, board.GATEWAY, board.DNS))` and goes on
-                          as it likes (blocking socket calls, or asyncio with nic.run() as a task). Its
-                          `board` has the settings of boards/<name>.py from this command line (--chip,
-                          --ip, --gateway, --mac); its interface() builds the driver on the emulated chip
-                          (cpython, micropython: tools/emuboard.py; rp2040: boards/pico_<chip>.py).
+                          board set up by `make deploy`: it does `from bsdnet import boardcfg;
+                          nic = boardcfg.up()` and goes on as it likes (blocking socket calls, or asyncio
+                          with nic.run() as a task). The board's settings come from this command line
+                          (--chip, --ip, --gateway, --hostname, --mac): cpython, micropython: FILE's
+                          `config` module (BOARD = "emu", IP, NETMASK, GATEWAY, DNS, HOSTNAME, MAC) and
+                          its hardware module `boards.emu` are tools/emuboard.py, whose interface(mac)
+                          builds the driver on the emulated chip (the older `import board` finds it too);
+                          rp2040: /config.py (tools/rp2040/mkfs.py config_text) and
+                          /lib/boards/pico_<chip>.mpy on the flash, as `make deploy` writes them.
                           --ip must be the address FILE sets up: `ready` waits for its ARP answer. FILE's
                           output goes to stderr; a traceback out of it fails the board (`error` line).
                           cpython: FILE runs in a thread of its own (it may call asyncio.run()); the VM's
@@ -211,8 +215,7 @@ class LocalMainBoard:
         import emuboard
 
         self.emu = emuboard
-        emuboard.configure(a.chip, ip, mask, a.gateway, self.mac, self._relay, self._transmit)
-        sys.modules["board"] = emuboard
+        emuboard.configure(a.chip, ip, mask, a.gateway, self.mac, self._relay, self._transmit, a.hostname)
 
     def attach(self, wire):
         self.loop = asyncio.get_running_loop()
@@ -479,7 +482,7 @@ class Rp2040Board:
         return not t or t in self.console
 
     def _board_py(self):
-        """--main FILE's /board.py (the older one-file layout FILE imports: boards/pico_CHIP.py's
+        """The esp32 runtime's /board.py (the older one-file layout its setup imports: boards/pico_CHIP.py's
         hardware, the addresses from the command line and interface()); returns its host path."""
         import tempfile
 
@@ -528,16 +531,25 @@ class Rp2040Board:
         serial is a pseudo-terminal at LINK instead (the console is there), and without --main the
         flash holds the firmware alone, as a new board's: what runs is what gets deployed."""
         sys.path.insert(0, os.path.join(ROOT, "tools", "rp2040"))
+        import mkfs
         import run as rp
 
         self.console = ""
         self._line = ""
         a = self.a
-        extras = ()
-        if a.main:
-            extras = [a.main + ":/main.py", self._board_py() + ":/board.py"]
+        fs = ""
+        if a.main:  # what `make deploy` writes: /lib/boards/pico_CHIP.mpy and /config.py, FILE as /main.py
+            import tempfile
+
+            extras = [a.main + ":/main.py"]
             extras += [os.path.abspath(d) + ":/lib/" + os.path.basename(os.path.abspath(d)) for d in a.lib]
-        self.b = rp.Board(chip=a.chip, uf2=a.firmware, board="", extras=extras, fs=None if a.main else "",
+            board = "pico_" + a.chip
+            cfg = mkfs.config_text(board, a.ip, a.gateway or "0.0.0.0", hostname=a.hostname or "bsdnet",
+                                   mac=self.mac, groups=a.group)
+            self._tmp = self._tmp or tempfile.mkdtemp(prefix="hostboard-rp2040")
+            fs = os.path.join(self._tmp, "fs.img")
+            mkfs.build(fs, board, extras, False, config=cfg)
+        self.b = rp.Board(chip=a.chip, uf2=a.firmware, board="", fs=fs,
                           serve=True, pace=True, stderr=sys.stderr, on_console=self._on_console, pty=a.serial,
                           on_reset=lambda: log("rp2040: the firmware reset the board (machine.reset): rebooting"),
                           on_frame=lambda f: loop.call_soon_threadsafe(self.port.send, f))
@@ -1147,8 +1159,8 @@ def main(argv=None):
             sys.stderr.write("hostboard: %s\n" % why)
             sys.stderr.flush()
             return 2
-    if a.ip == "dhcp" and (a.main or a.app != "main"):
-        ap.error("--ip dhcp needs our firmware (--app main, no --main)")
+    if a.ip == "dhcp" and a.app != "main":
+        ap.error("--ip dhcp needs our firmware or --main FILE (not --app echo)")
     if a.impair:
         parse_impair(a.impair)  # reject a bad spec before touching the network
     if a.check:

@@ -108,7 +108,8 @@ sys.path.append("/lib")
 sys.path.append("/tools")
 import vmboard
 await vmboard.vm_main_file(${JSON.stringify(opt.chip)}, ${JSON.stringify(opt.ip)}, ${JSON.stringify(opt.mask)},
-                           ${JSON.stringify(opt.gateway)}, ${JSON.stringify(opt.mac)} or None, "/main.py")
+                           ${JSON.stringify(opt.gateway)}, ${JSON.stringify(opt.mac)} or None, "/main.py",
+                           hostname=${JSON.stringify(opt.hostname)} or None)
 ` : `
 import sys
 sys.path.append("/lib")

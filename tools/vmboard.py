@@ -244,14 +244,13 @@ async def vm_main(chip, ip, mask, gateway, mac, app="main", poll_ms=100, groups=
         task.cancel()
 
 
-async def vm_main_file(chip, ip, mask, gateway, mac, path, poll_ms=20):
+async def vm_main_file(chip, ip, mask, gateway, mac, path, poll_ms=20, hostname=None):
     """--main FILE inside the MicroPython VM: FILE runs as __main__ with tools/emuboard.py as its
     `board`. While FILE blocks (a socket call, a loop of its own), frames cross in the interface's
     poll: vmboard_io.pump() reads what the host sent without the JS event loop; once FILE returns (or
     hands its coroutine to asyncio.run, which the VM lacks: it becomes a task here), this loop relays."""
     import binascii
     import json
-    import sys
     import vmboard_io as io
     import emuboard
 
@@ -272,8 +271,7 @@ async def vm_main_file(chip, ip, mask, gateway, mac, path, poll_ms=20):
     def tx(frame):
         io.send(binascii.hexlify(frame).decode())
 
-    emuboard.configure(chip, ip, mask, gateway, mac_bytes(mac) if mac else default_mac(ip), relay, tx)
-    sys.modules["board"] = emuboard
+    emuboard.configure(chip, ip, mask, gateway, mac_bytes(mac) if mac else default_mac(ip), relay, tx, hostname)
     if not hasattr(asyncio, "run"):
         asyncio.run = asyncio.create_task
     io.ready(mac_str(mac_bytes(mac) if mac else default_mac(ip)))

@@ -5,6 +5,13 @@
 # and MCAST_GROUPS. Without config.py the older layout still works: the board file copied as
 # /board.py with IP, NETMASK, GATEWAY, DNS, MAC and MCAST_GROUPS in it. Boot only: nothing here
 # runs per packet.
+#
+#     from bsdnet import boardcfg
+#     nic = boardcfg.up()            # built from /config.py, active, addressed (DHCP: bound)
+#     nic = await boardcfg.aup()     # the same from a coroutine
+# With IP = "dhcp" the client (nic.dhcp) is one of the interface's timers: whatever drives the
+# interface (nic.run() under asyncio, or the polls of blocking socket calls) renews the lease; a
+# blocking application that sleeps for longer than the lease without a socket call loses it.
 from .inet import inet_aton
 
 
@@ -41,6 +48,77 @@ def interface(hw, mac=None):
     if hw.CHIP == "enc28j60":
         return Interface.enc28j60(s, cs, rst, intn, mac=mac)
     raise ValueError("board CHIP %r: give 'w5500' or 'enc28j60'" % (hw.CHIP,))
+
+
+def nic(hw, cfg):
+    """The Interface of hardware module hw with cfg's MAC: hw's own interface(mac) when it has one
+    (an emulated board), else the chip on hw's SPI bus and pins."""
+    mac = getattr(cfg, "MAC", None)
+    mk = getattr(hw, "interface", None)
+    return mk(mac) if mk is not None else interface(hw, mac)
+
+
+def configure(dhcp_task=False):
+    """(nic, how, name, hw, cfg): the interface from config.py (or board.py), active, with its
+    static address; with IP "dhcp" nic.dhcp is the client (bsdnet.dhcp), not bound yet: one of the
+    interface's timers, or with dhcp_task for an asyncio task that the caller starts."""
+    hw, name, cfg = load()
+    how, ip, mask = address(cfg)
+    n = nic(hw, cfg)
+    n.active(True)
+    n.dhcp = None
+    if how == "dhcp":
+        from .dhcp import DhcpClient
+
+        n.dhcp = DhcpClient(n, hostname=getattr(cfg, "HOSTNAME", None))
+        if not dhcp_task:
+            n.dhcp.attach()
+    else:
+        n.ifconfig((ip, mask, getattr(cfg, "GATEWAY", "0.0.0.0"), getattr(cfg, "DNS", "0.0.0.0")))
+    return n, how, name, hw, cfg
+
+
+def _late(n, t0, timeout_s):
+    from .compat import ticks_ms, ticks_diff
+
+    if ticks_diff(ticks_ms(), t0) >= timeout_s * 1000:
+        from .errno import ETIMEDOUT
+
+        n.dhcp.stop(release=False)  # down again: a second up() starts afresh
+        n.dhcp = None
+        n.active(False)
+        raise OSError(ETIMEDOUT, "no DHCP lease from any server for mac %s in %d s (IP = 'dhcp' in config.py)"
+                      % (":".join("%02x" % b for b in n.config("mac")), timeout_s))
+
+
+def up(timeout_s=30):
+    """The interface from config.py, up with its address: a static one at once, a DHCP lease
+    within timeout_s (OSError ETIMEDOUT), the interfaces driven meanwhile as blocking socket calls
+    do. The client then renews as nic.dhcp, driven by whatever drives the interface."""
+    from .compat import ticks_ms, sleep_ms
+    from .socket import drive
+
+    n = configure()[0]
+    t0 = ticks_ms()
+    while n.dhcp is not None and not n.dhcp.configured:
+        _late(n, t0, timeout_s)
+        if not drive(ticks_ms()):
+            sleep_ms(1)
+    return n
+
+
+async def aup(timeout_s=30):
+    """up() from a coroutine: the other tasks run while it waits for a lease."""
+    from .compat import ticks_ms, aio_sleep_ms
+    from .socket import drive
+
+    n = configure()[0]
+    t0 = ticks_ms()
+    while n.dhcp is not None and not n.dhcp.configured:
+        _late(n, t0, timeout_s)
+        drive(ticks_ms())
+        await aio_sleep_ms(5)
+    return n
 
 
 def board(name):

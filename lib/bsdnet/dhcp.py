@@ -6,8 +6,10 @@
 #     ok = await c.bound(30000)     # True once an address is configured (nic.ifconfig)
 #     c.lease()                     # {"state", "addr", "mask", "router", "dns", "server", "lease_s", "t1_s", ...}
 #     c.stop(release=True)          # DHCPRELEASE, the address down, the socket closed
-# Without asyncio: c.step(ticks_ms()) after each nic.poll() (returns the ms until it wants to run
-# again). DhcpClient(nic, addr="10.7.0.50") starts with INIT-REBOOT for that (last known) address.
+# Without a task of its own: c.attach() makes it one of the interface's timers, stepped by
+# nic.poll() (nic.run(), blocking socket calls) when a reply waits or its time is due; or
+# c.step(ticks_ms()) after each nic.poll() (returns the ms until it wants to run again).
+# DhcpClient(nic, addr="10.7.0.50") starts with INIT-REBOOT for that (last known) address.
 #
 # States (RFC 2131 figure 5): INIT -> SELECTING (DISCOVER, first OFFER wins) -> REQUESTING
 # (REQUEST) -> ACK -> PROBING (RFC 5227 ARP probes from 0.0.0.0; an answer or another host's probe
@@ -182,11 +184,34 @@ class DhcpClient:
             await aio_sleep_ms(50)
         return True
 
+    # --- or one of the interface's timers (nic.poll runs it) -------------------------------------
+    def attach(self):
+        self._open()
+        if self not in self.nic._timers:
+            self.nic._timers.append(self)
+
+    def next_timeout(self, now):
+        so = self.so
+        if so is None:
+            return -1
+        if so.poll(socket.POLLIN) & socket.POLLIN or (self.state == _PROBING and self.nic.arp.conflict):
+            return now
+        return self.at
+
+    def timeout(self, now):
+        try:
+            self.step(now)
+        except Exception as e:  # noqa: BLE001 - as in _run: the client goes on
+            print("dhcp: %r" % (e,))
+            self.at = ticks_add(now, 1000)
+
     def stop(self, release=True):
         """End the task; with release, a bound client gives the address back (DHCPRELEASE) first."""
         if self.task is not None:
             self.task.cancel()
             self.task = None
+        if self in self.nic._timers:
+            self.nic._timers.remove(self)
         if self.so is None:
             return
         if release and self.state in (_BOUND, _RENEWING, _REBINDING):

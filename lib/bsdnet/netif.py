@@ -62,6 +62,7 @@ class Interface:
         self._running = False
         self._poll_ms = opts.POLL_MIN_MS
         self.intr = getattr(dev, "intr", None)
+        self.dhcp = None  # the DHCP client of an interface brought up by boardcfg with IP "dhcp"
 
     # --- constructors for the two chips -------------------------------------------------
     @staticmethod

@@ -95,8 +95,8 @@ BOOT_MARK = b"flash cache on"  # the last line of tools/esp32/board/boot.py
 
 def image(board=None, extras=(), tests=False):
     """The littlefs image (bytes): lib/ and firmware/ as .mpy (tools/esp32/mkfs.py), boards/<board>.py
-    in /lib/boards/ with a /config.py naming it, extras, and the harness's /boot.py with /flashcache.py (flash blocks cached in RAM
-    while modules load: every flash operation costs ~10 ms in this emulator)."""
+    in /lib/boards/ with a /config.py naming it, extras, and the harness's /boot.py with /flashcache.py
+    (flash blocks cached in RAM while modules load: every flash operation costs ~10 ms in this emulator)."""
     import mkfs
 
     hb = os.path.join(HERE, "board")

@@ -12,23 +12,30 @@ from bsdnet import tcp_subr
 # 2 KiB is left for a ring (measured). A board that never imports this firmware pays nothing.
 
 
-def _lease_heap():
-    """A board that takes a lease (config.py IP "dhcp") on a small heap (a Pico) reserves 2 TCP
-    connections instead of opts.TCP_PREALLOC's 4, more on first need: the DHCP client, the resolver
-    and the lookup service take 15 KB (measured on the emulated Pico), which 4 reserved connections
-    and every service leave no room for."""
+def _tcp_reserve():
+    """How many TCP connections tcp_init() reserves at boot on a small heap (a Pico): 3 instead of
+    opts.TCP_PREALLOC's 4 (the rest on first need), 2 on a board that takes a lease (config.py IP
+    "dhcp"): the DHCP client takes 8 KB, which 4 reserved connections and every service leave no
+    room for. With 4 a Pico kept 24 KB free while serving, too little for the HTTP status page
+    under a flood of frames (MemoryError, measured on the emulated Pico); each connection not
+    reserved gives back its two 2 KiB rings and tcpcb."""
     try:
         from gc import mem_free, mem_alloc  # type: ignore[attr-defined]
-        import config  # type: ignore[import-not-found]  # /config.py
-    except ImportError:  # CPython, or no config.py
+    except ImportError:  # CPython: memory enough
         return
     from bsdnet import opts
 
-    if getattr(config, "IP", None) == "dhcp" and mem_free() + mem_alloc() < opts.TCP_SMALL_HEAP:
-        opts.TCP_PREALLOC = 2  # type: ignore[misc]
+    if mem_free() + mem_alloc() >= opts.TCP_SMALL_HEAP:
+        return
+    try:
+        import config  # type: ignore[import-not-found]  # /config.py
+        dhcp = getattr(config, "IP", None) == "dhcp"
+    except ImportError:
+        dhcp = False
+    opts.TCP_PREALLOC = 2 if dhcp else 3  # type: ignore[misc]
 
 
-_lease_heap()
+_tcp_reserve()
 tcp_subr.tcp_init()
 
 # services (and through them streams, HTTP and the socket layer) are imported by start(), after

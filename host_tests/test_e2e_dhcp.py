@@ -40,6 +40,7 @@ TAP = "bsd0"
 HOST_IP = "10.7.0.1"
 HOSTNAME = "bsdboard"
 MAC = "02:00:00:00:dc:01"
+T1_S = 10  # test_lease_resolve_connect's renewal time (option 58)
 class DhcpNet:
     """A namespace with the TAP made beforehand (persistent, 10.7.0.1/24), dnsmasq on it, and the host
     board with --ip dhcp; everything removed by close()."""
@@ -130,7 +131,8 @@ def net(request):
     chip, runtime = request.param
     if runtime == "rp2040" and chip != "w5500" and not RP2040_FULL:
         pytest.skip("emulated Pico: the W5500 only (RP2040_FULL=1 runs the ENC28J60 too)")
-    n = DhcpNet("dhcp", chip, runtime)
+    # T1 10 s: every runtime renews (unicast REQUEST, ACK) within the test
+    n = DhcpNet("dhcp", chip, runtime, extra_conf="dhcp-option=58,%d\ndhcp-option=59,100" % T1_S)
     try:
         yield n
     finally:
@@ -164,7 +166,7 @@ def test_lease_resolve_connect(net, capsys):
     assert r["lease"].startswith("ok "), r
     lease = json.loads(r["lease"][3:])
     assert lease["addr"] == ip and lease["server"] == HOST_IP and lease["router"] == HOST_IP
-    assert lease["dns"] == [HOST_IP] and lease["lease_s"] == 120 and lease["state"] == "bound", json.dumps(lease)
+    assert lease["dns"] == [HOST_IP] and lease["lease_s"] == 120 and lease["state"] in ("bound", "renewing"), json.dumps(lease)
     # the counters from the lookup service too: on the emulated Pico a whole stats dump (which
     # restarts serve()) can find no block in a heap this full (README: DHCP and DNS)
     st = lease
@@ -173,6 +175,19 @@ def test_lease_resolve_connect(net, capsys):
     assert st["dnsstat"]["hits"] >= 1, st["dnsstat"]
     assert st["mbuf_free"] == st["mbuf_size"], st
     assert "DHCPACK(%s) %s %s %s" % (TAP, ip, MAC, HOSTNAME) in net.dnsmasq.text()
+    # the renew at T1 (the lease's T1 is T1_S): the board asks its server by unicast, stays bound
+    # at the same address and keeps answering
+    t_end = time.monotonic() + T1_S + 40
+    while True:
+        ls = _lease(net)
+        if ls["dhcpstat"]["renews"] >= 1 and ls["dhcpstat"]["acks"] >= 2 and ls["state"] == "bound":
+            break
+        if time.monotonic() > t_end:
+            pytest.fail("no renew within %d s: %s\n%s" % (T1_S + 40, json.dumps(ls), net.dnsmasq.text()[-2000:]))
+        time.sleep(2)
+    assert ls["addr"] == ip and ls["dhcpstat"]["naks"] == 0, ls
+    p = net.ns.run(["ping", "-c", "2", "-W", "5", ip], timeout=30, check=False)
+    assert ", 2 received" in p.stdout, p.stdout
     with capsys.disabled():
         print("\nDHCP %s/%s: lease %s in %d ms on the board (DISCOVER to bound, probes included), "
               "ready %.1f s after the host board started; heap free while serving: %s; a name resolved in "

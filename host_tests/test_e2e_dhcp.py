@@ -166,7 +166,8 @@ def test_lease_resolve_connect(net, capsys):
     assert r["lease"].startswith("ok "), r
     lease = json.loads(r["lease"][3:])
     assert lease["addr"] == ip and lease["server"] == HOST_IP and lease["router"] == HOST_IP
-    assert lease["dns"] == [HOST_IP] and lease["lease_s"] == 120 and lease["state"] in ("bound", "renewing"), json.dumps(lease)
+    assert lease["dns"] == [HOST_IP] and lease["lease_s"] == 120, json.dumps(lease)
+    assert lease["state"] in ("bound", "renewing"), json.dumps(lease)  # T1 may just have come
     # the counters from the lookup service too: on the emulated Pico a whole stats dump (which
     # restarts serve()) can find no block in a heap this full (README: DHCP and DNS)
     st = lease

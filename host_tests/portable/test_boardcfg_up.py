@@ -153,11 +153,12 @@ def test_no_lease_times_out_clearly():
 
 
 def _config_file():
-    """A real config.py where imports look (the emulated Pico's flash has its /config.py)."""
+    """A config or board module where imports look (the emulated Pico's flash has its /config.py; a
+    directory of that name imports too, e.g. tools/esp32/board when pytest has tools/esp32 on sys.path)."""
     import os
 
     for d in sys.path:
-        for n in ("config.py", "config.mpy", "board.py", "board.mpy"):
+        for n in ("config.py", "config.mpy", "board.py", "board.mpy", "config", "board"):
             try:
                 os.stat((d.rstrip("/") + "/" if d else "") + n)
                 return True

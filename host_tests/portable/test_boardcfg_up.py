@@ -154,7 +154,7 @@ def test_no_lease_times_out_clearly():
 
 def _config_file():
     """A config or board module where imports look (the emulated Pico's flash has its /config.py; a
-    directory of that name imports too, e.g. tools/esp32/board when pytest has tools/esp32 on sys.path)."""
+    directory of that name imports too, as a namespace package)."""
     import os
 
     for d in sys.path:

@@ -90,7 +90,7 @@ def flash_image(firmware, fs_image, out):
     return out
 
 
-BOOT_MARK = b"flash cache on"  # the last line of tools/esp32/board/boot.py
+BOOT_MARK = b"flash cache on"  # the last line of tools/esp32/onboard/boot.py
 
 
 def image(board=None, extras=(), tests=False):

@@ -99,7 +99,7 @@ def image(board=None, extras=(), tests=False):
     (flash blocks cached in RAM while modules load: every flash operation costs ~10 ms in this emulator)."""
     import mkfs
 
-    hb = os.path.join(HERE, "board")
+    hb = os.path.join(HERE, "onboard")  # not "board": a directory imports as that module
     ex = [os.path.join(hb, "boot.py") + ":/boot.py", os.path.join(hb, "flashcache.py") + ":/flashcache.py"]
     return mkfs.build(None, board, ex + list(extras), tests)[0]
 

@@ -161,6 +161,8 @@ _NO_DNSMASQ = None if shutil.which("dnsmasq") else "dnsmasq is not installed (ma
 
 
 @pytest.mark.skipif(_MISSING is not None, reason=_MISSING or "")
+@pytest.mark.skipif(os.environ.get("RP2040_FULL") != "1",
+                    reason="make test deploys with IP=dhcp only (test_deploy_dhcp); RP2040_FULL=1 adds a static one")
 def test_deploy_static(capsys):
     _needs_pico()
     check_deploy(BOARD_IP + "/24", capsys)

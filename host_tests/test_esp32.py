@@ -18,7 +18,19 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(ROOT, "tools", "esp32"))
 
-import run as esp  # noqa: E402
+
+def _load(name, path):
+    """tools/esp32/run.py under a name of its own: `run` may already be the Pico's (test_rp2040)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, path)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[name] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+esp = _load("esp32_run", os.path.join(ROOT, "tools", "esp32", "run.py"))
 
 FULL = os.environ.get("ESP32_FULL") == "1"
 _why = esp.missing()

@@ -196,8 +196,14 @@ def py(script):
     return [sys.executable, "-c", script]
 
 
+# make test runs the emulated Pico on the MQTT example and the DHCP one (each Pico boot is ~10 s);
+# RP2040_FULL=1 runs every example there
+_PICO_FULL = os.environ.get("RP2040_FULL") == "1"
+PICO_FULL = pytest.param("rp2040", marks=pytest.mark.skipif(not _PICO_FULL, reason="emulated Pico: RP2040_FULL=1"))
+
+
 # --- the examples ------------------------------------------------------------------------------
-@pytest.mark.parametrize("runtime", ["micropython", "rp2040"])
+@pytest.mark.parametrize("runtime", ["micropython", PICO_FULL])
 def test_tcp_client(runtime):
     with example("tcp", "w5500", runtime, "tcp_client.py", [py(LINE_SERVER)]) as (b, ns, ps):
         r = peer_result(ps[0])
@@ -207,7 +213,7 @@ def test_tcp_client(runtime):
         wait_output(b, "tcp client done")
 
 
-@pytest.mark.parametrize("runtime", ["cpython", "micropython", "rp2040"])
+@pytest.mark.parametrize("runtime", ["cpython", "micropython", PICO_FULL])
 def test_udp_sensor(runtime):
     with example("udp", "enc28j60", runtime, "udp_sensor.py", [py(UDP_COLLECTOR)]) as (b, ns, ps):
         got = peer_result(ps[0])
@@ -259,7 +265,7 @@ def test_udp_sensor_with_a_dhcp_lease(runtime):
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-@pytest.mark.parametrize("runtime", ["cpython", "micropython", "rp2040"])
+@pytest.mark.parametrize("runtime", ["cpython", "micropython", PICO_FULL])
 def test_ntp_time(runtime):
     with example("ntp", "w5500", runtime, "ntp_time.py", [py(SNTP_SERVER)]) as (b, ns, ps):
         r = peer_result(ps[0])

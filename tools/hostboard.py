@@ -1082,7 +1082,7 @@ def _check_imports(a):
         from littlefs import LittleFS  # noqa: F401
     elif a.runtime == "esp32":
         import qemu  # noqa: F401 - tools/esp32
-        import mkfs  # noqa: F401
+        import esp32fs  # noqa: F401
         import esptool  # noqa: F401 - the flash image
         from littlefs import LittleFS  # noqa: F401
 

@@ -94,10 +94,10 @@ BOOT_MARK = b"flash cache on"  # the last line of tools/esp32/onboard/boot.py
 
 
 def image(board=None, extras=(), tests=False):
-    """The littlefs image (bytes): lib/ and firmware/ as .mpy (tools/esp32/mkfs.py), boards/<board>.py
+    """The littlefs image (bytes): lib/ and firmware/ as .mpy (tools/esp32/esp32fs.py), boards/<board>.py
     in /lib/boards/ with a /config.py naming it, extras, and the harness's /boot.py with /flashcache.py
     (flash blocks cached in RAM while modules load: every flash operation costs ~10 ms in this emulator)."""
-    import mkfs
+    import esp32fs as mkfs  # not `mkfs`: tools/rp2040/mkfs.py may be imported under that name already
 
     hb = os.path.join(HERE, "onboard")  # not "board": a directory imports as that module
     ex = [os.path.join(hb, "boot.py") + ":/boot.py", os.path.join(hb, "flashcache.py") + ":/flashcache.py"]

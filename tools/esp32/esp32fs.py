@@ -2,7 +2,7 @@
 """Build the littlefs image that the emulated ESP32 mounts at / (the firmware's `vfs` partition,
 flash offset 0x200000).
 
-    python3 tools/esp32/mkfs.py [-o build/esp32/fs.img] [--board esp32_w5500] [--extra HOST[:FSPATH] ...]
+    python3 tools/esp32/esp32fs.py [-o build/esp32/fs.img] [--board esp32_w5500] [--extra HOST[:FSPATH] ...]
                                 [--no-compile] [--tests]
 
 The layout and the builder are shared with the other emulated boards (tools/mcu/mkfs.py); here:

@@ -12,7 +12,7 @@ FRAMES = 20000
 def test_fuzz_20000_frames():
     for seed in (0x5EED, 20000):
         t = time.monotonic()
-        st = fz.run(seed, FRAMES)
+        st = fz.run(seed, FRAMES).stats()
         dt = time.monotonic() - t
         drops = {k: v for layer in ("ip", "udp", "icmp", "tcp", "arp", "ether")
                  for k, v in st[layer].items() if v and ("bad" in k or "drop" in k or "short" in k or "port0" in k)}

@@ -319,15 +319,23 @@ def _random_port_socket():
     return s
 
 
-def resolve(host):
-    """The address of host (a dotted quad), blocking; dotted quads come back as they are."""
+def _begin(host):
+    """(address, None) when it is known without asking (a dotted quad, a cached name), else
+    (None, a new query): what resolve() and aresolve() share before they wait."""
     if inet_isdotted(host):
-        return host
+        return host, None
     name = _norm(host)
     a = _cached(name, ticks_ms())
     if a is not None:
+        return a, None
+    return None, _Query(name)
+
+
+def resolve(host):
+    """The address of host (a dotted quad), blocking; dotted quads come back as they are."""
+    a, q = _begin(host)
+    if q is None:
         return a
-    q = _Query(name)
     try:
         while True:
             t = q.next()
@@ -355,13 +363,9 @@ def resolve(host):
 
 async def aresolve(host):
     """resolve() for asyncio tasks: waits without blocking the loop (nic.run() does the input)."""
-    if inet_isdotted(host):
-        return host
-    name = _norm(host)
-    a = _cached(name, ticks_ms())
-    if a is not None:
+    a, q = _begin(host)
+    if q is None:
         return a
-    q = _Query(name)
     try:
         while True:
             t = q.next()

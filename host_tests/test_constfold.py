@@ -75,17 +75,21 @@ def test_references_become_literals_and_lines_stay(tmp_path):
     # a tunable that some module assigns, and a private name, are left as they are
     assert "opts.TUNED" in out and "opts._PRIVATE" in out
     assert n == 5
-    # the import keeps what is still used; opts is still needed for TUNED
-    assert "from .hdr import f\n\n" in out
+    # imports stay as written (constfold.DROP_IMPORTS): what loads when does not move
+    assert "from .hdr import (TH_SYN,\n                  TH_ACK, f)" in out
     assert "from . import opts" in out
     compile(out, "user.py", "exec")
     assert out.splitlines()[src.splitlines().index("def g(x, flags=TH_SYN):")] == "def g(x, flags=2):"
 
 
-def test_pure_imports_are_dropped_others_keep_one_name(tmp_path):
+def test_imports_left_unused_are_dropped_only_when_asked(tmp_path, monkeypatch):
     f = _tree(tmp_path, TREE)
     out, n = f.fold("lib/pkg/only_consts.py")
     assert n == 2
+    assert out.splitlines() == ["from .hdr import TH_ACK", "from . import opts", "X = 16 + 1460"]
+    monkeypatch.setattr(constfold, "DROP_IMPORTS", True)
+    f = _tree(tmp_path, TREE)
+    out, n = f.fold("lib/pkg/only_consts.py")
     # hdr prints at import: the import stays, with one name; opts only binds constants: gone
     assert out.splitlines() == ["from .hdr import TH_ACK", "pass", "X = 16 + 1460"]
 

@@ -10,8 +10,9 @@ This rewrites a device module's source before mpy-cross so that those references
   NAME a const() of that module;
 - `NAME` imported with `from .mod import NAME` (or `as A`) where NAME is a const() of mod.
 
-An import that is left with nothing to bind is dropped (a pure constants module, such as opts, is
-then not imported at all), unless the importing module re-exports names (API modules below).
+Imports stay as written (DROP_IMPORTS): dropping those left with nothing to bind saved a little
+more heap but moved what loads when, and on the emulated Pico a boot with a DHCP lease then found
+no 1472-byte block for the echo buffer (measured); with it on, API modules keep theirs anyway.
 The rewrite keeps every line where it was, so tracebacks on the board point at the source lines.
 Not folded: a name that any device file assigns as an attribute (`opts.TCP_PREALLOC = 2` in
 firmware/main.py: a tunable set at boot), a name rebound in the importing module, and every
@@ -31,6 +32,7 @@ import types
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DIRS = ("lib", "firmware", "boards")
 # modules whose imported names are part of what users read from them: keep every imported name
+DROP_IMPORTS = False
 API_MODULES = ("bsdnet", "bsdnet.socket", "bsdnet.select", "bsdnet.errno", "bsdnet.streams", "bsdnet.dropin")
 
 
@@ -245,7 +247,7 @@ class Folder:
                 left[t.string] = left.get(t.string, 0) + 1
             i += 1
         # imports: drop what no longer has a reference
-        keep_all = m.name in API_MODULES
+        keep_all = m.name in API_MODULES or not DROP_IMPORTS
         for node, src in nodes:
             if not isinstance(node, ast.ImportFrom):
                 continue

@@ -50,6 +50,13 @@ def device_files():
     return sorted(out)
 
 
+# Cross-module const folding (tools/constfold.py) before mpy-cross: off for now. With it the
+# emulated Pico's heap is laid out differently and two tests that fit by a few KB (a DHCP boot with
+# the lookup service; test_tcp_alloc's connections) found no block (measured): on again once the
+# boot allocates its big blocks first.
+FOLD = False
+
+
 def mpy_cross(arch, f, dst, source_name=None):
     """Compile f (relative to ROOT, or absolute) to dst for arch; None, or mpy-cross's complaint.
     Device modules (lib/, firmware/, boards/) go through tools/constfold.py first: other modules'
@@ -65,7 +72,7 @@ def mpy_cross(arch, f, dst, source_name=None):
             with open(os.path.join(ROOT, f)) as src:
                 text, n = src.read(), None
         else:
-            text, n = constfold.folder().fold(rel)
+            text, n = constfold.folder().fold(rel) if FOLD else (open(os.path.join(ROOT, f)).read(), 0)
     except (OSError, SyntaxError) as e:
         return "%s [%s]: %s" % (f, arch, e)
     device = n is not None and rel.split(os.sep)[0] in constfold.DIRS

@@ -79,7 +79,7 @@ rp2040-smoke: setup
 	$(VENV)/bin/pytest -q host_tests/test_rp2040.py
 
 rp2040-full: setup
-	RP2040_FULL=1 $(VENV)/bin/pytest -q host_tests/test_rp2040.py host_tests/test_deploy.py
+	RP2040_FULL=1 $(VENV)/bin/pytest -q host_tests/test_rp2040.py host_tests/test_deploy.py host_tests/test_bench_ref.py
 	RP2040_FULL=1 $(VENV)/bin/pytest -q host_tests/test_e2e_*.py host_tests/test_examples.py -k rp2040
 
 # the emulated ESP32 (QEMU, ../shared/esp32): make test runs test_esp32.py's smoke set; esp32-smoke adds

@@ -5,11 +5,15 @@
 # /board.py with the addresses in it, brings the interface up, prints the boot line and serves for
 # ever. The host board (tools/hostboard.py) calls start() and serve() itself with an emulated chip.
 import asyncio
+from bsdnet.compat import const
 from bsdnet import tcp_subr
 
 # TCP's first connections (tcpcbs and rings) are reserved at once, while the heap is in one piece:
 # on a Pico, once the rest of the stack and the services are loaded from .mpy files, no block of
 # 2 KiB is left for a ring (measured). A board that never imports this firmware pays nothing.
+
+
+_TINY_HEAP = const(200 * 1024)
 
 
 def _tcp_reserve():
@@ -18,21 +22,23 @@ def _tcp_reserve():
     "dhcp"): the DHCP client takes 8 KB, which 4 reserved connections and every service leave no
     room for. With 4 a Pico kept 24 KB free while serving, too little for the HTTP status page
     under a flood of frames (MemoryError, measured on the emulated Pico); each connection not
-    reserved gives back its two 2 KiB rings and tcpcb."""
+    reserved gives back its two 2 KiB rings and tcpcb. A heap under _TINY_HEAP (an ESP32 without
+    PSRAM: ~190 KB in all, 166 KB when this runs) reserves 1."""
     try:
         from gc import mem_free, mem_alloc  # type: ignore[attr-defined]
     except ImportError:  # CPython: memory enough
         return
     from bsdnet import opts
 
-    if mem_free() + mem_alloc() >= opts.TCP_SMALL_HEAP:
+    heap = mem_free() + mem_alloc()
+    if heap >= opts.TCP_SMALL_HEAP:
         return
     try:
         import config  # type: ignore[import-not-found]  # /config.py
         dhcp = getattr(config, "IP", None) == "dhcp"
     except ImportError:
         dhcp = False
-    opts.TCP_PREALLOC = 2 if dhcp else 3  # type: ignore[misc]
+    opts.TCP_PREALLOC = (2 if dhcp else 3) if heap >= _TINY_HEAP else 1  # type: ignore[misc]
 
 
 _tcp_reserve()

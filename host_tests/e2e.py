@@ -34,6 +34,17 @@ ESP32_SMOKE = ESP32_FULL or os.environ.get("ESP32_SMOKE") == "1"
 READY_S = {"esp32": 240}  # boot, stop main.py, soft reset, load the stack from flash: ~40 s, more under load
 
 
+RP2040_FULL = os.environ.get("RP2040_FULL") == "1"
+
+
+def pico_full_only(runtime, chip=None):
+    """Skip a long run on the emulated Pico (or only its ENC28J60 one, given chip) outside
+    RP2040_FULL=1 (make rp2040-full): make test keeps one smoke run per emulated board."""
+    if runtime == "rp2040" and not RP2040_FULL and (chip is None or chip != "w5500"):
+        pytest.skip("long run on the emulated Pico%s: RP2040_FULL=1 (make rp2040-full)"
+                    % ("" if chip is None else " with the " + chip.upper()))
+
+
 def esp32_gate(chip, runtime, smoke=False):
     """Skip the emulated ESP32 outside its runs: the smoke pair (w5500, smoke=True) with ESP32_SMOKE=1."""
     if runtime == "esp32" and not ESP32_FULL and not (smoke and ESP32_SMOKE and chip == "w5500"):

@@ -32,6 +32,7 @@ def _netns():
 
 
 @pytest.mark.skipif(_missing() is not None, reason="emulated Pico: %s" % _missing())
+@pytest.mark.skipif(os.environ.get("RP2040_FULL") != "1", reason="about 30 s: RP2040_FULL=1 (make rp2040-full)")
 def test_bench_ref_small():
     root = os.geteuid() == 0 and os.path.exists("/dev/net/tun")
     before = _netns() if root else set()

@@ -212,6 +212,8 @@ def _package_urls():
         return json.load(f)["urls"]
 
 
+@pytest.mark.skipif(os.environ.get("RP2040_FULL") != "1",
+                    reason="about 45 s: RP2040_FULL=1 (make rp2040-full); make test deploys with make deploy")
 def test_mip_install_package_json(capsys):
     _needs_pico()
     import run as rp

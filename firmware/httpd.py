@@ -245,7 +245,11 @@ async def _send(writer, data):
             for p in json_pieces(data[1]):  # the same pieces _response counted, made again here
                 c.extend(p.encode())
                 if len(c) >= _CHUNK:
-                    writer.write(c)  # the stream copies what the socket does not take at once
+                    # the stream copies what the socket does not take at once: drained chunk by
+                    # chunk, that copy stays one chunk (unbounded, the 3.8 KB /stats document
+                    # piled up there and a Pico's heap had no 3 KB block for it: measured)
+                    writer.write(c)
+                    await streams.wait_for_ms(writer.drain(), IDLE_MS)
                     c = bytearray()
         if c:
             writer.write(c)

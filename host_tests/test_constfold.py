@@ -75,34 +75,56 @@ def test_references_become_literals_and_lines_stay(tmp_path):
     # a tunable that some module assigns, and a private name, are left as they are
     assert "opts.TUNED" in out and "opts._PRIVATE" in out
     assert n == 5
-    # imports stay as written (constfold.DROP_IMPORTS): what loads when does not move
-    assert "from .hdr import (TH_SYN,\n                  TH_ACK, f)" in out
+    # the import statement stays where it was, without the names folded
+    assert "from .hdr import f\n\n" in out
     assert "from . import opts" in out
     compile(out, "user.py", "exec")
     assert out.splitlines()[src.splitlines().index("def g(x, flags=TH_SYN):")] == "def g(x, flags=2):"
 
 
-def test_imports_left_unused_are_dropped_only_when_asked(tmp_path, monkeypatch):
+def test_import_lists_lose_folded_names_but_every_statement_stays(tmp_path):
     f = _tree(tmp_path, TREE)
     out, n = f.fold("lib/pkg/only_consts.py")
     assert n == 2
+    # both statements stay (the modules load where they did), each with one name at least
     assert out.splitlines() == ["from .hdr import TH_ACK", "from . import opts", "X = 16 + 1460"]
-    monkeypatch.setattr(constfold, "DROP_IMPORTS", True)
-    f = _tree(tmp_path, TREE)
-    out, n = f.fold("lib/pkg/only_consts.py")
-    # hdr prints at import: the import stays, with one name; opts only binds constants: gone
-    assert out.splitlines() == ["from .hdr import TH_ACK", "pass", "X = 16 + 1460"]
+    out = f.fold("lib/pkg/user.py")[0]
+    assert "from .hdr import f\n" in out and "TH_SYN" not in out
+
+
+def test_consts_nothing_reads_become_private_in_their_module(tmp_path, monkeypatch):
+    monkeypatch.setattr(constfold, "HIDE", True)
+    f = _tree(tmp_path, dict(TREE, **{
+        "lib/pkg/reader.py": "from . import hdr\nimport pkg.opts\n\n\ndef r(m):\n    return pkg.opts.MSS, getattr(m, 'NEG')\n",
+        "lib/pkg/fin.py": "from .compat import const\nTH_FIN = const(1)\nFIN2 = const(TH_FIN * 2)\n",
+        "lib/pkg/finuser.py": "from .fin import FIN2, TH_FIN\nX = TH_FIN + FIN2\n",
+        "examples/ex.py": "from pkg.hdr import TH_ACK\nfrom pkg.fin import FIN2\n"}))
+    out = f.fold("lib/pkg/fin.py")[0]
+    # TH_FIN: every reference folded -> private, FIN2 read by an example: stays
+    assert out == "from .compat import const\n_TH_FIN = const(1)\nFIN2 = const(_TH_FIN * 2)\n"
+    # TH_SYN: shadow.py imports it and binds the name itself (not folded); TH_ACK: an example's
+    assert f.hidden("pkg.hdr") == set()
+    # read as an attribute the folder cannot resolve, named in a string, assigned from outside,
+    # or private already: left as they are
+    assert f.hidden("pkg.opts") == {"BIG"}
+    out = f.fold("lib/pkg/opts.py")[0]
+    assert "_BIG = const(_MSS * 4)" not in out and "_BIG = const(MSS * 4)" in out and "TUNED = const(4)" in out
+    compile(out, "opts.py", "exec")
+    # firmware/ and boards/ keep their names; so does a module users import from
+    assert f.hidden("main") == set()
+    monkeypatch.setattr(constfold, "HIDE", False)
+    assert f.hidden("pkg.opts") == set()
+
+
+def test_a_test_compiled_for_a_board_is_folded_as_an_importer(tmp_path):
+    f = _tree(tmp_path, dict(TREE, **{"host_tests/t.py": "from pkg import opts\nfrom pkg.hdr import TH_SYN, f\nX = opts.MSS + TH_SYN\n"}))
+    assert f.fold("host_tests/t.py") == ("from pkg import opts\nfrom pkg.hdr import f\nX = 1460 + 2\n", 2)
 
 
 def test_a_name_bound_in_the_module_is_not_folded(tmp_path):
     f = _tree(tmp_path, TREE)
     out, n = f.fold("lib/pkg/shadow.py")
     assert n == 0 and out == (tmp_path / "lib/pkg/shadow.py").read_text()
-
-
-def test_files_outside_the_device_tree_are_left_alone(tmp_path):
-    f = _tree(tmp_path, dict(TREE, **{"host_tests/t.py": "from pkg import opts\nX = opts.MSS\n"}))
-    assert f.fold("host_tests/t.py") == ("from pkg import opts\nX = opts.MSS\n", 0)
 
 
 def test_every_device_file_folds_to_valid_code_with_its_lines():

@@ -160,8 +160,8 @@ def test_driver_answers_arp_on_chip_model(chip):
     woken by the chip's interrupt line (GPIO4, through the pin map)."""
     with esp.Board(chip=chip, board="esp32_" + chip) as b:
         b.soft_reset()  # main.py ran at boot until the harness's Ctrl-C: start from a fresh heap
-        out, err = b.exec("import board, time\nnic = board.interface()\nnic.active(True)\n"
-                          "nic.ifconfig(('10.7.0.2', '255.255.255.0', '10.7.0.1', '0.0.0.0'))\n"
+        # as a user's code does: the interface from /config.py (10.7.0.2/24) and /lib/boards/esp32_<chip>
+        out, err = b.exec("import time\nfrom bsdnet import boardcfg\nnic = boardcfg.configure()[0]\n"
                           "print(':'.join('%02x' % x for x in nic.config('mac')))", timeout=120)
         assert err == "", err
         mac = bytes.fromhex(out.strip().replace(":", ""))

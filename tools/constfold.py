@@ -10,14 +10,19 @@ This rewrites a device module's source before mpy-cross so that those references
   NAME a const() of that module;
 - `NAME` imported with `from .mod import NAME` (or `as A`) where NAME is a const() of mod.
 
-Imports stay as written (DROP_IMPORTS): dropping those left with nothing to bind saved a little
-more heap but moved what loads when, and on the emulated Pico a boot with a DHCP lease then found
-no 1472-byte block for the echo buffer (measured); with it on, API modules keep theirs anyway.
+Import statements all stay, so what loads when does not move (dropping whole imports once left a
+DHCP boot on the emulated Pico with no 1472-byte block: measured); a name whose every reference was
+folded leaves its import list, the first name staying when none would be left. API modules (what
+users import from) keep every name they import.
+Then the names themselves (HIDE): a public const() of a lib/ module that is not an API module, and
+that no device file reads any more once folded (examples and firmware/main.py, which reaches the
+board as source, are read as they are), becomes private in its module (`_NAME`): mpy-cross then
+makes it no global and no interned name. On a 32-bit board that is ~30 bytes a name.
 The rewrite keeps every line where it was, so tracebacks on the board point at the source lines.
 Not folded: a name that any device file assigns as an attribute (`opts.TCP_PREALLOC = 2` in
-firmware/main.py: a tunable set at boot), a name rebound in the importing module, and every
-module outside lib/, firmware/ and boards/ (tests and examples read the module attributes, which
-stay: the defining module keeps its public const()s).
+firmware/main.py: a tunable set at boot) and a name rebound in the importing module. Files outside
+lib/, firmware/ and boards/ (the tests compiled for the emulated boards) are folded as importers:
+their own names stay.
 
     python3 tools/constfold.py lib/bsdnet/tcp_input.py     # the folded source, to stdout
     python3 tools/constfold.py --stats                     # references folded, per module
@@ -31,8 +36,20 @@ import types
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DIRS = ("lib", "firmware", "boards")
-# modules whose imported names are part of what users read from them: keep every imported name
-DROP_IMPORTS = False
+# private names for the consts nothing reads once folded. Off: it saves ~8 KB of heap on the
+# emulated ESP32 and ~250 interned names, but MicroPython grows its qstr pools by doubling, and past
+# 1260 names the next pool is 1280 entries (~9 KB) in one block. With fewer names the firmware
+# crossed that line later, with the heap in pieces: a DHCP boot on the emulated Pico then failed
+# ("allocating 1280 bytes"), where with more names the pool was made while TCP loaded (measured).
+HIDE = True
+# files that reach the board as source or are the user's (their references are not folded)
+SOURCE_FILES = ("firmware/main.py",)
+READER_DIRS = ("examples",)
+# modules whose names are part of what users read from them: every public name and every imported
+# name stays
+# public consts that stay in every module: the reason codes every hdr module shares (code that
+# walks the modules reads mod.NREASONS and mod.DROP_SHORT)
+KEEP_NAMES = ("NREASONS", "DROP_SHORT")
 API_MODULES = ("bsdnet", "bsdnet.socket", "bsdnet.select", "bsdnet.errno", "bsdnet.streams", "bsdnet.dropin")
 
 
@@ -123,6 +140,7 @@ class Folder:
             if not any([self._eval_consts(m) for m in self.mods.values()]):
                 break
         self._cache = {}
+        self._reads = None
 
     def public(self, modname):
         """The foldable const()s of a module: public, assigned once, never stored from outside."""
@@ -173,12 +191,6 @@ class Folder:
                   and k not in mods}
         return mods, consts, nodes
 
-    def _pure_import(self, src, name):
-        """Whether dropping `from src import name` runs nothing less: name is a submodule, or a
-        name of src, that does nothing at import but bind constants and functions."""
-        m = self.mods.get(src + "." + name) or self.mods.get(src)
-        return m is not None and m.pure
-
     def _eval_consts(self, m):
         """Evaluate m's const() assignments with what is known so far; True if a value was new."""
         mods, consts, _ = self._aliases(m)
@@ -202,18 +214,23 @@ class Folder:
         return new
 
     def fold(self, rel):
-        """(folded source, references folded) of the device file rel; the source itself for others."""
+        """(folded source, references folded) of rel: a device file, or any other that imports them
+        (a test compiled for a board: its references are folded, its own names stay)."""
         rel = rel.replace(os.sep, "/")
-        name = module_name(rel)
-        m = self.mods.get(name)
-        if m is None or m.rel != rel:
-            with open(os.path.join(self.root, rel)) as fh:
-                return fh.read(), 0
         if rel not in self._cache:
-            self._cache[rel] = self._fold(m)
+            m = self.mods.get(module_name(rel))
+            if m is None or m.rel != rel:
+                with open(os.path.join(self.root, rel)) as fh:
+                    m = _Mod(rel, fh.read())
+            edits, n = self._edits(m)
+            if HIDE and m.rel.startswith("lib/"):
+                edits += self._hide_edits(m)
+            self._cache[rel] = (_apply(m.text, edits), n)
         return self._cache[rel]
 
-    def _fold(self, m):
+    def _edits(self, m):
+        """(edits, references folded): other modules' consts made literals, and the import lists
+        without the names no longer referenced."""
         mods, consts, nodes = self._aliases(m)
         mconsts = {k: self.public(v) for k, v in mods.items()}
         spans = [(n.lineno, n.col_offset, n.end_lineno, n.end_col_offset) for n, _ in nodes]
@@ -221,8 +238,7 @@ class Folder:
         def in_import(pos):
             return any((l0, c0) <= pos < (l1, c1) for l0, c0, l1, c1 in spans)
 
-        toks = [t for t in tokenize.generate_tokens(io.StringIO(m.text).readline)
-                if t.type not in (tokenize.NL, tokenize.COMMENT, tokenize.INDENT, tokenize.DEDENT)]
+        toks = _tokens(m.text)
         edits = []
         left = {}  # alias -> references not folded
         i = 0
@@ -246,27 +262,75 @@ class Folder:
             elif t.string in mods or t.string in consts:
                 left[t.string] = left.get(t.string, 0) + 1
             i += 1
-        # imports: drop what no longer has a reference
-        keep_all = m.name in API_MODULES or not DROP_IMPORTS
-        for node, src in nodes:
-            if not isinstance(node, ast.ImportFrom):
-                continue
-            names = [a for a in node.names if keep_all or left.get(a.asname or a.name, 0)
-                     or (a.asname or a.name) not in consts and (a.asname or a.name) not in mods]
-            if len(names) == len(node.names):
-                continue
-            if not names and not all(self._pure_import(src, a.name) for a in node.names):
-                names = node.names[:1]  # the import may matter for what it runs: keep one name
+        n = len(edits)
+        if m.name not in API_MODULES:
+            for node, src in nodes:
+                if not isinstance(node, ast.ImportFrom):
+                    continue
+                names = [a for a in node.names if (a.asname or a.name) not in consts or left.get(a.asname or a.name)]
                 if len(names) == len(node.names):
                     continue
-            if names:
+                # the statement stays, so its module loads where it did: with one name at least
                 text = "from %s%s import %s" % ("." * node.level, node.module or "", ", ".join(
-                    a.name + (" as " + a.asname if a.asname else "") for a in names))
-            else:
-                text = "pass"
-            edits.append(((node.lineno, node.col_offset), (node.end_lineno, node.end_col_offset),
-                          text + "\n" * (node.end_lineno - node.lineno)))
-        return _apply(m.text, edits), sum(1 for e in edits if not e[2].startswith(("from", "pass")))
+                    a.name + (" as " + a.asname if a.asname else "") for a in names or node.names[:1]))
+                edits.append(((node.lineno, node.col_offset), (node.end_lineno, node.end_col_offset),
+                              text + "\n" * (node.end_lineno - node.lineno)))
+        return edits, n
+
+    def reads(self):
+        """Every name some device file, example or board-side source still reads from another
+        module once folded: attributes, imported names, getattr() names."""
+        if self._reads is None:
+            texts = [self._apply_own(m) for m in self.mods.values() if m.rel not in SOURCE_FILES]
+            texts += [self.mods[module_name(r)].text for r in SOURCE_FILES if module_name(r) in self.mods]
+            for d in READER_DIRS:
+                for dp, dns, fns in os.walk(os.path.join(self.root, d)):
+                    for f in sorted(fns):
+                        if f.endswith(".py"):
+                            with open(os.path.join(dp, f)) as fh:
+                                texts.append(fh.read())
+            out = set()
+            for text in texts:
+                for node in ast.walk(ast.parse(text)):
+                    if isinstance(node, ast.Attribute):
+                        out.add(node.attr)
+                    elif isinstance(node, ast.ImportFrom):
+                        out.update(a.name for a in node.names)
+                    elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+                        out.add(node.value)  # getattr(mod, "NAME") and the like
+            self._reads = out
+        return self._reads
+
+    def _apply_own(self, m):
+        return _apply(m.text, self._edits(m)[0])
+
+    def hidden(self, modname):
+        """The public consts of lib/ module modname that become private in its .mpy (HIDE)."""
+        m = self.mods.get(modname)
+        if not HIDE or m is None or not m.rel.startswith("lib/") or modname in API_MODULES:
+            return set()
+        kw = {n.arg for n in ast.walk(m.tree) if isinstance(n, ast.keyword)}
+        return {k for k in self.public(modname) if k not in kw and k not in self.reads() and k not in KEEP_NAMES}
+
+    def _hide_edits(self, m):
+        hide = self.hidden(m.name)
+        if not hide:
+            return []
+        bound = _bindings(m.tree)
+        new = {}
+        for k in hide:
+            p = "_" + k
+            while p in bound or p in m.consts:
+                p = "_" + p
+            new[k] = p
+        toks = _tokens(m.text)
+        return [(t.start, t.end, new[t.string]) for i, t in enumerate(toks)
+                if t.type == tokenize.NAME and t.string in new and not (i and toks[i - 1].string == ".")]
+
+
+def _tokens(text):
+    return [t for t in tokenize.generate_tokens(io.StringIO(text).readline)
+            if t.type not in (tokenize.NL, tokenize.COMMENT, tokenize.INDENT, tokenize.DEDENT)]
 
 
 def _literal(v, after):

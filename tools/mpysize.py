@@ -56,10 +56,20 @@ def device_files():
 FOLD = True
 
 
+def board_path(dst):
+    """What an imported .mpy's __file__ is on the board (/lib/bsdnet/tcp_input.mpy for
+    /lib/bsdnet/tcp_input.py): the source name to give mpy_cross, so that the two are one interned
+    string on the board instead of two (~50 modules: ~50 qstrs, ~1 KB of heap on an ESP32), and
+    tracebacks name the file that is there."""
+    return dst[:-3] + ".mpy" if dst.endswith(".py") else dst
+
+
 def mpy_cross(arch, f, dst, source_name=None):
     """Compile f (relative to ROOT, or absolute) to dst for arch; None, or mpy-cross's complaint.
-    Device modules (lib/, firmware/, boards/) go through tools/constfold.py first: other modules'
-    const()s become literals, lines unchanged. source_name: what tracebacks call the file (f)."""
+    Files of the project go through tools/constfold.py first: other modules' const()s become
+    literals (and lib/'s consts that nothing reads any more private names), lines unchanged; the
+    tests compiled for the emulated boards too, as they must import the modules so built.
+    source_name: what tracebacks call the file (f)."""
     import tempfile
 
     import constfold
@@ -68,7 +78,7 @@ def mpy_cross(arch, f, dst, source_name=None):
     rel = os.path.relpath(os.path.join(ROOT, f), ROOT)
     device = not rel.startswith("..") and rel.split(os.sep)[0] in constfold.DIRS
     try:
-        if FOLD and device:
+        if FOLD and not rel.startswith(".."):
             text = constfold.folder().fold(rel)[0]
         else:
             with open(os.path.join(ROOT, f)) as src:
@@ -80,7 +90,7 @@ def mpy_cross(arch, f, dst, source_name=None):
     try:
         # -s: the source name stored in the .mpy, relative like on the board; -O1 (no asserts, of
         # which device code has none) for device code only: the tests' asserts must stay
-        p = subprocess.run([MPYCROSS, "-march=" + arch] + (["-O1"] if device else []) +
+        p = subprocess.run([MPYCROSS, "-march=" + arch] + ([os.environ.get("MPYOPT", "-O1")] if device else []) +
                            ["-s", source_name or f, "-o", dst, tmp.name], cwd=ROOT, capture_output=True, text=True)
     finally:
         os.unlink(tmp.name)

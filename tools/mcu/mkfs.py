@@ -100,7 +100,7 @@ def compile_files(files, workdir, arch, compile_py=True, keep_source=False):
                 out.append((dst, f.read()))
             continue
         mpy = os.path.join(workdir, dst.lstrip("/")[:-3] + ".mpy")
-        err = mpysize.mpy_cross(arch, host, mpy, source_name=name)
+        err = mpysize.mpy_cross(arch, host, mpy, source_name=mpysize.board_path(dst))
         if err:
             errors.append(err)
             continue

@@ -36,11 +36,11 @@ import types
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DIRS = ("lib", "firmware", "boards")
-# private names for the consts nothing reads once folded. Off: it saves ~8 KB of heap on the
-# emulated ESP32 and ~250 interned names, but MicroPython grows its qstr pools by doubling, and past
-# 1260 names the next pool is 1280 entries (~9 KB) in one block. With fewer names the firmware
-# crossed that line later, with the heap in pieces: a DHCP boot on the emulated Pico then failed
-# ("allocating 1280 bytes"), where with more names the pool was made while TCP loaded (measured).
+# private names for the consts nothing reads once folded: ~8 KB of heap on the emulated ESP32 and
+# ~250 interned names. Fewer names move the moment MicroPython grows its qstr pools (by doubling:
+# past 1260 names the next pool is 1280 entries, ~9 KB in one block) later into the boot; that
+# needs a heap kept in one piece, which firmware/main.py's gc.threshold does (without it, a DHCP
+# boot on the emulated Pico failed "allocating 1280 bytes": measured).
 HIDE = True
 # files that reach the board as source or are the user's (their references are not folded)
 SOURCE_FILES = ("firmware/main.py",)

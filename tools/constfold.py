@@ -45,11 +45,11 @@ HIDE = True
 # files that reach the board as source or are the user's (their references are not folded)
 SOURCE_FILES = ("firmware/main.py",)
 READER_DIRS = ("examples",)
-# modules whose names are part of what users read from them: every public name and every imported
-# name stays
 # public consts that stay in every module: the reason codes every hdr module shares (code that
 # walks the modules reads mod.NREASONS and mod.DROP_SHORT)
 KEEP_NAMES = ("NREASONS", "DROP_SHORT")
+# modules whose names are part of what users read from them: every public name and every imported
+# name stays
 API_MODULES = ("bsdnet", "bsdnet.socket", "bsdnet.select", "bsdnet.errno", "bsdnet.streams", "bsdnet.dropin")
 
 
@@ -75,19 +75,9 @@ class _Mod:
         self.text = text
         self.tree = ast.parse(text, rel)
         self.consts = {}  # every const() of the module, private ones too (for evaluating the rest)
-        self.pure = all(_pure_stmt(s) for s in self.tree.body)
 
     def package(self):
         return self.name if self.is_pkg else self.name.rpartition(".")[0]
-
-
-def _pure_stmt(s):
-    """A statement that does nothing at import but bind constants, functions or classes."""
-    if isinstance(s, (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.ClassDef, ast.Pass)):
-        return True
-    if isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant):
-        return True
-    return isinstance(s, ast.Assign) and _is_const_call(s.value)
 
 
 def _bindings(tree):
@@ -281,7 +271,7 @@ class Folder:
         """Every name some device file, example or board-side source still reads from another
         module once folded: attributes, imported names, getattr() names."""
         if self._reads is None:
-            texts = [self._apply_own(m) for m in self.mods.values() if m.rel not in SOURCE_FILES]
+            texts = [_apply(m.text, self._edits(m)[0]) for m in self.mods.values() if m.rel not in SOURCE_FILES]
             texts += [self.mods[module_name(r)].text for r in SOURCE_FILES if module_name(r) in self.mods]
             for d in READER_DIRS:
                 for dp, dns, fns in os.walk(os.path.join(self.root, d)):
@@ -300,9 +290,6 @@ class Folder:
                         out.add(node.value)  # getattr(mod, "NAME") and the like
             self._reads = out
         return self._reads
-
-    def _apply_own(self, m):
-        return _apply(m.text, self._edits(m)[0])
 
     def hidden(self, modname):
         """The public consts of lib/ module modname that become private in its .mpy (HIDE)."""

@@ -95,7 +95,8 @@ def test_import_lists_lose_folded_names_but_every_statement_stays(tmp_path):
 def test_consts_nothing_reads_become_private_in_their_module(tmp_path, monkeypatch):
     monkeypatch.setattr(constfold, "HIDE", True)
     f = _tree(tmp_path, dict(TREE, **{
-        "lib/pkg/reader.py": "from . import hdr\nimport pkg.opts\n\n\ndef r(m):\n    return pkg.opts.MSS, getattr(m, 'NEG')\n",
+        "lib/pkg/reader.py": ("from . import hdr\nimport pkg.opts\n\n\n"
+                              "def r(m):\n    return pkg.opts.MSS, getattr(m, 'NEG')\n"),
         "lib/pkg/fin.py": "from .compat import const\nTH_FIN = const(1)\nFIN2 = const(TH_FIN * 2)\n",
         "lib/pkg/finuser.py": "from .fin import FIN2, TH_FIN\nX = TH_FIN + FIN2\n",
         "examples/ex.py": "from pkg.hdr import TH_ACK\nfrom pkg.fin import FIN2\n"}))
@@ -117,7 +118,8 @@ def test_consts_nothing_reads_become_private_in_their_module(tmp_path, monkeypat
 
 
 def test_a_test_compiled_for_a_board_is_folded_as_an_importer(tmp_path):
-    f = _tree(tmp_path, dict(TREE, **{"host_tests/t.py": "from pkg import opts\nfrom pkg.hdr import TH_SYN, f\nX = opts.MSS + TH_SYN\n"}))
+    f = _tree(tmp_path, dict(TREE, **{
+        "host_tests/t.py": "from pkg import opts\nfrom pkg.hdr import TH_SYN, f\nX = opts.MSS + TH_SYN\n"}))
     assert f.fold("host_tests/t.py") == ("from pkg import opts\nfrom pkg.hdr import f\nX = 1460 + 2\n", 2)
 
 

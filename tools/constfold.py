@@ -254,7 +254,7 @@ class Folder:
             i += 1
         n = len(edits)
         if m.name not in API_MODULES:
-            for node, src in nodes:
+            for node, _ in nodes:
                 if not isinstance(node, ast.ImportFrom):
                     continue
                 names = [a for a in node.names if (a.asname or a.name) not in consts or left.get(a.asname or a.name)]
@@ -274,7 +274,7 @@ class Folder:
             texts = [_apply(m.text, self._edits(m)[0]) for m in self.mods.values() if m.rel not in SOURCE_FILES]
             texts += [self.mods[module_name(r)].text for r in SOURCE_FILES if module_name(r) in self.mods]
             for d in READER_DIRS:
-                for dp, dns, fns in os.walk(os.path.join(self.root, d)):
+                for dp, _, fns in os.walk(os.path.join(self.root, d)):
                     for f in sorted(fns):
                         if f.endswith(".py"):
                             with open(os.path.join(dp, f)) as fh:

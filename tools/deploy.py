@@ -120,7 +120,8 @@ def stage(board, ip, gateway=None, dns=None, hostname=None):
             os.makedirs(out, exist_ok=True)
             shutil.copyfile(os.path.join(ROOT, src), os.path.join(out, dst))
             continue
-        err = mpysize.mpy_cross(arch, src, os.path.join(out, dst[:-3] + ".mpy"), source_name=mpysize.board_path("/" + dst))
+        err = mpysize.mpy_cross(arch, src, os.path.join(out, dst[:-3] + ".mpy"),
+                                source_name=mpysize.board_path("/" + dst))
         if err:
             errors.append(err)
     if errors:

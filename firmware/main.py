@@ -7,19 +7,25 @@
 import asyncio
 from bsdnet.compat import const
 
-# A collection after every 4 KB allocated, from here on (MicroPython collects only when an
-# allocation fails otherwise). Loading .mpy files leaves garbage between the blocks that stay; left
-# until the heap is full, it ends up as holes all over it, and the large blocks that come later (a
-# 2 KiB ring, the 1472-byte echo buffer, MicroPython's next qstr pool: 1280 entries, ~9 KB at once)
-# find no place. Collected as it goes, the next module fills the holes. Measured on the emulated
-# Pico, serving: the largest free block 4 KB -> 42 KB of 43 KB free, and a DHCP boot that failed
-# "allocating 1280 bytes" comes up. The serving path allocates nothing, so this costs it nothing.
-try:
-    from gc import threshold as _gc_threshold  # type: ignore[attr-defined]
+# While the firmware loads, a collection after every 4 KB allocated (MicroPython collects only when
+# an allocation fails otherwise). Loading .mpy files leaves garbage between the blocks that stay;
+# left until the heap is full, it ends up as holes all over it, and the large blocks that come
+# later (a 2 KiB ring, the 1472-byte echo buffer, MicroPython's next qstr pool: 1280 entries, ~9 KB
+# at once) find no place. Collected as it goes, the next module fills the holes. Measured on the
+# emulated Pico, serving: the largest free block 14 KB -> 42 KB of 43 KB free, and a DHCP boot
+# that failed "allocating 1280 bytes" comes up. Back to collecting on need once serve() has its
+# listeners: a collection is a pause, and under a flood of frames it cost echoes (measured).
 
-    _gc_threshold(4096)
-except ImportError:  # CPython
-    pass
+
+def _load_gc(on):
+    try:
+        from gc import threshold  # type: ignore[attr-defined]
+    except ImportError:  # CPython
+        return
+    threshold(4096 if on else -1)
+
+
+_load_gc(True)
 from bsdnet import tcp_subr  # noqa: E402 - after the threshold: the stack loads with it
 
 # TCP's first connections (tcpcbs and rings) are reserved at once, while the heap is in one piece:
@@ -113,6 +119,7 @@ async def serve(nic):
     servers = []
     try:
         servers = await services.tcp_servers()
+        _load_gc(False)
         await nic.run()
     finally:
         for t in tasks:

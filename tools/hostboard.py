@@ -719,6 +719,7 @@ class Rp2040Board:
 # import fails with MemoryError, so this runtime serves what fits: ARP, ICMP and the UDP services.
 _ESP_SETUP = """
 import sys, gc, json, asyncio
+gc.threshold(4096)  # as firmware/main.py: the code loads into a heap kept in one piece
 sys.path.append("/lib")
 import board as _b
 import flashcache

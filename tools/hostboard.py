@@ -714,9 +714,10 @@ class Rp2040Board:
 
 
 # --runtime esp32: stock MicroPython v1.23 for ESP32 has about 190 KB of heap in all (161 KB at boot,
-# the rest taken from the IDF heap as it grows), the Pico 241 KB; the whole firmware needs about 195 KB
-# (README figures). Measured on the emulated ESP32: with TCP loaded (main.py's tcp_init) the services'
-# import fails with MemoryError, so this runtime serves what fits: ARP, ICMP and the UDP services.
+# the rest taken from the IDF heap as it grows), the Pico 241 KB. Measured on the emulated ESP32: with
+# TCP, the driver, the socket layer, streams, the services and HTTP loaded, 7.8 KB is left, too little
+# to open the listeners (README figures), so this runtime serves what fits: ARP, ICMP and the UDP
+# services.
 _ESP_SETUP = """
 import sys, gc, json, asyncio
 gc.threshold(4096)  # as firmware/main.py: the code loads into a heap kept in one piece
@@ -730,6 +731,7 @@ nic.ifconfig((_b.IP, _b.NETMASK, _b.GATEWAY, "0.0.0.0"))
 services.open_udp()
 services.join_groups(getattr(_b, "MCAST_GROUPS", ()))
 flashcache.off()
+gc.threshold(-1)  # loaded: back to collecting on need, as main.serve() does
 gc.collect()
 print("started", ":".join("%02x" % x for x in nic.config("mac")), "mem_free", gc.mem_free())
 """

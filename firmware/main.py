@@ -177,7 +177,10 @@ def _unload(name):
 
 
 def main():
-    asyncio.run(serve(setup()))
+    try:
+        asyncio.run(serve(setup()))
+    finally:  # stopped (Ctrl-C from a REPL or a test harness) before serve() got to it
+        _load_gc(False)
 
 
 if __name__ == "__main__":

@@ -35,6 +35,7 @@ TREE = {
         TH_ACK = const(0x10)
         print("side effect")
         def f(b):
+            print(b)  # two statements: not inlined
             return b
         """,
     "lib/pkg/user.py": """\
@@ -87,7 +88,7 @@ def test_import_lists_lose_folded_names_but_every_statement_stays(tmp_path):
     out, n = f.fold("lib/pkg/only_consts.py")
     assert n == 2
     # both statements stay (the modules load where they did), each with one name at least
-    assert out.splitlines() == ["from .hdr import TH_ACK", "from . import opts", "X = 16 + 1460"]
+    assert out.splitlines() == ["from . import hdr", "from . import opts", "X = 16 + 1460"]
     out = f.fold("lib/pkg/user.py")[0]
     assert "from .hdr import f\n" in out and "TH_SYN" not in out
 
@@ -158,3 +159,112 @@ def test_command_line_prints_the_folded_source():
                        cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert p.returncode == 0
     assert "opts.TCP_RTO_MIN_MS" not in p.stdout and "def tcp_output" in p.stdout
+
+
+INLINE_TREE = {
+    "lib/pkg/__init__.py": "",
+    "lib/pkg/compat.py": "def const(x):\n    return x\n",
+    "lib/pkg/hdr.py": """\
+        from .compat import const
+        _HI = const(2)
+
+
+        def word(buf, off):
+            return (buf[off + _HI] << 8) | buf[off + _HI + 1]
+
+
+        def low(buf, off):
+            return buf[off] & 0x0F
+
+
+        def emit(buf, off, word):  # a parameter called like a function is another name
+            buf[off + _HI] = word >> 8
+            buf[off + _HI + 1] = word & 0xFF
+        """,
+    "lib/pkg/user.py": """\
+        from . import hdr
+        from .hdr import low
+
+
+        def f(m, b, o):
+            a = hdr.word(b, o + 4)  # a repeated argument as small as off + 4: inlined
+            c = hdr.word(m.buf, m.off)  # an attribute read twice: still small
+            d = low(m.buf[m.off:], 0)  # read once: any pure argument
+            e = hdr.word(b[o:], o)  # repeated and larger: a call
+            g = low(len(b), 0) if False else 0  # a call in the argument: a call
+            return a, c, d, e, g
+
+
+        def h(b):
+            return hdr.word(b,
+                            0)
+        """,
+}
+
+
+def _load(tmp_path, name, files):
+    """Write files (rel -> text) under tmp_path/name and import package pkg from there."""
+    import importlib
+
+    root = tmp_path / name
+    for rel, text in files.items():
+        p = root / rel.replace("lib/", "", 1)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(text)
+    for k in [k for k in sys.modules if k == "pkg" or k.startswith("pkg.")]:
+        del sys.modules[k]
+    sys.path.insert(0, str(root))
+    try:
+        return importlib.import_module("pkg.user")
+    finally:
+        sys.path.remove(str(root))
+        for k in [k for k in sys.modules if k == "pkg" or k.startswith("pkg.")]:
+            del sys.modules[k]
+
+
+def test_one_line_functions_are_inlined_where_the_arguments_allow(tmp_path, monkeypatch):
+    monkeypatch.setattr(constfold, "HIDE", True)
+    f = _tree(tmp_path / "src", INLINE_TREE)
+    src = (tmp_path / "src/lib/pkg/user.py").read_text()
+    out = f.fold("lib/pkg/user.py")[0]
+    assert out.count("\n") == src.count("\n")
+    assert "a = (b[o + 4 + 2] << 8 | b[o + 4 + 2 + 1])" in out
+    assert "c = (m.buf[m.off + 2] << 8 | m.buf[m.off + 2 + 1])" in out
+    assert "d = (m.buf[m.off:][0] & 15)" in out
+    assert "e = hdr.word(b[o:], o)" in out and "low(len(b), 0)" in out
+    # a call over two lines: the expression keeps the line count inside its parentheses
+    assert "return (b[0 + 2] << 8 | b[0 + 2 + 1]\n)" in out
+    # `low` is still called (with len()): its import stays
+    assert "from .hdr import low" in out
+    # the folded package computes what the source does
+    class M:
+        buf = bytearray(range(40, 60))
+        off = 3
+
+    b = bytearray(range(100, 140))
+    want = _load(tmp_path, "a", {r: m.text for r, m in ((m.rel, m) for m in f.mods.values())})
+    got = _load(tmp_path, "b", {m.rel: f.fold(m.rel)[0] for m in f.mods.values()})
+    assert got.f(M, b, 5) == want.f(M, b, 5) and got.h(b) == want.h(b)
+
+
+def test_functions_nothing_calls_any_more_leave_the_mpy(tmp_path, monkeypatch):
+    monkeypatch.setattr(constfold, "HIDE", True)
+    tree = dict(INLINE_TREE)
+    tree["lib/pkg/user.py"] = "from .hdr import word\n\n\ndef f(b):\n    return word(b, 1)\n"
+    f = _tree(tmp_path, tree)
+    out = f.fold("lib/pkg/user.py")[0]
+    # every call inlined: the import keeps its module loading where it did, with no name of it
+    assert out == "from . import hdr\n\n\ndef f(b):\n    return (b[1 + 2] << 8 | b[1 + 2 + 1])\n"
+    assert f.dropped("pkg.hdr") == {"word", "low"}
+    hdr = f.fold("lib/pkg/hdr.py")[0]
+    assert "def word" not in hdr and "def low" not in hdr and "def emit(buf, off, word)" in hdr
+    assert hdr.count("\n") == (tmp_path / "lib/pkg/hdr.py").read_text().count("\n")
+    compile(hdr, "hdr.py", "exec")
+    # a test compiled for a board that still calls one (an argument too large to repeat): in a
+    # test image it stays
+    (tmp_path / "host_tests/portable").mkdir(parents=True)
+    (tmp_path / "host_tests/portable/test_x.py").write_text("from pkg import hdr\nX = hdr.word(b'ab'[0:], 0)\n")
+    ft = constfold.Folder(str(tmp_path), tests=True)
+    assert ft.dropped("pkg.hdr") == {"low"} and f.dropped("pkg.hdr") == {"word", "low"}
+    monkeypatch.setattr(constfold, "INLINE", False)
+    assert constfold.Folder(str(tmp_path)).fold("lib/pkg/user.py")[0] == tree["lib/pkg/user.py"]

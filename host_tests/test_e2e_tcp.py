@@ -46,15 +46,18 @@ KiB, MiB = 1024, 1024 * 1024
 _CPYTHON = {"echo": (1, 64 * KiB, MiB), "discard": 4 * MiB, "chargen": MiB, "halfclose": 64 * KiB,
             "concurrent": (8, 64 * KiB), "sequential": 50, "abort": 6, "lossy": MiB,
             "rate": 50 * KiB}  # rate: the slowest bulk rate (B/s wall) the time limits allow for
+# the emulated boards: a few hundred bytes to a few KB a second through the emulators
+_MCU = dict(_CPYTHON, echo=(1, 16 * KiB), discard=64 * KiB, chargen=32 * KiB, halfclose=8 * KiB,
+            concurrent=(4, 4 * KiB), sequential=10, abort=3, lossy=16 * KiB, rate=2 * KiB)
 SIZES = {
     "cpython": _CPYTHON,
     "micropython": _CPYTHON if TCP_FULL else dict(
         _CPYTHON, echo=(1, 64 * KiB, 256 * KiB), discard=MiB, chargen=256 * KiB, halfclose=32 * KiB,
         concurrent=(8, 16 * KiB), lossy=64 * KiB, rate=10 * KiB),
-    "rp2040": dict(_CPYTHON, echo=(1, 16 * KiB), discard=64 * KiB, chargen=32 * KiB, halfclose=8 * KiB,
-                   concurrent=(4, 4 * KiB), sequential=10, abort=3, lossy=16 * KiB, rate=2 * KiB) if not TCP_FULL
+    "rp2040": _MCU if not TCP_FULL
     else dict(_CPYTHON, echo=(1, 64 * KiB, 256 * KiB), discard=MiB, chargen=256 * KiB, halfclose=32 * KiB,
               concurrent=(8, 8 * KiB), lossy=64 * KiB, rate=2 * KiB),
+    "esp32": _MCU,
 }
 STATS_KEYS = ("mem_alloc", "mem_free", "mbuf_free", "mbuf_total", "tcp_connections", "ipstat", "icmpstat",
               "udpstat", "tcpstat")
@@ -101,9 +104,6 @@ def _http_stats(board):
 @pytest.fixture(scope="module", params=board_params(WITH_ESP32), ids=board_id)
 def board(request):
     chip, runtime = request.param
-    if runtime == "esp32":
-        pytest.skip("the emulated ESP32 serves no TCP: stock MicroPython v1.23 for ESP32 has ~190 KB of heap; with "
-                    "TCP, the services and HTTP loaded 7.8 KB is left, too little to serve (measured; README, ESP32)")
     with netns_board("tcp", chip, runtime) as b:
         yield b
 

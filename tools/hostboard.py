@@ -365,7 +365,33 @@ sys.path.append("/lib")
 import main as _fw
 nic = _fw.setup()
 """
-_RP_SERVE = """
+# the counters as one JSON object, written a piece at a time through w: one large JSON string, or a
+# dict of TCP's 73 counters (a 584-byte block), would not fit the board's heap beside a lease and a
+# resolver (measured on the emulated Pico)
+_STATS_OUT = """
+def _stats_out(w):
+    import gc
+    gc.collect()
+    from bsdnet import stats as _st
+    w("{")
+    for _k in nic.stats_keys():
+        w('"%s": ' % _k)
+        if _k in ("dev", "link", "tcp_conns", "mbuf"):
+            w(json.dumps(nic.stats(_k)))
+        else:
+            _a, _names, _p = _st._table(_k)
+            _a = nic.ifstat if _a is None else _a
+            _i = 0
+            for _n in _st.stat_names(_names):
+                w('%s"%s%s": %d' % (", " if _i else "{", _p, _n, _a[_i]))
+                _i += 1
+            w("}")
+        w(", ")
+    w('"arp_entries": ')
+    w(json.dumps([list(e) for e in nic.arp_entries()]))
+    w("}")
+"""
+_RP_SERVE = _STATS_OUT + """
 async def _ctl():
     # a byte on the REPL's stdin asks for the counters: stop the interface task at a safe point
     import select
@@ -384,28 +410,9 @@ async def _serve_until_asked():
     t.cancel()
 
 asyncio.run(_serve_until_asked())
-import gc
-gc.collect()
-# streamed to the console, a counter at a time: one large JSON string, or a dict of TCP's 73
-# counters (a 584-byte block), would not fit the board's heap beside a lease and a resolver (measured)
-from bsdnet import stats as _st
-sys.stdout.write("@@stats {")
-for _k in nic.stats_keys():
-    sys.stdout.write('"%s": ' % _k)
-    if _k in ("dev", "link", "tcp_conns", "mbuf"):
-        json.dump(nic.stats(_k), sys.stdout)
-    else:
-        _a, _names, _p = _st._table(_k)
-        _a = nic.ifstat if _a is None else _a
-        _i = 0
-        for _n in _st.stat_names(_names):
-            sys.stdout.write('%s"%s%s": %d' % (", " if _i else "{", _p, _n, _a[_i]))
-            _i += 1
-        sys.stdout.write("}")
-    sys.stdout.write(", ")
-sys.stdout.write('"arp_entries": ')
-json.dump([list(e) for e in nic.arp_entries()], sys.stdout)
-print("}")
+sys.stdout.write("@@stats ")
+_stats_out(sys.stdout.write)
+print()
 """
 
 
@@ -481,22 +488,14 @@ class Rp2040Board:
         t = self.a.main_ready
         return not t or t in self.console
 
-    def _board_py(self):
-        """The esp32 runtime's /board.py (the older one-file layout its setup imports: boards/pico_CHIP.py's
-        hardware, the addresses from the command line and interface()); returns its host path."""
-        import tempfile
+    def _config(self, lookup=False):
+        """The board's /config.py for our addresses (tools/mcu/mkfs.py config_text), as a user's."""
+        sys.path.insert(0, os.path.join(ROOT, "tools"))
+        from mcu.mkfs import config_text
 
-        with open(os.path.join(ROOT, "boards", "%s_%s.py" % (self.BOARD_PREFIX, self.a.chip))) as f:
-            src = f.read()
-        src += ("\nIP = %r\nNETMASK = %r\nGATEWAY = %r\nDNS = %r\nMAC = %r\nMCAST_GROUPS = %r\n\n\n"
-                "def interface():\n    from bsdnet import boardcfg\n    import sys\n\n"
-                "    return boardcfg.interface(sys.modules[__name__], MAC)\n"
-                % (self.ip, self.mask, self.a.gateway or "0.0.0.0", "0.0.0.0", bytes(self.mac), tuple(self.a.group)))
-        self._tmp = self._tmp or tempfile.mkdtemp(prefix="hostboard-" + self.BOARD_PREFIX)
-        bp = os.path.join(self._tmp, "board.py")
-        with open(bp, "w") as f:
-            f.write(src)
-        return bp
+        a = self.a
+        return config_text(self.BOARD_PREFIX + "_" + a.chip, a.ip, a.gateway or "0.0.0.0",
+                           hostname=a.hostname or "bsdnet", mac=self.mac, groups=a.group, lookup=lookup)
 
     def _boot(self, loop):
         sys.path.insert(0, os.path.join(ROOT, "tools", "rp2040"))
@@ -506,21 +505,22 @@ class Rp2040Board:
         import tempfile
 
         # the image a user deploys: /lib/boards/pico_CHIP.py and a /config.py with our addresses
-        board = "pico_" + self.a.chip
-        cfg = mkfs.config_text(board, self.a.ip, self.a.gateway or "0.0.0.0", hostname=self.a.hostname or "bsdnet",
-                               mac=self.mac, groups=self.a.group, lookup=self.a.ip == "dhcp")
         self._tmp = tempfile.mkdtemp(prefix="hostboard-rp2040")
         fs = os.path.join(self._tmp, "fs.img")
-        mkfs.build(fs, board, (), False, config=cfg)
+        mkfs.build(fs, "pico_" + self.a.chip, (), False, config=self._config(lookup=self.a.ip == "dhcp"))
         self.b = rp.Board(chip=self.a.chip, uf2=self.a.firmware, fs=fs, pace=True, stderr=sys.stderr,
                           on_frame=lambda f: loop.call_soon_threadsafe(self.port.send, f))
         # main.py ran at boot until the harness's Ctrl-C, which can land in the middle of a poll
         # (an mbuf in flight) and leaves its interface attached: start from a fresh heap instead
         self.b.soft_reset()
-        out, err = self.b.exec(self.SETUP, timeout=120)
+        self._setup(120)
+
+    def _setup(self, timeout):
+        """The firmware's setup() in a raw-REPL exec (SETUP); its boot line kept."""
+        out, err = self.b.exec(self.SETUP, timeout=timeout)
         if err.strip():
             raise RuntimeError(err.strip())
-        log("rp2040: " + out.strip())
+        log("%s: %s" % (self.BOARD_PREFIX, out.strip()))
         for line in out.splitlines():
             if line.startswith("bsdnet "):
                 self.boot_line = line.strip()
@@ -543,12 +543,9 @@ class Rp2040Board:
 
             extras = [a.main + ":/main.py"]
             extras += [os.path.abspath(d) + ":/lib/" + os.path.basename(os.path.abspath(d)) for d in a.lib]
-            board = "pico_" + a.chip
-            cfg = mkfs.config_text(board, a.ip, a.gateway or "0.0.0.0", hostname=a.hostname or "bsdnet",
-                                   mac=self.mac, groups=a.group)
             self._tmp = self._tmp or tempfile.mkdtemp(prefix="hostboard-rp2040")
             fs = os.path.join(self._tmp, "fs.img")
-            mkfs.build(fs, board, extras, False, config=cfg)
+            mkfs.build(fs, "pico_" + a.chip, extras, False, config=self._config())
         self.b = rp.Board(chip=a.chip, uf2=a.firmware, board="", fs=fs,
                           serve=True, pace=True, stderr=sys.stderr, on_console=self._on_console, pty=a.serial,
                           on_reset=lambda: log("rp2040: the firmware reset the board (machine.reset): rebooting"),
@@ -583,7 +580,7 @@ class Rp2040Board:
         try:
             await in_thread(lambda: (self._boot_main if self.a.main or self.a.serial else self._boot)(loop))
         except Exception as e:  # noqa: BLE001
-            self.failed = "rp2040: %s" % (e,)
+            self.failed = "%s: %s" % (self.BOARD_PREFIX, e)
             return
         self.vm_ready = True
         if self.a.main or self.a.serial:
@@ -713,43 +710,38 @@ class Rp2040Board:
             shutil.rmtree(self._tmp, ignore_errors=True)
 
 
-# --runtime esp32: stock MicroPython v1.23 for ESP32 has about 190 KB of heap in all (161 KB at boot,
-# the rest taken from the IDF heap as it grows), the Pico 241 KB. Measured on the emulated ESP32: with
-# TCP, the driver, the socket layer, streams, the services and HTTP loaded, 7.8 KB is left, too little
-# to open the listeners (README figures), so this runtime serves what fits: ARP, ICMP and the UDP
-# services.
+# --runtime esp32: the firmware's own setup() and serve(), as on the Pico; the harness's flash cache
+# (tools/esp32/onboard/flashcache.py) only while the stack loads
 _ESP_SETUP = """
-import sys, gc, json, asyncio
-gc.threshold(4096)  # as firmware/main.py: the code loads into a heap kept in one piece
+import sys, json, asyncio
 sys.path.append("/lib")
-import board as _b
 import flashcache
-nic = _b.interface()
-import services
-nic.active(True)
-nic.ifconfig((_b.IP, _b.NETMASK, _b.GATEWAY, "0.0.0.0"))
-services.open_udp()
-services.join_groups(getattr(_b, "MCAST_GROUPS", ()))
 flashcache.off()
-gc.threshold(-1)  # loaded: back to collecting on need, as main.serve() does
-gc.collect()
-print("started", ":".join("%02x" % x for x in nic.config("mac")), "mem_free", gc.mem_free())
+flashcache.on(1)  # not boot.py's 8 blocks: 32 KB the stack needs while it loads
+import main as _fw
+nic = _fw.setup()
+flashcache.off()
 """
 # serves for good: a byte on the REPL's stdin has the counters printed between two polls (the exec
-# goes on; its output is read line by line), so asking costs no re-compile of this code
-_ESP_SERVE = """
+# goes on; its output is read line by line), so asking costs no re-compile of this code. Written
+# 128 bytes at a time with a pause between: the emulated UART loses bytes of long fast output
+# (measured: JSON broken at character ~3000 of 4,700), so the length comes last to check it by.
+_ESP_SERVE = _STATS_OUT + """
 import select, time
 
-def _stats():
-    gc.collect()
-    # with its length, and in pieces: the emulated UART loses bytes of long fast output
-    j = json.dumps(dict(nic.stats(), arp_entries=[list(e) for e in nic.arp_entries()]))
-    sys.stdout.write("@@stats %d " % len(j))
-    for i in range(0, len(j), 128):
-        sys.stdout.write(j[i:i + 128])
-        time.sleep_ms(2)
-    print()
-    j = None
+_ob = bytearray()
+_on = [0]
+
+def _w(s):
+    _ob.extend(s)
+    _on[0] += len(s)
+    if len(_ob) >= 128:
+        _flush()
+
+def _flush():
+    sys.stdout.write(_ob)
+    _ob[:] = b""
+    time.sleep_ms(2)
 
 async def _ctl():
     p = select.poll()
@@ -757,12 +749,16 @@ async def _ctl():
     while True:
         if p.poll(0):
             sys.stdin.read(1)
-            _stats()
+            _on[0] = 0
+            sys.stdout.write("@@stats ")
+            _stats_out(_w)
+            _flush()
+            print(" %d" % _on[0])
         await asyncio.sleep_ms(20)
 
 async def _serve():
-    tasks = [asyncio.create_task(c) for c in services.udp_tasks()] + [asyncio.create_task(_ctl())]
-    await nic.run()
+    t = asyncio.create_task(_ctl())
+    await _fw.serve(nic)
 
 asyncio.run(_serve())
 """
@@ -781,22 +777,18 @@ class Esp32Board(Rp2040Board):
         sys.path.insert(0, os.path.join(ROOT, "tools", "esp32"))
         import qemu
 
-        bp = self._board_py()
-        img = qemu.image(extras=[bp + ":/board.py"])
+        img = qemu.image("esp32_" + self.a.chip, config=self._config(lookup=self.a.ip == "dhcp"))
         self.b = qemu.Esp32(chip=self.a.chip, firmware=self.a.firmware, fs=img, boot_mark=qemu.BOOT_MARK,
                             on_frame=lambda f: loop.call_soon_threadsafe(self.port.send, f),
                             on_console=lambda s: log("esp32 console: " + s.rstrip()) if s.strip() else None)
         self.b.soft_reset()
-        out, err = self.b.exec(self.SETUP, timeout=180)
-        if err.strip():
-            raise RuntimeError(err.strip())
-        log("esp32: " + out.strip())
         self._loop = loop
+        self._setup(180)
 
     def _on_line(self, line):
         """The serving exec's output (UART reader thread): counters to whoever asked, the rest logged."""
         if line.startswith("@@stats "):
-            n, _, j = line[8:].strip().partition(" ")
+            j, _, n = line[8:].strip().rpartition(" ")
             try:
                 if not n.isdigit() or int(n) != len(j.encode()):
                     raise ValueError("%s bytes announced, %d came" % (n, len(j.encode())))

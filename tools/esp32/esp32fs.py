@@ -18,9 +18,10 @@ from mcu import mkfs as _fs  # noqa: E402
 GEOMETRY = _fs.Geometry("xtensawin", 512, 4096, prog_size=256, read_size=256)
 
 
-def build(out=None, board="esp32_w5500", extras=(), tests=False, compile_py=True):
-    """Build the image; returns (image bytes, [(fs path, size)]). Writes it to out when given."""
-    return _fs.build(GEOMETRY, out, board, extras, tests, compile_py)
+def build(out=None, board="esp32_w5500", extras=(), tests=False, compile_py=True, config=None):
+    """Build the image; returns (image bytes, [(fs path, size)]). Writes it to out when given.
+    config: the /config.py text (default with a board: tools/mcu/mkfs.py config_text(board))."""
+    return _fs.build(GEOMETRY, out, board, extras, tests, compile_py, config)
 
 
 def main(argv=None):

@@ -93,7 +93,7 @@ def flash_image(firmware, fs_image, out):
 BOOT_MARK = b"flash cache on"  # the last line of tools/esp32/onboard/boot.py
 
 
-def image(board=None, extras=(), tests=False):
+def image(board=None, extras=(), tests=False, config=None):
     """The littlefs image (bytes): lib/ and firmware/ as .mpy (tools/esp32/esp32fs.py), boards/<board>.py
     in /lib/boards/ with a /config.py naming it, extras, and the harness's /boot.py with /flashcache.py
     (flash blocks cached in RAM while modules load: every flash operation costs ~10 ms in this emulator)."""
@@ -101,7 +101,7 @@ def image(board=None, extras=(), tests=False):
 
     hb = os.path.join(HERE, "onboard")  # not "board": a directory imports as that module
     ex = [os.path.join(hb, "boot.py") + ":/boot.py", os.path.join(hb, "flashcache.py") + ":/flashcache.py"]
-    return mkfs.build(None, board, ex + list(extras), tests)[0]
+    return mkfs.build(None, board, ex + list(extras), tests, config=config)[0]
 
 
 _instance = None

@@ -88,8 +88,9 @@ def collect(board=None, extras=(), tests=False):
     return files
 
 
-def compile_files(files, workdir, arch, compile_py=True, keep_source=False):
-    """Returns (fs path, bytes) pairs; .py -> .mpy with mpy-cross -march=ARCH except boot.py/main.py/board.py."""
+def compile_files(files, workdir, arch, compile_py=True, keep_source=False, tests=False):
+    """Returns (fs path, bytes) pairs; .py -> .mpy with mpy-cross -march=ARCH except boot.py/main.py/board.py.
+    tests: the files include the portable tests (mpysize.mpy_cross's tests)."""
     out = []
     errors = []
     for host, dst in files:
@@ -100,7 +101,7 @@ def compile_files(files, workdir, arch, compile_py=True, keep_source=False):
                 out.append((dst, f.read()))
             continue
         mpy = os.path.join(workdir, dst.lstrip("/")[:-3] + ".mpy")
-        err = mpysize.mpy_cross(arch, host, mpy, source_name=mpysize.board_path(dst))
+        err = mpysize.mpy_cross(arch, host, mpy, source_name=mpysize.board_path(dst), tests=tests)
         if err:
             errors.append(err)
             continue
@@ -143,7 +144,7 @@ def build(geo, out=None, board=None, extras=(), tests=False, compile_py=True, co
     config: the /config.py text (default with a board: config_text(board))."""
     files = collect(board, extras, tests)
     with tempfile.TemporaryDirectory() as tmp:
-        entries = compile_files(files, tmp, geo.arch, compile_py)
+        entries = compile_files(files, tmp, geo.arch, compile_py, tests=tests)
     if config is None and board:
         config = config_text(board)
     if config is not None:

@@ -239,20 +239,30 @@ _CHUNK = 512
 
 async def _send(writer, data):
     if type(data) is list:
-        # gathered into writes of about _CHUNK bytes: few segments, and no large block of heap
-        c = bytearray(data[0])  # the head
+        writer.write(data[0])  # the head
         if len(data) > 1:
+            # the pieces gathered in one buffer of _CHUNK bytes, written and drained each time it
+            # fills: few segments, and the heap sees no block growing piece by piece (the stream
+            # copies what the socket does not take at once: drained chunk by chunk, that copy
+            # stays one chunk; unbounded, the 3.8 KB /stats document piled up there and a Pico's
+            # heap had no 3 KB block for it: measured)
+            c = bytearray(_CHUNK)
+            mv = memoryview(c)
+            n = 0
             for p in json_pieces(data[1]):  # the same pieces _response counted, made again here
-                c.extend(p.encode())
-                if len(c) >= _CHUNK:
-                    # the stream copies what the socket does not take at once: drained chunk by
-                    # chunk, that copy stays one chunk (unbounded, the 3.8 KB /stats document
-                    # piled up there and a Pico's heap had no 3 KB block for it: measured)
-                    writer.write(c)
-                    await streams.wait_for_ms(writer.drain(), IDLE_MS)
-                    c = bytearray()
-        if c:
-            writer.write(c)
+                p = p.encode()
+                i = 0
+                while i < len(p):
+                    k = min(len(p) - i, _CHUNK - n)
+                    c[n:n + k] = p if k == len(p) else p[i:i + k]
+                    n += k
+                    i += k
+                    if n == _CHUNK:
+                        writer.write(c)
+                        await streams.wait_for_ms(writer.drain(), IDLE_MS)
+                        n = 0
+            if n:
+                writer.write(mv[:n])
     else:
         writer.write(data)
     await streams.wait_for_ms(writer.drain(), IDLE_MS)

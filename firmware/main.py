@@ -5,7 +5,6 @@
 # /board.py with the addresses in it, brings the interface up, prints the boot line and serves for
 # ever. The host board (tools/hostboard.py) calls start() and serve() itself with an emulated chip.
 import asyncio
-from bsdnet.compat import const
 
 # While the firmware loads, a collection after every 4 KB allocated (MicroPython collects only when
 # an allocation fails otherwise). Loading .mpy files leaves garbage between the blocks that stay;
@@ -33,17 +32,14 @@ from bsdnet import tcp_subr  # noqa: E402 - after the threshold: the stack loads
 # 2 KiB is left for a ring (measured). A board that never imports this firmware pays nothing.
 
 
-_TINY_HEAP = const(200 * 1024)
-
-
 def _tcp_reserve():
     """How many TCP connections tcp_init() reserves at boot on a small heap (a Pico): 3 instead of
     opts.TCP_PREALLOC's 4 (the rest on first need), 2 on a board that takes a lease (config.py IP
     "dhcp"): the DHCP client takes 8 KB, which 4 reserved connections and every service leave no
     room for. With 4 a Pico kept 24 KB free while serving, too little for the HTTP status page
     under a flood of frames (MemoryError, measured on the emulated Pico); each connection not
-    reserved gives back its two 2 KiB rings and tcpcb. A heap under _TINY_HEAP (an ESP32 without
-    PSRAM: ~190 KB in all, 166 KB when this runs) reserves 1."""
+    reserved gives back its two 2 KiB rings and tcpcb. A tiny heap (opts.TINY: an ESP32 without
+    PSRAM, ~190 KB in all, 166 KB when this runs) reserves 1."""
     try:
         from gc import mem_free, mem_alloc  # type: ignore[attr-defined]
     except ImportError:  # CPython: memory enough
@@ -58,7 +54,7 @@ def _tcp_reserve():
         dhcp = getattr(config, "IP", None) == "dhcp"
     except ImportError:
         dhcp = False
-    opts.TCP_PREALLOC = (2 if dhcp else 3) if heap >= _TINY_HEAP else 1  # type: ignore[misc]
+    opts.TCP_PREALLOC = 1 if opts.TINY else 2 if dhcp else 3  # type: ignore[misc]
 
 
 _tcp_reserve()

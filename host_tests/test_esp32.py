@@ -31,6 +31,7 @@ def _load(name, path):
 
 
 esp = _load("esp32_run", os.path.join(ROOT, "tools", "esp32", "run.py"))
+import board_modules  # noqa: E402 - host_tests/
 
 FULL = os.environ.get("ESP32_FULL") == "1"
 _why = esp.missing()
@@ -38,9 +39,8 @@ pytestmark = pytest.mark.skipif(_why is not None, reason="emulated ESP32 unavail
 full_only = pytest.mark.skipif(not FULL, reason="long run: set ESP32_FULL=1 (make esp32-full)")
 
 # the device-side modules (no chip emulators or TCP segment suites: as on the Pico, test_rp2040.py)
-SMOKE_MODULES = ["test_compat.py", "test_mbuf.py", "test_hdr.py"]
-DEVICE_MODULES = ["test_in_cksum.py", "test_arp.py", "test_icmp_echo.py", "test_udp.py", "test_route.py",
-                  "test_raw_ip.py", "test_sock_details.py", "test_tcp_seq.py"]
+SMOKE_MODULES = board_modules.ESP32_SMOKE
+DEVICE_MODULES = board_modules.ESP32_DEVICE
 
 
 @pytest.fixture(scope="module")

@@ -78,3 +78,17 @@ def test_leak_is_detected_by_the_harness_check():
     assert mbuf.pool_size() - mbuf.pool_free() == 1
     mbuf.m_free(m)
     assert mbuf.pool_size() - mbuf.pool_free() == 0
+
+
+def test_pool_figures_follow_the_heap():
+    """The pool and its quotas are the heap's (opts.TINY: under 200 KB in all, an ESP32 without
+    PSRAM): 16 clusters and quotas of 4, or 10 and 2; the pool rule holds either way, and the
+    largest datagram is what the reassembly quota's clusters hold."""
+    n = 10 if opts.TINY else 16
+    q = 2 if opts.TINY else 4
+    assert opts.NMBCLUSTERS == n and mbuf.pool_size() == n and mbuf.pool_free() == n
+    assert tuple(mbuf.quota) == (q, q, q) and opts.ARP_HOLD == q
+    assert sum(mbuf.quota) <= opts.NMBCLUSTERS - opts.MBUF_RESERVE
+    assert opts.IP_MAXREASS == q * 1480 and opts.UDP_SENDSPACE == opts.IP_MAXREASS - 8
+    print("heap profile: %s, %d clusters (%d B), quotas %d, largest datagram %d B" % (
+        "tiny" if opts.TINY else "full", n, n * opts.MCLBYTES, q, opts.UDP_SENDSPACE))

@@ -243,7 +243,7 @@ def test_time_wait_lasts_2msl():
 
 def test_time_wait_slots_recycled():
     with World() as w:
-        npcb = len(tcp_subr.tcbinfo.pcbs)
+        npcb = tcp_subr.tcbinfo.size
         w.mark()
         for i in range(npcb + 3):
             w.pport = 30000 + i
@@ -259,5 +259,17 @@ def test_time_wait_slots_recycled():
         assert w.delta(TCPS_TWRECYCLED) == 3
         assert tcp_subr.tcp_connections() == 0 and tcp_subr.tcp_bufs_free() == opts.TCP_MAXCONN
         assert pool_full()
+        # every slot was made on the way (pcbs on first need, at most size); once the TIME_WAITs
+        # end, only the tcpcbs tcp_init reserved stay: the heap of the busiest moment comes back
+        assert len(tcp_subr.tcbinfo.pcbs) == npcb
+        w.tick(2 * opts.TCP_MSL_MS)
+        assert tcp_subr.tcp_timewait() == 0
+        kept = [p for p in tcp_subr.tcbinfo.pcbs if p.ppcb is not None]
+        assert len(kept) == len(tcp_subr.tcb) == tcp_subr._reserved[0] < npcb
+        assert kept == tcp_subr.tcbinfo.pcbs[:len(kept)]
+        # and a slot whose tcpcb went serves the next connection with a new one
+        w.pport = 31000
+        s = w.active()
+        assert tp(s).inp.attached and tp(s) in tcp_subr.tcb
 
 

@@ -37,32 +37,49 @@ class Inpcb:
 
 
 class Inpcbinfo:
-    """One protocol's pcbs (udbinfo, tcbinfo): a fixed number of slots made at import, so that
-    opening a socket does not grow the heap and running out is an error, not a crash."""
+    """One protocol's pcbs (udbinfo, tcbinfo): at most `size`, made as sockets first need them and
+    kept, so that a board serving four listeners and a connection does not carry sixteen TCP pcbs
+    (~180 bytes each). Running out of slots, or of heap for a new one, is an error, not a crash."""
 
     def __init__(self, name, size):
         self.name = name
-        self.pcbs = [Inpcb(self) for _ in range(size)]
+        self.size = size
+        self.pcbs = []
         # a random start (RFC 6056): port numbers after a reboot do not repeat the last run's
         self.lastport = IPPORT_EPHEMERALFIRST + getrandbits(13)
 
 
+def in_pcbreserve(info, n):
+    """Make info's first n pcbs now (tcp_init: while the heap is in one piece)."""
+    while len(info.pcbs) < min(n, info.size):
+        info.pcbs.append(Inpcb(info))
+
+
 def in_pcballoc(info, so, proto=0):
-    """A free pcb attached to so; OSError(ENOBUFS) when every slot is taken."""
+    """A free pcb attached to so; OSError(ENOBUFS) when every slot is taken or no heap is left
+    for a new one."""
     for inp in info.pcbs:
         if not inp.attached:
-            inp.attached = True
-            inp.so = so
-            inp.proto = proto
-            inp.flags = 0
-            inp.lport = 0
-            inp.fport = 0
-            for i in range(4):
-                inp.laddr[i] = 0
-                inp.faddr[i] = 0
-            return inp
-    raise OSError(ENOBUFS, "all %d %s sockets are in use (opts: raise the limit or close one)"
-                  % (len(info.pcbs), info.name))
+            break
+    else:
+        if len(info.pcbs) >= info.size:
+            raise OSError(ENOBUFS, "all %d %s sockets are in use (opts: raise the limit or close one)"
+                          % (info.size, info.name))
+        try:
+            inp = Inpcb(info)
+            info.pcbs.append(inp)
+        except MemoryError:
+            raise OSError(ENOBUFS, "no heap for another %s socket" % info.name)
+    inp.attached = True
+    inp.so = so
+    inp.proto = proto
+    inp.flags = 0
+    inp.lport = 0
+    inp.fport = 0
+    for i in range(4):
+        inp.laddr[i] = 0
+        inp.faddr[i] = 0
+    return inp
 
 
 def in_pcbdetach(inp):

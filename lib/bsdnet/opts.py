@@ -1,9 +1,23 @@
 # Every tunable of the stack, as const() so that mpy-cross folds them into the code
-# (lwIP's opt.h, in one place). Change here, not at the use site.
+# (lwIP's opt.h, in one place). Change here, not at the use site. The mbuf pool's figures follow
+# the heap (TINY): those are plain names, read at run time.
 from .compat import const
 
+# --- the heap: a few figures follow the board's memory, read once at import ---
+TINY_HEAP = const(200 * 1024)  # a heap smaller than this in all: an ESP32 without PSRAM (stock
+# MicroPython: ~166 KB at boot, ~190 KB once grown), against a Pico's 240 KB
+try:
+    from gc import mem_free as _mf, mem_alloc as _ma  # type: ignore[attr-defined]
+
+    TINY = _mf() + _ma() < TINY_HEAP
+except ImportError:  # CPython: memory enough
+    TINY = False
+
 # --- mbuf pool (mbuf.py) ---
-NMBCLUSTERS = const(16)  # clusters in the pool; one frame each
+# Not const(): the pool's figures are the heap's (TINY), so they are read at run time (a lookup
+# where a datagram is sent or a fragment kept: nowhere per frame).
+NMBCLUSTERS = 10 if TINY else 16  # clusters in the pool; one frame each. On a tiny heap 10: 15 KB
+# instead of 24 KB, the difference between serving TCP and HTTP or not on an ESP32 (measured)
 MCLBYTES = const(1536)  # one cluster: a full Ethernet frame (1514) rounded up
 MAX_LINKHDR = const(14)  # room for the Ethernet header: a frame built behind it starts at the
 # cluster's first byte, which the driver takes without a memoryview slice (netif.if_output)
@@ -12,13 +26,16 @@ MAX_HDR = const(128)  # header room for Ethernet + IP (60 with options) + TCP (6
 # hand does so under a quota; the quotas sum to at most NMBCLUSTERS - MBUF_RESERVE (checked at
 # import), so a hostile LAN can cost us held packets, never the clusters to read the next frame and
 # send the answers the stack owes (ARP replies, echo replies, RST/ACK). A full quota drops the
-# holder's oldest packet (counted). Cost: none beyond the pool; the figures are clusters.
+# holder's oldest packet (counted). Cost: none beyond the pool; the figures are clusters. On a
+# tiny heap every quota is halved, and with it the largest datagram (IP_MAXREASS).
 MBUF_RESERVE = const(4)  # never held: one frame being read, its answer, an ICMP error, headroom
-ARP_HOLD_TOTAL = const(4)  # packets waiting for ARP answers, all entries together (arpstat holddrops)
-IP_REASS_MBUFS = const(4)  # fragments waiting for reassembly, all datagrams together (ips_fragdropped);
-# also the largest reassembled datagram: 4 x 1480 = 5920 bytes of IP payload (IP_MAXREASS)
-SB_MBUFS = const(4)  # datagrams queued on UDP and raw sockets, all together (udps_fullsock); at
-# least the clusters of the largest reassembled datagram
+IP_REASS_MBUFS = 2 if TINY else 4  # fragments waiting for reassembly, all datagrams together
+# (ips_fragdropped); also the largest reassembled datagram: 4 x 1480 = 5920 bytes of IP payload
+# (IP_MAXREASS; 2960 on a tiny heap)
+ARP_HOLD_TOTAL = IP_REASS_MBUFS  # packets waiting for ARP answers, all entries together (arpstat
+# holddrops): the fragments of the largest datagram sent to a host not yet resolved
+SB_MBUFS = IP_REASS_MBUFS  # datagrams queued on UDP and raw sockets, all together (udps_fullsock);
+# at least the clusters of the largest reassembled datagram
 
 # --- link ---
 ETHERMTU = const(1500)
@@ -30,7 +47,7 @@ LINK_POLL_MS = const(1000)  # the PHY's link state is read this often (if_link; 
 
 # --- ARP (if_ether.py) ---
 ARP_TABLE_SIZE = const(8)
-ARP_HOLD = const(4)  # mbufs held per unresolved entry (la_hold): the 4 fragments of the largest
+ARP_HOLD = ARP_HOLD_TOTAL  # mbufs held per unresolved entry (la_hold): the fragments of the largest
 # datagram sent to a host not yet resolved; ARP_HOLD_TOTAL bounds them all
 ARP_MAXTRIES = const(5)  # requests before an entry is given up
 ARP_RETRY_MS = const(1000)
@@ -44,7 +61,7 @@ IP_REASS_SLOTS = const(2)  # datagrams in reassembly at once (ipq entries); a fr
 # one drops the oldest (ips_fragdropped). Cost: ~60 bytes of tables per slot (ip_reass.py).
 IP_REASS_TTL_MS = const(30000)  # a datagram not complete this long after its first fragment is
 # dropped (ips_fragtimeout), with ICMP time exceeded (reassembly) when its fragment 0 had come
-IP_MAXREASS = const(5920)  # the largest datagram reassembled, in bytes of IP payload: what
+IP_MAXREASS = IP_REASS_MBUFS * 1480  # the largest datagram reassembled, in bytes of IP payload: what
 # IP_REASS_MBUFS clusters of 1480 bytes (an Ethernet fragment's payload) hold. Larger ones, or ones
 # sent in smaller fragments that need more clusters, are dropped (ips_toolong, ips_fragdropped).
 # Also the most a raw socket sends in one datagram (fragmented by ip_output).
@@ -94,7 +111,7 @@ TCP_IW_SEGS = const(10)  # initial window in segments (RFC 6928)
 # --- UDP ---
 UDP_SOCKETS = const(6)  # UDP pcbs (sockets open at once): the firmware's 3 services, DHCP, a DNS query, one more
 UDP_RCVQ = const(4)  # datagrams queued per socket before udps_fullsock drops
-UDP_SENDSPACE = const(5912)  # largest datagram sent: IP_MAXREASS - 8, what we could receive.
+UDP_SENDSPACE = IP_MAXREASS - 8  # largest datagram sent (5912; 2952 on a tiny heap): what we could receive.
 # Over MTU - 28 (1472) it leaves in fragments built straight from the caller's data, one cluster
 # each (ip_newpacket): 5912 bytes take 4 clusters for as long as the driver needs to send them.
 RAW_SOCKETS = const(2)  # raw IP sockets open at once (ping from the board)

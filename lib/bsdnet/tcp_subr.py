@@ -11,7 +11,7 @@ from .compat import const, getrandbits, ticks_ms, ticks_diff
 from . import opts
 from .hdr import ip as iph
 from .hdr import tcp as tcph
-from .in_pcb import Inpcbinfo, in_pcballoc, in_pcbdetach, in_pcblookup
+from .in_pcb import Inpcbinfo, in_pcballoc, in_pcbdetach, in_pcblookup, in_pcbreserve
 from .tcp_seq import seq_off, seq_hi, seq_lo
 from .tcp_var import (Tcpcb, TT_NTIMERS, TT_2MSL, TCPS_CLOSED, TCPS_LISTEN,
                       TCPS_SYN_SENT, TCPS_SYN_RECEIVED, TCPS_ESTABLISHED, TCPS_TIME_WAIT,
@@ -34,6 +34,7 @@ tcbinfo = Inpcbinfo("tcp", opts.TCP_MAXCONN + opts.TCP_LISTEN + opts.TCP_TIMEWAI
 # their first use, and kept
 tcb = []  # type: list
 _inited = [False]
+_reserved = [0]  # pcbs whose tcpcbs tcp_init made: those stay when their connection ends
 
 _bufs_free = []  # type: list  # (send ring, receive ring) pairs not in use
 _bufs_made = [0]  # pairs made so far (at most opts.TCP_MAXCONN)
@@ -69,7 +70,9 @@ def tcp_init():
             tcp_bufsz[1] = opts.TCP_RCVBUF >> 1
     except ImportError:
         pass
-    for inp in tcbinfo.pcbs[:opts.TCP_LISTEN + opts.TCP_PREALLOC]:
+    _reserved[0] = opts.TCP_LISTEN + opts.TCP_PREALLOC
+    in_pcbreserve(tcbinfo, _reserved[0])
+    for inp in tcbinfo.pcbs[:_reserved[0]]:
         if inp.ppcb is None:
             inp.ppcb = Tcpcb(inp)
             tcb.append(inp.ppcb)
@@ -104,9 +107,9 @@ def tcp_bufs_free():
 
 def tcp_getbufs(tp):
     """Give tp its rings; False when every pair is taken, or the heap cannot make another.
-    Pairs are made on first need and kept: the pool grows to the most connections open at once,
-    so a board that serves two clients never spends the memory of eight (a 4 KiB ring pair
-    costs 8 KiB of heap; 64 KiB for eight would not fit beside the firmware on a Pico)."""
+    Pairs are made on first need, so a board that serves two clients never spends the memory of
+    eight (a 4 KiB ring pair costs 8 KiB of heap; 64 KiB for eight would not fit beside the
+    firmware on a Pico); tcp_putbufs keeps the reserved number of them for the next ones."""
     if tp.bufs is not None:
         return True
     if _bufs_free:
@@ -129,8 +132,14 @@ def tcp_getbufs(tp):
 
 
 def tcp_putbufs(tp):
+    """tp's rings back: kept for the next connection up to opts.TCP_PREALLOC pairs (what the board
+    reserved), past that let go, so that a burst of connections does not keep its 4-8 KiB a pair
+    for the board's life (the emulated ESP32's HTTP ran out of heap after one: measured)."""
     if tp.bufs is not None:
-        _bufs_free.append(tp.bufs)
+        if len(_bufs_free) < opts.TCP_PREALLOC:
+            _bufs_free.append(tp.bufs)
+        else:
+            _bufs_made[0] -= 1
     tp.bufs = None
     tp.sb = tp.rb = None
     tp.sb_cc = tp.rb_cc = 0
@@ -195,14 +204,25 @@ def tcp_close(tp):
         tp.so_state |= SS_NOFDREF
     so = tp.so
     if so is None or tp.so_state & SS_NOFDREF:
-        tcp_putbufs(tp)
-        tp.so = None
-        in_pcbdetach(tp.inp)
+        tcp_pcbfree(tp)
     else:
         if tp.rb_cc == 0:
             tcp_putbufs(tp)  # nothing left to read: the rings serve the next connection now, not
             # when the application gets round to close() (a reset client must not hold them)
         so._wake()
+
+
+def tcp_pcbfree(tp):
+    """tp's slot is free again: its rings back to the pool, its pcb detached. A tcpcb beyond
+    those tcp_init reserved is let go (~900 bytes of heap back; tcp_pcballoc makes one when the
+    slot is next used): a board does not keep the memory of its busiest moment."""
+    tcp_putbufs(tp)
+    tp.so = None
+    inp = tp.inp
+    in_pcbdetach(inp)
+    if inp.ppcb is tp and tcbinfo.pcbs.index(inp) >= _reserved[0]:
+        inp.ppcb = None
+        tcb.remove(tp)
 
 
 def tcp_drop(tp, err, now):
@@ -410,7 +430,8 @@ def tcp_flush_all():
 
     for sc in tcp_syncache.cache:
         tcp_syncache._free(sc)
-    for tp in tcb:
+    for i in range(len(tcb) - 1, -1, -1):  # backwards: a closed tcpcb may leave the list
+        tp = tcb[i]
         if tp.inp.attached:
             del tp.so_comp[:]
             tp.so_head = None

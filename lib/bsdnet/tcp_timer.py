@@ -124,7 +124,8 @@ def tcp_timer_run(now):
     """Run every due timer of every connection and the SYN cache; recompute tcp_next."""
     tcp_next[0] = -1
     h = _handlers
-    for tp in tcb:
+    for j in range(len(tcb) - 1, -1, -1):  # backwards: a tcpcb closed here may leave the list
+        tp = tcb[j]
         st = tp.state
         if st == TCPS_CLOSED or st == TCPS_LISTEN:
             continue

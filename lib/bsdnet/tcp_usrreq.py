@@ -10,15 +10,15 @@ from . import opts
 from . import route
 from .sockbuf import sb_put, sb_get
 from .inet import inet_ntoa, in_nullhost, in_copy, in_badsenddst
-from .in_pcb import in_pcbbind, in_pcbconnect, in_pcbdetach, in_pcblookup
+from .in_pcb import in_pcbbind, in_pcbconnect, in_pcblookup
 from .tcp_var import (tcp_timer_activate, TCPS_CLOSED, TCPS_LISTEN, TCPS_SYN_SENT,
                       TCPS_SYN_RECEIVED, TCPS_ESTABLISHED, TCPS_CLOSE_WAIT, TCPS_FIN_WAIT_1,
                       TCPS_LAST_ACK, TCPS_TIME_WAIT, TF_NODELAY, TF_REQ_SCALE, TF_REQ_TSTMP, TF_NEEDFIN,
                       SS_CANTRCVMORE, SS_CANTSENDMORE, SS_NOFDREF, SS_ISDISCONNECTED, SS_LINGER0, TT_KEEP,
                       TT_2MSL, TCPS_FIN_WAIT_2)
 from .tcp_output import tcp_output
-from .tcp_subr import (tcbinfo, tcp_init, tcp_pcballoc, tcp_getbufs, tcp_bufs_free, tcp_putbufs, tcp_close, tcp_drop,
-                       tcp_new_isn, tcp_mss)
+from .tcp_subr import (tcbinfo, tcp_init, tcp_pcballoc, tcp_getbufs, tcp_bufs_free, tcp_putbufs, tcp_pcbfree,
+                       tcp_close, tcp_drop, tcp_new_isn, tcp_mss)
 from .tcp_timer import SO_KEEPALIVE
 from . import tcp_syncache
 from .stats import stat_inc, tcpstat
@@ -60,8 +60,8 @@ class TcpUsrreqs:
         tcp_init()
         tp = tcp_pcballoc(so)
         if tp is None:
-            raise OSError(ENOBUFS, "all %d TCP sockets are in use (opts.TCP_MAXCONN + TCP_LISTEN)" %
-                          len(tcbinfo.pcbs))
+            raise OSError(ENOBUFS, "no TCP socket free: %d in use of %d (opts.TCP_MAXCONN + TCP_LISTEN), or no "
+                          "heap for another" % (sum(1 for p in tcbinfo.pcbs if p.attached), tcbinfo.size))
         tp.so = so
         so._tp = tp
         so._inp = tp.inp
@@ -318,14 +318,11 @@ class TcpUsrreqs:
                 c.so_state |= SS_NOFDREF
                 tcp_drop(c, ECONNABORTED, now)
             tp.state = TCPS_CLOSED
-            tp.so = None
-            in_pcbdetach(tp.inp)
+            tcp_pcbfree(tp)
             return
         tp.so_state |= SS_NOFDREF
         if st == TCPS_CLOSED:
-            tcp_putbufs(tp)
-            tp.so = None
-            in_pcbdetach(tp.inp)
+            tcp_pcbfree(tp)
             return
         if tp.so_state & SS_LINGER0 and st >= TCPS_SYN_RECEIVED and st != TCPS_TIME_WAIT:
             tp.so = None

@@ -1,6 +1,7 @@
 """End to end TCP: the firmware's TCP services on the host board (echo 7, discard 9, chargen 19,
 HTTP 80) against the Linux kernel's TCP, in a network namespace this test makes, for each chip
-(w5500, enc28j60) and runtime (cpython; micropython: the MicroPython VM; rp2040: the emulated Pico).
+(w5500, enc28j60) and runtime (cpython; micropython: the MicroPython VM; rp2040: the emulated Pico;
+esp32: the emulated ESP32, with ESP32_FULL=1, small sizes as on the Pico).
 The Linux side is host_tests/linux_tcp.py and curl, run inside the namespace.
 
 Checks, per chip and runtime: echo byte for byte (1 B, 64 KiB, 1 MiB on cpython; smaller on the

@@ -26,8 +26,8 @@ Frames go: firmware -> driver -> emulated SPI -> chip model -> wire [impairment,
                           from a littlefs image, the chip model on SPI0 in the node process (experimental)
   --runtime esp32         stock MicroPython v1.23 on an emulated ESP32 (QEMU loaded into this process,
                           tools/esp32/qemu.py): our files in the flash's littlefs, the chip model on VSPI
-                          here behind the emulator's SPI callback; ARP, ICMP and the UDP services (the
-                          firmware with TCP does not fit that heap); --firmware FILE.bin (default
+                          here behind the emulator's SPI callback; the firmware's setup() and serve()
+                          as on the Pico (UDP, TCP, HTTP); --firmware FILE.bin (default
                           ../shared/esp32/micropython-v1.23.0-ESP32_GENERIC.bin)
   --group G               (repeatable) a multicast group the firmware's UDP echo service joins (the board
                           setting MCAST_GROUPS): datagrams to G:7 are echoed; the board reports the
@@ -751,7 +751,10 @@ async def _ctl():
             sys.stdin.read(1)
             _on[0] = 0
             sys.stdout.write("@@stats ")
-            _stats_out(_w)
+            try:
+                _stats_out(_w)
+            except MemoryError:  # the count below then tells the host the line is cut short
+                _ob[:] = b""
             _flush()
             print(" %d" % _on[0])
         await asyncio.sleep_ms(20)

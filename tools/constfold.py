@@ -296,24 +296,13 @@ class Folder:
         or its own f(...)) replaced by their bodies; then the imported names no longer used dropped."""
         tree = ast.parse(text, m.rel)
         b = _bindings(tree)
-        mods, funcs = {}, {}  # local name -> module / (module, function), one meaning for the file
-        for node in ast.walk(tree):
-            if isinstance(node, ast.ImportFrom):
-                src = self._resolve(m, node)
-                for a in node.names:
-                    local = a.asname or a.name
-                    full = src + "." + a.name if src else a.name
-                    if full in self.mods:
-                        mods.setdefault(local, set()).add(full)
-                    else:
-                        inl = a.name in self.inline.get(src, ())
-                        funcs.setdefault(local, set()).add((src, a.name) if inl else None)
-            elif isinstance(node, ast.Import):
-                for a in node.names:
-                    mods.setdefault(a.asname or a.name.split(".")[0], set()).add(
-                        a.name if a.asname and a.name in self.mods else None)
-        mods = {k: next(iter(v)) for k, v in mods.items() if len(v) == 1 and None not in v and not b.get(k)}
-        funcs = {k: next(iter(v)) for k, v in funcs.items() if len(v) == 1 and None not in v and not b.get(k)}
+        names = self._imported(m, tree)
+        mods = {k: v for k, v in names.items() if v in self.mods}  # local name -> module
+        funcs = {}  # local name -> (module, function)
+        for k, v in names.items():
+            src, _, fn = v.rpartition(".")
+            if v not in self.mods and fn in self.inline.get(src, ()):
+                funcs[k] = (src, fn)
         for f in self.inline.get(m.name, ()):
             if b.get(f) == 1:  # its own functions, where no parameter or local has the name
                 funcs.setdefault(f, (m.name, f))
@@ -451,22 +440,26 @@ class Folder:
         per, strings, anyattr, escaped = self._reads
         return per.get(modname, set()) | strings | (anyattr if modname in escaped else set())
 
-    def _resolver(self, m, tree):
-        """resolve(expr) -> the module that expr names in m (an imported alias, a package's
-        submodule as an attribute), else None."""
-        b = _bindings(tree)
-        alias = {}
+    def _imported(self, m, tree):
+        """local name -> the dotted name it was imported as ("bsdnet.hdr.tcp", "bsdnet.tcp_seq.seq_hi"),
+        for the names of m bound only by imports, and all of them to the same thing."""
+        out = {}
         for node in ast.walk(tree):
             if isinstance(node, ast.ImportFrom):
                 src = self._resolve(m, node)
                 for a in node.names:
-                    full = src + "." + a.name if src else a.name
-                    alias.setdefault(a.asname or a.name, set()).add(full if full in self.mods else None)
+                    out.setdefault(a.asname or a.name, set()).add(src + "." + a.name if src else a.name)
             elif isinstance(node, ast.Import):
                 for a in node.names:
                     full = a.name if a.asname else a.name.split(".")[0]
-                    alias.setdefault(a.asname or full, set()).add(full if full in self.mods else None)
-        alias = {k: next(iter(v)) for k, v in alias.items() if len(v) == 1 and None not in v and not b.get(k)}
+                    out.setdefault(a.asname or full, set()).add(full)
+        b = _bindings(tree)
+        return {k: next(iter(v)) for k, v in out.items() if len(v) == 1 and not b.get(k)}
+
+    def _resolver(self, m, tree):
+        """resolve(expr) -> the module that expr names in m (an imported alias, a package's
+        submodule as an attribute), else None."""
+        alias = {k: v for k, v in self._imported(m, tree).items() if v in self.mods}
 
         def resolve(e):
             if isinstance(e, ast.Name):
